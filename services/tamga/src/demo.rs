@@ -1,0 +1,195 @@
+//! `tamga demo`: the quick start, in one process, on the embedded default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use tamga_declaration::{sample, SampleSpec};
+use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, SigningKey};
+use tamga_policy::{verify_document, Policy, VerifyRequest};
+use tamga_trust::{CountryCode, TrustList};
+
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo PKI and the declarations.
+    #[arg(long, value_name = "DIR", default_value = "demo-out")]
+    out: PathBuf,
+}
+
+struct Case {
+    name: String,
+    from: &'static str,
+    bytes: Vec<u8>,
+    expect_pass: bool,
+}
+
+fn sign(pki: &Path, cc: &str, broker: &str, xades: bool, doc: &str) -> anyhow::Result<Vec<u8>> {
+    let dir = pki.join("keys").join(cc);
+    let key = SigningKey::from_pkcs8_pem(&std::fs::read(dir.join(format!("{broker}.key")))?)?;
+    let certs = crate::sign::load_certs(
+        &dir.join(format!("{broker}.pem")),
+        &[dir.join("issuing-ca.pem")],
+    )?;
+    Ok(sign_enveloped(
+        doc.as_bytes(),
+        &key,
+        &SignOptions {
+            certificates: certs,
+            digest: DigestAlgorithm::Sha256,
+            xades,
+            signing_time: time::OffsetDateTime::now_utc(),
+            limits: Default::default(),
+        },
+    )?)
+}
+
+pub fn run(a: &DemoArgs) -> anyhow::Result<Outcome> {
+    let out = &a.out;
+    let pki_dir = out.join("pki");
+    let docs_dir = out.join("declarations");
+    std::fs::create_dir_all(&docs_dir)
+        .with_context(|| format!("creating {}", docs_dir.display()))?;
+    let countries: Vec<String> = ["AZ", "KZ", "TR", "KG", "UZ"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    println!(
+        "1. Demo PKI for {} → {}",
+        countries.join(", "),
+        pki_dir.display()
+    );
+    crate::pki::make(&pki_dir, &countries, now)?;
+    let trust = TrustList::load_dir(&pki_dir.join("trust"))?;
+
+    println!("2. Brokers sign declarations (XML-DSig and XAdES-B-B, RSA-2048 and ECDSA P-256)");
+    let corridors = [
+        ("KZ", "AZ", "broker-rsa", true),
+        ("AZ", "TR", "broker-ecdsa", false),
+        ("TR", "KG", "broker-rsa", false),
+        ("KG", "KZ", "broker-ecdsa", true),
+        ("UZ", "AZ", "broker-ecdsa", true),
+    ];
+    let mut cases = Vec::new();
+    for (i, (from, to, broker, xades)) in corridors.iter().enumerate() {
+        let doc = sample(&SampleSpec::new(from, to, i as u64 + 1, 45));
+        let signed = sign(&pki_dir, from, broker, *xades, &doc)?;
+        cases.push(Case {
+            name: format!("{from}→{to} {broker}{}", if *xades { " XAdES" } else { "" }),
+            from,
+            bytes: signed,
+            expect_pass: true,
+        });
+    }
+
+    println!("3. Attacks and bad signers");
+    let genuine = cases[0].bytes.clone();
+    let text = String::from_utf8_lossy(&genuine).to_string();
+    // A forger edits the signed content.
+    let forged = text.replacen("<Quantity unit=\"pcs\">", "<Quantity unit=\"pcs\">9", 1);
+    cases.push(Case {
+        name: "KZ forged quantity".into(),
+        from: "KZ",
+        bytes: forged.into_bytes(),
+        expect_pass: false,
+    });
+    // Signature wrapping: the signed declaration hidden under a forged one.
+    let body = text.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let wrapped = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Declaration xmlns=\"urn:tamga:declaration:1\"><Header><LRN>FORGED</LRN></Header><Extension>{body}</Extension></Declaration>\n"
+    );
+    cases.push(Case {
+        name: "KZ wrapped (XSW)".into(),
+        from: "KZ",
+        bytes: wrapped.into_bytes(),
+        expect_pass: false,
+    });
+    cases.push(Case {
+        name: "KZ signer claimed as TR".into(),
+        from: "TR",
+        bytes: genuine.clone(),
+        expect_pass: false,
+    });
+    for broker in ["broker-expired", "broker-revoked", "broker-no-key-usage"] {
+        let doc = sample(&SampleSpec::new("KZ", "AZ", 100, 45));
+        cases.push(Case {
+            name: format!("KZ {broker}"),
+            from: "KZ",
+            bytes: sign(&pki_dir, "KZ", broker, false, &doc)?,
+            expect_pass: false,
+        });
+    }
+    cases.push(Case {
+        name: "XXE / DOCTYPE".into(),
+        from: "KZ",
+        bytes: b"<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><d>&x;</d>".to_vec(),
+        expect_pass: false,
+    });
+
+    println!("4. Verify (customs profile, validation time now)\n");
+    println!(
+        "{:<32} {:<4} {:<14} {:<30} reason",
+        "declaration", "from", "indication", "sub-indication"
+    );
+    println!("{}", "-".repeat(110));
+    let policy = Policy::customs();
+    let mut as_expected = true;
+    for (i, c) in cases.iter().enumerate() {
+        let file = docs_dir.join(format!("{:02}-{}.xml", i + 1, slug(&c.name)));
+        std::fs::write(&file, &c.bytes)?;
+        let origin: CountryCode = c.from.parse().map_err(|_| anyhow::anyhow!("bad country"))?;
+        let r = verify_document(&VerifyRequest {
+            bytes: &c.bytes,
+            trust: &trust,
+            origin,
+            at_unix: now,
+            policy: &policy,
+            resolver: &tamga_dsig::NoExternal,
+            hmac_secret: None,
+        });
+        as_expected &= r.passed() == c.expect_pass;
+        let sub = r.sub_indication.map(|s| s.as_str()).unwrap_or("-");
+        let ind = serde_json::to_value(r.indication)?
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        println!(
+            "{:<32} {:<4} {:<14} {:<30} {}",
+            c.name,
+            c.from,
+            ind,
+            sub,
+            r.reason.unwrap_or("-")
+        );
+        if !r.passed() {
+            println!("{:<32} {}", "", r.message);
+        }
+    }
+    println!(
+        "\nFiles: {}\nTry: tamga verify --trust {} --from KZ {}",
+        docs_dir.display(),
+        pki_dir.join("trust").display(),
+        docs_dir.join("01-kz-az-broker-rsa-xades.xml").display()
+    );
+    if as_expected {
+        println!("Demo finished: every verdict is as expected.");
+        Ok(Outcome::Passed)
+    } else {
+        println!("Demo finished: some verdicts were NOT as expected.");
+        Ok(Outcome::Failed)
+    }
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}

@@ -1,0 +1,100 @@
+//! `tamga`: the command-line tool for brokers, border officers and operators.
+//!
+//! Contract (relied on by other tools; extend, never rename):
+//! * `tamga verify --trust DIR --from CC [--at RFC3339] [--policy FILE] FILE...`
+//!   exit 0 when every file is TOTAL_PASSED, 1 when any is not, 2 on usage or
+//!   I/O errors. A hostile document is a verdict (exit 1), not an error.
+//! * `tamga sign --key PEM --cert PEM [--chain PEM]... [--xades] [--alg ALG] FILE`
+//! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
+#![forbid(unsafe_code)]
+
+mod demo;
+mod pki;
+mod sign;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tamga",
+    version,
+    about = "Cross-border recognition of e-signatures on customs declarations",
+    long_about = "Tamga verifies a foreign XML signature (XML-DSig / XAdES) on a customs declaration \
+against the mutual-recognition trust list, signs declarations for brokers, and makes demo PKIs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify signed declarations; prints a JSON report per file.
+    Verify(verify::VerifyArgs),
+    /// Sign a declaration (enveloped signature over the document element).
+    Sign(sign::SignArgs),
+    /// Demo PKIs.
+    Pki(PkiArgs),
+    /// Run the end-to-end demo: PKI, signed declarations, verdicts, forgeries.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct PkiArgs {
+    #[command(subcommand)]
+    command: PkiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Make a demo PKI per country and the trust directory (`<OUT>/trust/<CC>/`).
+    Demo {
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Countries (ISO 3166 alpha-2, comma-separated).
+        #[arg(long, value_name = "CC,CC,...", default_value = "AZ,KZ,TR,KG,UZ")]
+        countries: String,
+    },
+}
+
+/// Exit status: 0 all passed, 1 a verdict was negative, 2 usage or I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(a) => verify::run(&a),
+        Command::Sign(a) => sign::run(&a),
+        Command::Pki(PkiArgs {
+            command: PkiCommand::Demo { out, countries },
+        }) => pki::run(&out, &countries),
+        Command::Demo(a) => demo::run(&a),
+    };
+    match result {
+        Ok(Outcome::Passed) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("tamga: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Parses `--at`: RFC 3339, or now when absent.
+pub fn parse_time(at: Option<&str>) -> anyhow::Result<i64> {
+    match at {
+        None => Ok(time::OffsetDateTime::now_utc().unix_timestamp()),
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp())
+            .map_err(|e| anyhow::anyhow!("--at {s:?} is not an RFC 3339 time: {e}")),
+    }
+}

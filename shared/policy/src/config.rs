@@ -1,0 +1,236 @@
+//! The validation policy: what the profile accepts, as data.
+//!
+//! Loaded from a TOML file (`tamga verify --policy FILE`); every key is
+//! optional and defaults to the strict customs profile.
+
+use serde::{Deserialize, Serialize};
+use tamga_dsig::{Budget, DigestAlgorithm, SignatureAlgorithm};
+use tamga_trust::{Eku, RevocationMode};
+use tamga_xml::ParseLimits;
+
+/// Which shape of signature is acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Profile {
+    /// Exactly one enveloped declarant signature over the document element,
+    /// identified by a certificate. The default.
+    Customs,
+    /// Any single XML-DSig signature (enveloping, detached, KeyValue, HMAC
+    /// with a supplied secret): for conformance suites, never for declarations.
+    Generic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+    pub max_attributes_per_element: usize,
+    pub max_text_bytes: usize,
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let d = ParseLimits::default();
+        Self {
+            max_bytes: d.max_bytes,
+            max_depth: d.max_depth,
+            max_attributes_per_element: d.max_attributes_per_element,
+            max_text_bytes: d.max_text_bytes,
+            max_nodes: d.max_nodes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budgets {
+    pub max_references: usize,
+    pub max_transforms_per_reference: usize,
+    pub max_certificates: usize,
+    pub max_objects: usize,
+    pub max_intermediates: usize,
+    pub max_counter_signatures: usize,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        let b = Budget::default();
+        Self {
+            max_references: b.max_references,
+            max_transforms_per_reference: b.max_transforms_per_reference,
+            max_certificates: b.max_certificates,
+            max_objects: b.max_objects,
+            max_intermediates: 4,
+            max_counter_signatures: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Algorithms {
+    /// SHA-1 in digests and signatures: only for an explicit legacy policy.
+    pub allow_sha1: bool,
+    pub min_rsa_bits: usize,
+    pub min_ec_bits: usize,
+}
+
+impl Default for Algorithms {
+    fn default() -> Self {
+        Self {
+            allow_sha1: false,
+            min_rsa_bits: 2048,
+            min_ec_bits: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Certificates {
+    pub revocation: RevocationMode,
+    /// Accepted extended key usages (names such as `documentSigning`, or
+    /// dotted OIDs for national signing purposes).
+    pub accepted_ekus: Vec<Eku>,
+}
+
+impl Default for Certificates {
+    fn default() -> Self {
+        Self {
+            revocation: RevocationMode::Require,
+            accepted_ekus: Eku::DEFAULT_ACCEPTED.to_vec(),
+        }
+    }
+}
+
+/// A complete validation policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    pub profile: Profile,
+    /// Require XAdES (SignedProperties with a signing certificate).
+    pub require_xades: bool,
+    pub limits: Limits,
+    pub budgets: Budgets,
+    pub algorithms: Algorithms,
+    pub certificates: Certificates,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::customs()
+    }
+}
+
+impl Policy {
+    /// The strict customs profile.
+    pub fn customs() -> Self {
+        Self {
+            profile: Profile::Customs,
+            require_xades: false,
+            limits: Limits::default(),
+            budgets: Budgets::default(),
+            algorithms: Algorithms::default(),
+            certificates: Certificates::default(),
+        }
+    }
+
+    /// The generic profile for conformance vectors: legacy algorithms and
+    /// shapes allowed, trust still required for TOTAL_PASSED.
+    pub fn generic() -> Self {
+        Self {
+            profile: Profile::Generic,
+            algorithms: Algorithms {
+                allow_sha1: true,
+                min_rsa_bits: 1024,
+                min_ec_bits: 256,
+            },
+            ..Self::customs()
+        }
+    }
+
+    /// Parses a TOML policy file. Unknown keys are errors: a typo must not
+    /// silently fall back to a default.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_bytes: self.limits.max_bytes,
+            max_depth: self.limits.max_depth,
+            max_attributes_per_element: self.limits.max_attributes_per_element,
+            max_text_bytes: self.limits.max_text_bytes,
+            max_nodes: self.limits.max_nodes,
+        }
+    }
+
+    pub fn budget(&self) -> Budget {
+        Budget {
+            max_references: self.budgets.max_references,
+            max_transforms_per_reference: self.budgets.max_transforms_per_reference,
+            max_certificates: self.budgets.max_certificates,
+            max_objects: self.budgets.max_objects,
+        }
+    }
+
+    /// Is this digest acceptable? `Err` names why not.
+    pub(crate) fn digest_allowed(&self, d: &DigestAlgorithm) -> Result<(), crate::Reason> {
+        match d {
+            DigestAlgorithm::Sha256 | DigestAlgorithm::Sha384 | DigestAlgorithm::Sha512 => Ok(()),
+            DigestAlgorithm::Sha1 if self.algorithms.allow_sha1 => Ok(()),
+            DigestAlgorithm::Sha1 | DigestAlgorithm::Md5 | DigestAlgorithm::Sha224 => {
+                Err(crate::Reason::WeakAlgorithm {
+                    algorithm: d.name().to_string(),
+                })
+            }
+            other => Err(crate::Reason::AlgorithmNotAllowed {
+                algorithm: other.uri().to_string(),
+            }),
+        }
+    }
+
+    /// Is this signature algorithm acceptable?
+    pub(crate) fn signature_allowed(&self, s: &SignatureAlgorithm) -> Result<(), crate::Reason> {
+        match s {
+            SignatureAlgorithm::Hmac(_) if self.profile == Profile::Customs => {
+                Err(crate::Reason::HmacForbidden)
+            }
+            SignatureAlgorithm::DsaSha1 => Err(crate::Reason::AlgorithmNotAllowed {
+                algorithm: s.name(),
+            }),
+            SignatureAlgorithm::Unknown(u) => Err(crate::Reason::AlgorithmNotAllowed {
+                algorithm: u.clone(),
+            }),
+            SignatureAlgorithm::Ed25519 => Ok(()),
+            other => match other.digest() {
+                Some(d) => self.digest_allowed(d),
+                None => Err(crate::Reason::AlgorithmNotAllowed {
+                    algorithm: other.name(),
+                }),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_unknown_keys() {
+        let p = Policy::from_toml(
+            "profile = \"customs\"\n[algorithms]\nallow_sha1 = true\n[certificates]\nrevocation = \"ifAvailable\"\naccepted_ekus = [\"documentSigning\", \"1.2.398.3.3.4.1.1\"]\n",
+        )
+        .unwrap();
+        assert!(p.algorithms.allow_sha1);
+        assert_eq!(p.certificates.revocation, RevocationMode::IfAvailable);
+        assert_eq!(p.certificates.accepted_ekus.len(), 2);
+        assert!(Policy::from_toml("[algorithms]\nallow_sha_1 = true\n").is_err());
+        let text = toml::to_string(&Policy::customs()).unwrap();
+        assert_eq!(Policy::from_toml(&text).unwrap(), Policy::customs());
+    }
+}

@@ -1,0 +1,24 @@
+//! The customs profile: what Tamga accepts, and the report it gives.
+//!
+//! Mechanism lives in `tamga-dsig` (XML-DSig) and `tamga-trust` (paths);
+//! this crate is policy. Every rejection reason is a variant of [`Reason`]
+//! in `reason.rs`; `verify.rs` decides the order in which they are checked.
+#![forbid(unsafe_code)]
+
+mod config;
+mod reason;
+mod report;
+mod verify;
+
+pub use config::{Algorithms as AlgorithmPolicy, Budgets, Certificates, Limits, Policy, Profile};
+pub use reason::{Indication, Reason, SubIndication};
+pub use report::{Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer};
+pub use verify::{verify_document, VerifyRequest};
+
+/// RFC 3339 UTC time for a Unix timestamp (out-of-range values clamp to the epoch).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

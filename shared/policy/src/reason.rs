@@ -1,0 +1,302 @@
+//! Every reason Tamga refuses a signature, in one place.
+//!
+//! Each [`Reason`] has a stable machine-readable `code` (brokers' systems
+//! switch on it), the ETSI EN 319 102-1 sub-indication it maps to (which
+//! fixes the indication), and one human sentence. Adding a rejection means
+//! adding a variant here; nothing else in Tamga invents a sub-indication.
+
+use serde::Serialize;
+use tamga_trust::PathError;
+use tamga_xml::ParseError;
+
+/// ETSI EN 319 102-1 main indication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Indication {
+    TotalPassed,
+    TotalFailed,
+    Indeterminate,
+}
+
+/// ETSI EN 319 102-1 sub-indications used by Tamga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum SubIndication {
+    FormatFailure,
+    HashFailure,
+    SigCryptoFailure,
+    Revoked,
+    NotYetValid,
+    SignedDataNotFound,
+    NoSigningCertificateFound,
+    NoCertificateChainFound,
+    OutOfBoundsNoPoe,
+    CryptoConstraintsFailure,
+    SigConstraintsFailure,
+    ChainConstraintsFailure,
+    CertificateChainGeneralFailure,
+    TryLater,
+}
+
+impl SubIndication {
+    /// The indication this sub-indication belongs to (EN 319 102-1 table 5).
+    pub fn indication(self) -> Indication {
+        use SubIndication::*;
+        match self {
+            FormatFailure | HashFailure | SigCryptoFailure | Revoked | NotYetValid => {
+                Indication::TotalFailed
+            }
+            _ => Indication::Indeterminate,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use SubIndication::*;
+        match self {
+            FormatFailure => "FORMAT_FAILURE",
+            HashFailure => "HASH_FAILURE",
+            SigCryptoFailure => "SIG_CRYPTO_FAILURE",
+            Revoked => "REVOKED",
+            NotYetValid => "NOT_YET_VALID",
+            SignedDataNotFound => "SIGNED_DATA_NOT_FOUND",
+            NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
+            NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
+            OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
+            CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
+            SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
+            ChainConstraintsFailure => "CHAIN_CONSTRAINTS_FAILURE",
+            CertificateChainGeneralFailure => "CERTIFICATE_CHAIN_GENERAL_FAILURE",
+            TryLater => "TRY_LATER",
+        }
+    }
+}
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The bytes are not acceptable XML (size, encoding, DOCTYPE, syntax, limits, IDs).
+    Xml(ParseError),
+    /// No `ds:Signature` at all.
+    NoSignature,
+    /// More than one signature where the profile allows one.
+    MultipleSignatures { count: usize },
+    /// The signature is not a child of the document element.
+    SignatureNotEnveloped { path: String },
+    /// A `ds:Signature` sits somewhere it cannot be a declarant signature or
+    /// a counter-signature.
+    UnexpectedSignature { path: String },
+    /// No reference covers the document element.
+    DocumentNotCovered,
+    /// A reference points at something the profile does not sign.
+    UnexpectedReference { uri: String },
+    /// The signed XAdES properties are not the ones in this signature's
+    /// `QualifyingProperties`.
+    SignedPropertiesWrapped { uri: String },
+    /// `QualifyingProperties` present but its `SignedProperties` is not signed.
+    SignedPropertiesNotSigned,
+    /// The signature's structure breaks the XML-DSig or XAdES schema.
+    MalformedSignature(String),
+    /// A budget was exceeded.
+    Budget(String),
+    /// A transform the profile forbids (XSLT, XPath, …).
+    ForbiddenTransform { name: String },
+    /// A reference URI pointing outside the document, or an XPointer.
+    ExternalReference { uri: String },
+    /// `ds:Manifest`, `RetrievalMethod` or `KeyInfoReference`.
+    IndirectionForbidden { what: String },
+    /// HMAC: a shared secret cannot identify a declarant.
+    HmacForbidden,
+    /// Only a bare `KeyValue`: a declarant is identified by a certificate.
+    KeyValueOnly,
+    /// No (or no unambiguous) signer certificate in `KeyInfo`.
+    NoSigningCertificate(String),
+    /// XAdES `SigningCertificate(V2)` does not name the certificate used.
+    SigningCertificateMismatch,
+    /// SHA-1, MD5 and the like.
+    WeakAlgorithm { algorithm: String },
+    /// An algorithm Tamga does not implement or the policy does not list.
+    AlgorithmNotAllowed { algorithm: String },
+    /// RSA < 2048, EC < 256 (or the policy's minimums).
+    WeakKey { key: String, minimum: usize },
+    /// A reference digest does not match: the signed content was changed.
+    DigestMismatch { uri: String },
+    /// A reference could not be found or computed.
+    ReferenceUnresolved { uri: String, detail: String },
+    /// The signature value does not verify.
+    SignatureInvalid(String),
+    /// The certificate path was refused.
+    Path(PathError),
+    /// The signature checks out but its key is not vouched for by any
+    /// certificate (generic profile only).
+    KeyNotTrusted,
+    /// A counter-signature on the declarant's signature failed.
+    CounterSignature { index: usize, detail: String },
+}
+
+impl Reason {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use Reason::*;
+        match self {
+            Xml(e) => match e {
+                ParseError::Empty => "empty_document",
+                ParseError::TooLarge { .. } => "document_too_large",
+                ParseError::NotUtf8 { .. } => "not_utf8",
+                ParseError::UnsupportedEncoding { .. } => "unsupported_encoding",
+                ParseError::Doctype => "doctype_forbidden",
+                ParseError::TooDeep { .. } => "too_deep",
+                ParseError::TooManyAttributes { .. } => "too_many_attributes",
+                ParseError::TextTooLarge { .. } => "text_too_large",
+                ParseError::TooManyNodes { .. } => "too_many_nodes",
+                ParseError::EntityReference => "entity_forbidden",
+                ParseError::DuplicateId { .. } => "duplicate_id",
+                _ => "malformed_xml",
+            },
+            NoSignature => "no_signature",
+            MultipleSignatures { .. } => "multiple_signatures",
+            SignatureNotEnveloped { .. } => "signature_wrapping",
+            UnexpectedSignature { .. } => "signature_wrapping",
+            DocumentNotCovered => "signature_wrapping",
+            UnexpectedReference { .. } => "unexpected_reference",
+            SignedPropertiesWrapped { .. } => "signature_wrapping",
+            SignedPropertiesNotSigned => "signed_properties_not_signed",
+            MalformedSignature(_) => "malformed_signature",
+            Budget(_) => "budget_exceeded",
+            ForbiddenTransform { .. } => "forbidden_transform",
+            ExternalReference { .. } => "external_reference",
+            IndirectionForbidden { .. } => "indirection_forbidden",
+            HmacForbidden => "hmac_forbidden",
+            KeyValueOnly => "key_value_only",
+            NoSigningCertificate(_) => "no_signing_certificate",
+            SigningCertificateMismatch => "signing_certificate_mismatch",
+            WeakAlgorithm { .. } => "weak_algorithm",
+            AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            WeakKey { .. } => "weak_key",
+            DigestMismatch { .. } => "digest_mismatch",
+            ReferenceUnresolved { .. } => "reference_unresolved",
+            SignatureInvalid(_) => "signature_invalid",
+            Path(p) => match p {
+                PathError::UnknownCountry(_) => "origin_not_trusted",
+                PathError::NoChain => "untrusted_signer",
+                PathError::Expired { .. } => "certificate_expired",
+                PathError::NotYetValid { .. } => "certificate_not_yet_valid",
+                PathError::Revoked { .. } => "certificate_revoked",
+                PathError::RevocationUnknown => "revocation_unknown",
+                PathError::CrlExpired { .. } => "crl_expired",
+                PathError::CrlInvalid(_) => "crl_invalid",
+                PathError::KeyUsageNotAllowed => "key_usage_not_allowed",
+                PathError::EkuNotAllowed { .. } => "eku_not_allowed",
+                PathError::SignerIsCa => "signer_is_ca",
+                PathError::UnsupportedSignatureAlgorithm { .. } => "certificate_weak_algorithm",
+                PathError::BadSignature => "certificate_signature_invalid",
+                PathError::ConstraintViolation(_) => "chain_constraint_violated",
+                PathError::MalformedCertificate(_) => "malformed_certificate",
+                PathError::UnsupportedCertificate(_) => "unsupported_certificate",
+                PathError::BudgetExceeded => "budget_exceeded",
+                _ => "path_validation_failed",
+            },
+            KeyNotTrusted => "key_not_trusted",
+            CounterSignature { .. } => "countersignature_invalid",
+        }
+    }
+
+    /// The ETSI sub-indication.
+    pub fn sub_indication(&self) -> SubIndication {
+        use Reason::*;
+        use SubIndication as S;
+        match self {
+            Xml(_)
+            | NoSignature
+            | MultipleSignatures { .. }
+            | MalformedSignature(_)
+            | Budget(_) => S::FormatFailure,
+            SignatureNotEnveloped { .. }
+            | UnexpectedSignature { .. }
+            | DocumentNotCovered
+            | SignedPropertiesWrapped { .. }
+            | ReferenceUnresolved { .. } => S::SignedDataNotFound,
+            UnexpectedReference { .. }
+            | SignedPropertiesNotSigned
+            | ForbiddenTransform { .. }
+            | ExternalReference { .. }
+            | IndirectionForbidden { .. } => S::SigConstraintsFailure,
+            HmacForbidden | WeakAlgorithm { .. } | AlgorithmNotAllowed { .. } | WeakKey { .. } => {
+                S::CryptoConstraintsFailure
+            }
+            KeyValueOnly | NoSigningCertificate(_) | SigningCertificateMismatch => {
+                S::NoSigningCertificateFound
+            }
+            DigestMismatch { .. } => S::HashFailure,
+            SignatureInvalid(_) => S::SigCryptoFailure,
+            KeyNotTrusted => S::NoCertificateChainFound,
+            CounterSignature { .. } => S::SigConstraintsFailure,
+            Path(p) => match p {
+                PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
+                    S::NoCertificateChainFound
+                }
+                PathError::Expired { .. } => S::OutOfBoundsNoPoe,
+                PathError::NotYetValid { .. } => S::NotYetValid,
+                PathError::Revoked { .. } => S::Revoked,
+                PathError::RevocationUnknown | PathError::CrlExpired { .. } => S::TryLater,
+                PathError::KeyUsageNotAllowed
+                | PathError::EkuNotAllowed { .. }
+                | PathError::SignerIsCa
+                | PathError::ConstraintViolation(_) => S::ChainConstraintsFailure,
+                PathError::UnsupportedSignatureAlgorithm { .. } => S::CryptoConstraintsFailure,
+                PathError::MalformedCertificate(_) => S::FormatFailure,
+                _ => S::CertificateChainGeneralFailure,
+            },
+        }
+    }
+
+    pub fn indication(&self) -> Indication {
+        self.sub_indication().indication()
+    }
+
+    /// One human sentence.
+    pub fn sentence(&self) -> String {
+        use Reason::*;
+        match self {
+            Xml(e) => format!("The document was refused before signature checks: {e}."),
+            NoSignature => "The document carries no XML signature.".into(),
+            MultipleSignatures { count } => format!(
+                "The document carries {count} signatures; a declaration must carry exactly one declarant signature."
+            ),
+            SignatureNotEnveloped { path } => format!(
+                "The signature at {path} is not enveloped in the document element; this is signature wrapping."
+            ),
+            UnexpectedSignature { path } => format!(
+                "A signature at {path} is neither the declarant's nor a counter-signature of it; this is signature wrapping."
+            ),
+            DocumentNotCovered => "No reference of the signature covers the document element (URI=\"\" or its #Id with the enveloped-signature transform); what was signed is not this declaration (signature wrapping).".into(),
+            UnexpectedReference { uri } => format!(
+                "The signature references {uri:?}, which the customs profile does not allow to be signed."
+            ),
+            SignedPropertiesWrapped { uri } => format!(
+                "The signed XAdES properties ({uri}) are not the ones in the signature's QualifyingProperties; this is signature wrapping."
+            ),
+            SignedPropertiesNotSigned => "The signature has XAdES properties but no reference signs them.".into(),
+            MalformedSignature(d) => format!("The signature is malformed: {d}."),
+            Budget(d) => format!("The signature exceeds a processing budget: {d}."),
+            ForbiddenTransform { name } => format!("The transform {name} is not allowed; only enveloped-signature and canonicalisation are."),
+            ExternalReference { uri } => format!("The reference {uri:?} points outside the document; nothing is ever fetched."),
+            IndirectionForbidden { what } => format!("{what} is not allowed: every signed byte must be in the declaration itself."),
+            HmacForbidden => "HMAC signatures are not accepted: a declarant is identified by a certificate, not a shared secret.".into(),
+            KeyValueOnly => "The signature carries only a bare public key; a declarant is identified by a certificate.".into(),
+            NoSigningCertificate(d) => format!("No signing certificate could be identified: {d}."),
+            SigningCertificateMismatch => "The XAdES signing-certificate digest does not match the certificate in KeyInfo.".into(),
+            WeakAlgorithm { algorithm } => format!("The algorithm {algorithm} is too weak for the policy."),
+            AlgorithmNotAllowed { algorithm } => format!("The algorithm {algorithm} is not supported or not allowed by the policy."),
+            WeakKey { key, minimum } => format!("The signer's key ({key}) is below the policy's minimum of {minimum} bits."),
+            DigestMismatch { uri } => format!("The content referenced by {uri:?} was changed after signing (digest mismatch)."),
+            ReferenceUnresolved { uri, detail } => format!("The reference {uri:?} could not be resolved: {detail}."),
+            SignatureInvalid(d) => format!("The signature value is invalid: {d}."),
+            Path(p) => format!("The signer's certificate was not accepted: {p}."),
+            KeyNotTrusted => "The signature is intact, but its key is not certified by any trusted CA.".into(),
+            CounterSignature { index, detail } => format!("Counter-signature {index} is invalid: {detail}."),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The validation report (JSON schema: `schemas/validation-report.schema.json`).
+
+use serde::Serialize;
+use tamga_trust::CertSummary;
+
+use crate::reason::{Indication, Reason, SubIndication};
+
+/// The signer, as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signer {
+    pub subject: String,
+    pub issuer: String,
+    /// Lower-case hex.
+    pub serial: String,
+    /// ISO 3166 alpha-2 from the subject's C= attribute.
+    pub country: Option<String>,
+    pub not_before: String,
+    pub not_after: String,
+    /// SHA-256 of the certificate DER, lower-case hex.
+    pub certificate_sha256: String,
+    /// `RSA-2048`, `EC P-256`, …
+    pub key: Option<String>,
+}
+
+impl Signer {
+    pub fn from_summary(s: &CertSummary, key: Option<String>) -> Self {
+        Self {
+            subject: s.subject.clone(),
+            issuer: s.issuer.clone(),
+            serial: s.serial.clone(),
+            country: s.country.clone(),
+            not_before: crate::rfc3339(s.not_before),
+            not_after: crate::rfc3339(s.not_after),
+            certificate_sha256: s.sha256.clone(),
+            key,
+        }
+    }
+}
+
+/// The algorithms the signature used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Algorithms {
+    pub canonicalization: Option<String>,
+    pub signature: Option<String>,
+    pub digests: Vec<String>,
+}
+
+/// One reference and whether its digest matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceReport {
+    pub uri: Option<String>,
+    #[serde(rename = "type")]
+    pub type_uri: Option<String>,
+    pub digest_algorithm: String,
+    pub transforms: Vec<String>,
+    /// `None` when the digest was not computed (checks stopped earlier).
+    pub intact: Option<bool>,
+}
+
+/// The verdict on one counter-signature of the declarant's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CounterSignatureReport {
+    pub indication: Indication,
+    pub sub_indication: Option<SubIndication>,
+    pub reason: Option<&'static str>,
+    pub message: String,
+    pub signer: Option<Signer>,
+    pub signing_time: Option<String>,
+}
+
+/// A validation report in the vocabulary of ETSI EN 319 102-1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub indication: Indication,
+    pub sub_indication: Option<SubIndication>,
+    /// Stable machine-readable reason code (`signature_wrapping`,
+    /// `certificate_revoked`, …); `None` when TOTAL_PASSED.
+    pub reason: Option<&'static str>,
+    /// One human sentence.
+    pub message: String,
+    pub profile: &'static str,
+    /// The origin country the declaration was checked against.
+    pub declared_origin: String,
+    pub validation_time: String,
+    /// SHA-256 of the exact input bytes, lower-case hex.
+    pub document_sha256: String,
+    pub document_size: usize,
+    /// `XML-DSig`, `XAdES-B-B`, `XAdES-B-T`.
+    pub signature_format: Option<&'static str>,
+    pub signer: Option<Signer>,
+    /// The certificate path, signer first, trust anchor last.
+    pub chain: Vec<Signer>,
+    /// XAdES SigningTime (claimed by the signer; not a proof of existence).
+    pub signing_time: Option<String>,
+    pub algorithms: Algorithms,
+    pub references: Vec<ReferenceReport>,
+    /// True when every reference digest and the signature value verified
+    /// (whether or not the key is trusted).
+    pub signature_intact: bool,
+    pub counter_signatures: Vec<CounterSignatureReport>,
+    pub engine: &'static str,
+}
+
+impl Report {
+    pub(crate) fn new(
+        profile: &'static str,
+        origin: String,
+        validation_time: String,
+        digest: String,
+        size: usize,
+    ) -> Self {
+        Self {
+            indication: Indication::Indeterminate,
+            sub_indication: None,
+            reason: None,
+            message: String::new(),
+            profile,
+            declared_origin: origin,
+            validation_time,
+            document_sha256: digest,
+            document_size: size,
+            signature_format: None,
+            signer: None,
+            chain: Vec::new(),
+            signing_time: None,
+            algorithms: Algorithms::default(),
+            references: Vec::new(),
+            signature_intact: false,
+            counter_signatures: Vec::new(),
+            engine: concat!("tamga ", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    pub(crate) fn reject(&mut self, reason: &Reason) {
+        self.indication = reason.indication();
+        self.sub_indication = Some(reason.sub_indication());
+        self.reason = Some(reason.code());
+        self.message = reason.sentence();
+    }
+
+    pub(crate) fn pass(&mut self, message: String) {
+        self.indication = Indication::TotalPassed;
+        self.sub_indication = None;
+        self.reason = None;
+        self.message = message;
+    }
+
+    pub fn passed(&self) -> bool {
+        self.indication == Indication::TotalPassed
+    }
+}

@@ -1,0 +1,533 @@
+//! `verify_document`: one declaration's bytes in, one report out.
+//!
+//! The order of checks is deliberate: structure and policy first (cheap,
+//! and they refuse hostile shapes before any digest runs), then digests and
+//! the signature value, then the certificate path. Each refusal is a
+//! [`Reason`]; this file decides *when* to refuse, `reason.rs` decides what
+//! the refusal is called.
+
+use tamga_dsig::{
+    check_hmac_value, check_references, check_signature_value, find_signatures, parse_signature,
+    parse_xades, CryptoError, ExternalResolver, FormatError, PublicKey, ReferenceError,
+    ReferenceFailure, SignatureAlgorithm, SignatureModel, Transform, Xades,
+};
+use tamga_trust::{CountryCode, PathRequest, TrustList};
+use tamga_xml::{Document, Node};
+
+use crate::config::{Policy, Profile};
+use crate::reason::Reason;
+use crate::report::{ReferenceReport, Report, Signer};
+
+const DSIG_NS: &str = tamga_dsig::algorithms::DSIG_NS;
+
+/// Everything one verification needs. Time is an input: the same request
+/// always gives the same report.
+pub struct VerifyRequest<'a> {
+    pub bytes: &'a [u8],
+    pub trust: &'a TrustList,
+    /// The declared origin: only this country's anchors count.
+    pub origin: CountryCode,
+    /// Validation time, Unix seconds.
+    pub at_unix: i64,
+    pub policy: &'a Policy,
+    /// Detached references (generic profile only; the customs profile
+    /// refuses them before asking).
+    pub resolver: &'a dyn ExternalResolver,
+    /// Shared secret for HMAC signatures (generic profile only).
+    pub hmac_secret: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for VerifyRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("bytes", &self.bytes.len())
+            .field("origin", &self.origin)
+            .field("at_unix", &self.at_unix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies one document and reports, never panicking on hostile input.
+pub fn verify_document(req: &VerifyRequest<'_>) -> Report {
+    let digest = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        req.bytes,
+    ));
+    let profile = match req.policy.profile {
+        Profile::Customs => "customs",
+        _ => "generic",
+    };
+    let mut report = Report::new(
+        profile,
+        req.origin.to_string(),
+        crate::rfc3339(req.at_unix),
+        digest,
+        req.bytes.len(),
+    );
+    match check(req, &mut report) {
+        Ok(message) => report.pass(message),
+        Err(reason) => report.reject(&reason),
+    }
+    report
+}
+
+fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason> {
+    let policy = req.policy;
+    let customs = policy.profile == Profile::Customs;
+    let limits = policy.parse_limits();
+    let doc = Document::parse(req.bytes, &limits).map_err(Reason::Xml)?;
+    let root = doc.root();
+
+    let all = find_signatures(&doc);
+    let top: Vec<Node<'_>> = all
+        .iter()
+        .copied()
+        .filter(|s| !has_signature_ancestor(*s))
+        .collect();
+    let element = match top.as_slice() {
+        [] => return Err(Reason::NoSignature),
+        [one] => *one,
+        many if customs => return Err(Reason::MultipleSignatures { count: many.len() }),
+        [first, ..] => *first,
+    };
+    if customs && element.parent() != Some(root) {
+        return Err(Reason::SignatureNotEnveloped {
+            path: element.path(),
+        });
+    }
+
+    let sig = parse_signature(element, &policy.budget()).map_err(format_reason)?;
+    describe_algorithms(&sig, report);
+
+    // Algorithms, before any digest or crypto runs.
+    if let Err(uri) = &sig.c14n {
+        return Err(Reason::AlgorithmNotAllowed {
+            algorithm: uri.clone(),
+        });
+    }
+    policy.signature_allowed(&sig.signature_method)?;
+    for r in &sig.references {
+        policy.digest_allowed(&r.digest)?;
+    }
+
+    let xades = parse_xades(&sig).map_err(|e| match e {
+        FormatError::Budget { .. } => Reason::Budget(e.to_string()),
+        _ => Reason::MalformedSignature(e.to_string()),
+    })?;
+    if let Some(x) = &xades {
+        report.signing_time = x.signing_time.clone();
+        report.signature_format = Some(if x.signature_timestamps.is_empty() {
+            "XAdES-B-B"
+        } else {
+            "XAdES-B-T"
+        });
+        if x.counter_signatures.len() > policy.budgets.max_counter_signatures {
+            return Err(Reason::Budget(format!(
+                "{} counter-signatures (limit {})",
+                x.counter_signatures.len(),
+                policy.budgets.max_counter_signatures
+            )));
+        }
+    } else {
+        report.signature_format = Some("XML-DSig");
+        if policy.require_xades {
+            return Err(Reason::SignedPropertiesNotSigned);
+        }
+    }
+
+    // Shapes: what is signed, and how.
+    if customs {
+        check_customs_shape(&doc, &sig, xades.as_ref())?;
+        // Any other signature must be a counter-signature of this one.
+        for s in all.iter().filter(|s| **s != element) {
+            let is_counter = xades
+                .as_ref()
+                .is_some_and(|x| x.counter_signatures.contains(s));
+            if !is_counter {
+                return Err(Reason::UnexpectedSignature { path: s.path() });
+            }
+        }
+    } else {
+        check_generic_shape(&sig)?;
+    }
+    check_signed_properties(&doc, &sig, xades.as_ref())?;
+
+    // HMAC (generic profile only: customs refused it above).
+    if let SignatureAlgorithm::Hmac(_) = sig.signature_method {
+        check_digests(&doc, &sig, req, report)?;
+        let secret = req.hmac_secret.ok_or(Reason::NoSigningCertificate(
+            "an HMAC signature needs a shared secret, and none was supplied".into(),
+        ))?;
+        check_hmac_value(&doc, &sig, secret).map_err(crypto_reason)?;
+        report.signature_intact = true;
+        return Ok("The HMAC signature is valid with the supplied secret.".into());
+    }
+
+    // The key: from a certificate, never from the document alone.
+    let key_info = sig.key_info.as_ref();
+    if let Some(ki) = key_info {
+        if customs && ki.retrieval_method {
+            return Err(Reason::IndirectionForbidden {
+                what: "KeyInfo/RetrievalMethod".into(),
+            });
+        }
+        if customs && ki.key_info_reference {
+            return Err(Reason::IndirectionForbidden {
+                what: "KeyInfo/KeyInfoReference".into(),
+            });
+        }
+    }
+    let certificates: &[Vec<u8>] = key_info.map_or(&[], |k| k.certificates.as_slice());
+    if certificates.is_empty() {
+        let key_values = key_info.map_or(&[][..], |k| k.key_values.as_slice());
+        if customs || key_values.is_empty() {
+            return Err(match key_info {
+                None => Reason::NoSigningCertificate("the signature has no KeyInfo".into()),
+                Some(k) if !k.key_values.is_empty() => Reason::KeyValueOnly,
+                Some(k) if k.certificate_pointers > 0 => Reason::NoSigningCertificate(
+                    "KeyInfo names a certificate but does not carry it".into(),
+                ),
+                Some(_) => Reason::NoSigningCertificate("KeyInfo carries no certificate".into()),
+            });
+        }
+        // Generic profile: check the signature with the bare key, then say
+        // plainly that nothing vouches for it.
+        let key = PublicKey::from_key_value(&key_values[0]).map_err(crypto_reason)?;
+        check_key_strength(policy, &key)?;
+        check_digests(&doc, &sig, req, report)?;
+        check_signature_value(&doc, &sig, &key).map_err(crypto_reason)?;
+        report.signature_intact = true;
+        return Err(Reason::KeyNotTrusted);
+    }
+
+    let signer_index = identify_signer(certificates, xades.as_ref())?;
+    let signer_der = &certificates[signer_index];
+    let key = PublicKey::from_certificate_der(signer_der).map_err(|e| {
+        Reason::NoSigningCertificate(format!("the signer certificate is unusable: {e}"))
+    })?;
+    if let Ok(summary) = tamga_trust::summarize_certificate(signer_der) {
+        report.signer = Some(Signer::from_summary(&summary, Some(key.describe())));
+    }
+    if customs {
+        if let Some(ki) = key_info {
+            for kv in &ki.key_values {
+                if PublicKey::from_key_value(kv).ok().as_ref() != Some(&key) {
+                    return Err(Reason::MalformedSignature(
+                        "KeyInfo/KeyValue does not match the signer certificate".into(),
+                    ));
+                }
+            }
+        }
+    }
+    check_key_strength(policy, &key)?;
+
+    check_digests(&doc, &sig, req, report)?;
+    check_signature_value(&doc, &sig, &key).map_err(crypto_reason)?;
+    report.signature_intact = true;
+
+    let intermediates: Vec<&[u8]> = certificates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != signer_index)
+        .map(|(_, c)| c.as_slice())
+        .collect();
+    let path = PathRequest {
+        country: req.origin,
+        signer_der,
+        intermediates_der: &intermediates,
+        at_unix: u64::try_from(req.at_unix).unwrap_or(0),
+        revocation: policy.certificates.revocation,
+        accepted_ekus: &policy.certificates.accepted_ekus,
+        max_intermediates: policy.budgets.max_intermediates,
+    };
+    let validated = req.trust.validate_signer(&path).map_err(Reason::Path)?;
+    report.chain = validated
+        .chain
+        .iter()
+        .map(|c| Signer::from_summary(c, None))
+        .collect();
+
+    Ok(format!(
+        "The signature is valid and the signer ({}) chains to a trusted CA of {} at {}.",
+        validated.signer.subject,
+        req.origin,
+        crate::rfc3339(req.at_unix)
+    ))
+}
+
+fn has_signature_ancestor(n: Node<'_>) -> bool {
+    let mut cur = n.parent();
+    while let Some(p) = cur {
+        if p.is(DSIG_NS, "Signature") {
+            return true;
+        }
+        cur = p.parent();
+    }
+    false
+}
+
+fn format_reason(e: FormatError) -> Reason {
+    match e {
+        FormatError::Budget { .. } => Reason::Budget(e.to_string()),
+        _ => Reason::MalformedSignature(e.to_string()),
+    }
+}
+
+fn crypto_reason(e: CryptoError) -> Reason {
+    match e {
+        CryptoError::UnsupportedAlgorithm(a) => Reason::AlgorithmNotAllowed { algorithm: a },
+        CryptoError::HmacTooShort { bits } => Reason::WeakAlgorithm {
+            algorithm: format!("HMAC truncated to {bits} bits"),
+        },
+        other => Reason::SignatureInvalid(other.to_string()),
+    }
+}
+
+fn describe_algorithms(sig: &SignatureModel<'_>, report: &mut Report) {
+    report.algorithms.canonicalization = Some(match &sig.c14n {
+        Ok(c) => tamga_dsig::algorithms::c14n_name(c).to_string(),
+        Err(uri) => uri.clone(),
+    });
+    report.algorithms.signature = Some(sig.signature_method.name());
+    let mut digests: Vec<String> = sig
+        .references
+        .iter()
+        .map(|r| r.digest.name().to_string())
+        .collect();
+    digests.dedup();
+    report.algorithms.digests = digests;
+    report.references = sig
+        .references
+        .iter()
+        .map(|r| ReferenceReport {
+            uri: r.uri.clone(),
+            type_uri: r.type_uri.clone(),
+            digest_algorithm: r.digest.name().to_string(),
+            transforms: r.transforms.iter().map(Transform::name).collect(),
+            intact: None,
+        })
+        .collect();
+}
+
+/// The customs profile: one reference covering the document element with
+/// the enveloped-signature transform; optionally one signing this
+/// signature's own XAdES SignedProperties; nothing else.
+fn check_customs_shape(
+    doc: &Document,
+    sig: &SignatureModel<'_>,
+    xades: Option<&Xades<'_>>,
+) -> Result<(), Reason> {
+    let root = doc.root();
+    if sig.element.descendants().any(|n| n.is(DSIG_NS, "Manifest")) {
+        return Err(Reason::IndirectionForbidden {
+            what: "ds:Manifest".into(),
+        });
+    }
+    let mut document_refs = 0;
+    for r in &sig.references {
+        let uri = r.uri.clone().ok_or(Reason::UnexpectedReference {
+            uri: "(a detached reference without URI)".into(),
+        })?;
+        let target = if uri.is_empty() {
+            root
+        } else if let Some(frag) = uri.strip_prefix('#') {
+            if frag.starts_with("xpointer(") {
+                return Err(Reason::ForbiddenTransform {
+                    name: format!("XPointer {frag}"),
+                });
+            }
+            doc.element_by_id(frag)
+                .ok_or_else(|| Reason::ReferenceUnresolved {
+                    uri: uri.clone(),
+                    detail: "no element has this ID".into(),
+                })?
+        } else {
+            return Err(Reason::ExternalReference { uri });
+        };
+        let props = xades.and_then(|x| x.signed_properties);
+        if target == root {
+            document_refs += 1;
+            let mut enveloped = false;
+            for t in &r.transforms {
+                match t {
+                    Transform::Enveloped => enveloped = true,
+                    Transform::C14n(_) => {}
+                    other => return Err(Reason::ForbiddenTransform { name: other.name() }),
+                }
+            }
+            if !enveloped {
+                return Err(Reason::DocumentNotCovered);
+            }
+        } else if Some(target) == props {
+            for t in &r.transforms {
+                if !matches!(t, Transform::C14n(_)) {
+                    return Err(Reason::ForbiddenTransform { name: t.name() });
+                }
+            }
+        } else if r.type_uri.as_deref() == Some(tamga_dsig::xades::SIGNED_PROPERTIES_TYPE) {
+            return Err(Reason::SignedPropertiesWrapped { uri });
+        } else if sig.element.contains(target) || !root.contains(target) {
+            return Err(Reason::DocumentNotCovered);
+        } else {
+            return Err(Reason::UnexpectedReference { uri });
+        }
+    }
+    match document_refs {
+        1 => Ok(()),
+        0 => Err(Reason::DocumentNotCovered),
+        _ => Err(Reason::UnexpectedReference {
+            uri: "a second reference to the document element".into(),
+        }),
+    }
+}
+
+/// The generic profile still refuses transforms Tamga will never run.
+fn check_generic_shape(sig: &SignatureModel<'_>) -> Result<(), Reason> {
+    for r in &sig.references {
+        for t in &r.transforms {
+            if !matches!(
+                t,
+                Transform::Enveloped | Transform::C14n(_) | Transform::Base64
+            ) {
+                return Err(Reason::ForbiddenTransform { name: t.name() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// XAdES, any profile: the SignedProperties that is signed must be the one
+/// in this signature's QualifyingProperties, and it must be signed.
+fn check_signed_properties(
+    doc: &Document,
+    sig: &SignatureModel<'_>,
+    xades: Option<&Xades<'_>>,
+) -> Result<(), Reason> {
+    let Some(x) = xades else {
+        return Ok(());
+    };
+    let mut signed = false;
+    for r in &sig.references {
+        let typed = r.type_uri.as_deref() == Some(tamga_dsig::xades::SIGNED_PROPERTIES_TYPE);
+        let target = r
+            .uri
+            .as_deref()
+            .and_then(|u| u.strip_prefix('#'))
+            .and_then(|id| doc.element_by_id(id));
+        let is_props = target.is_some() && target == x.signed_properties;
+        if is_props {
+            signed = true;
+        } else if typed {
+            return Err(Reason::SignedPropertiesWrapped {
+                uri: r.uri.clone().unwrap_or_default(),
+            });
+        }
+    }
+    if x.signed_properties.is_some() && !signed {
+        return Err(Reason::SignedPropertiesNotSigned);
+    }
+    if x.signed_properties.is_none() {
+        return Err(Reason::SignedPropertiesNotSigned);
+    }
+    Ok(())
+}
+
+/// Which KeyInfo certificate is the signer's: the one XAdES names, or else
+/// the only one that issued none of the others.
+fn identify_signer(certs: &[Vec<u8>], xades: Option<&Xades<'_>>) -> Result<usize, Reason> {
+    if let Some(x) = xades {
+        if let Some(first) = x.signing_certificates.first() {
+            return certs
+                .iter()
+                .position(|c| first.matches(c))
+                .ok_or(Reason::SigningCertificateMismatch);
+        }
+    }
+    if certs.len() == 1 {
+        return Ok(0);
+    }
+    let parsed: Vec<_> = certs
+        .iter()
+        .map(|c| x509_parser::parse_x509_certificate(c).map(|(_, p)| p))
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            Reason::NoSigningCertificate(format!("a KeyInfo certificate does not parse: {e}"))
+        })?;
+    let leaves: Vec<usize> = (0..parsed.len())
+        .filter(|&i| {
+            !parsed.iter().enumerate().any(|(j, other)| {
+                j != i && other.issuer() == parsed[i].subject() && other.subject() != other.issuer()
+            })
+        })
+        .collect();
+    match leaves.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(Reason::NoSigningCertificate(
+            "KeyInfo carries several candidate signer certificates".into(),
+        )),
+    }
+}
+
+fn check_key_strength(policy: &Policy, key: &PublicKey) -> Result<(), Reason> {
+    let minimum = match key {
+        PublicKey::Rsa { .. } => policy.algorithms.min_rsa_bits,
+        PublicKey::Ec { .. } => policy.algorithms.min_ec_bits,
+        PublicKey::Ed25519(_) => 0,
+        _ => {
+            return Err(Reason::AlgorithmNotAllowed {
+                algorithm: key.describe(),
+            })
+        }
+    };
+    if key.bits() < minimum {
+        return Err(Reason::WeakKey {
+            key: key.describe(),
+            minimum,
+        });
+    }
+    Ok(())
+}
+
+fn check_digests(
+    doc: &Document,
+    sig: &SignatureModel<'_>,
+    req: &VerifyRequest<'_>,
+    report: &mut Report,
+) -> Result<(), Reason> {
+    let limits = req.policy.parse_limits();
+    let outcomes = check_references(doc, sig, req.resolver, &limits);
+    for o in &outcomes {
+        if let Some(r) = report.references.get_mut(o.index) {
+            r.intact = Some(o.result.is_ok());
+        }
+    }
+    for o in outcomes {
+        let uri = o.uri.unwrap_or_default();
+        match o.result {
+            Ok(()) => {}
+            Err(ReferenceFailure::DigestMismatch) => return Err(Reason::DigestMismatch { uri }),
+            Err(ReferenceFailure::Error(e)) => {
+                return Err(match e {
+                    ReferenceError::External { uri } => Reason::ExternalReference { uri },
+                    ReferenceError::UnsupportedTransform { name } => {
+                        Reason::ForbiddenTransform { name }
+                    }
+                    ReferenceError::UnsupportedDigest { uri } => {
+                        Reason::AlgorithmNotAllowed { algorithm: uri }
+                    }
+                    other => Reason::ReferenceUnresolved {
+                        uri,
+                        detail: other.to_string(),
+                    },
+                })
+            }
+            Err(_) => {
+                return Err(Reason::ReferenceUnresolved {
+                    uri,
+                    detail: "unknown failure".into(),
+                })
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use rustls_pki_types::pem::{PemObject, SectionKind};
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+use serde::Serialize;
+use webpki::{CertRevocationList, OwnedCertRevocationList};
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList as X509Crl;
+
+use crate::country::CountryCode;
+use crate::error::TrustLoadError;
+use crate::summary::{parse_certificate, serial_hex, sha256_hex, summary_of, CertSummary};
+
+/// One file of the trust list, as read from `<DIR>/<CC>/<name>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustFile {
+    /// The country folder the file sits in.
+    pub country: CountryCode,
+    /// The file name (its extension decides how it is read).
+    pub name: String,
+    /// The file's content.
+    pub bytes: Vec<u8>,
+}
+
+/// What a report or an operator sees about one loaded CRL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrlSummary {
+    /// Issuer DN.
+    pub issuer: String,
+    /// thisUpdate, Unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, Unix seconds.
+    pub next_update: i64,
+    /// CRL number as lower-case hex, if present.
+    pub crl_number: Option<String>,
+    /// How many certificates it lists.
+    pub revoked_count: usize,
+    /// The file it came from, `CC/filename`.
+    pub source: String,
+    /// Lower-case hex SHA-256 of the CRL DER.
+    pub sha256: String,
+}
+
+/// The mutual-recognition trust list: per partner country, the CA certificates
+/// whose signers are recognised and the CRLs published by that country's CAs.
+///
+/// Immutable once built, and `Send + Sync`, so one instance can serve every request.
+#[derive(Debug, Default)]
+pub struct TrustList {
+    pub(crate) countries: BTreeMap<CountryCode, CountryTrust>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CountryTrust {
+    pub(crate) anchors: Vec<AnchorEntry>,
+    /// Parallel to `anchors`; webpki wants a plain slice.
+    pub(crate) webpki_anchors: Vec<TrustAnchor<'static>>,
+    /// Newest first: webpki uses the first CRL whose issuer (and scope) matches.
+    pub(crate) crls: Vec<CrlEntry>,
+}
+
+#[derive(Debug)]
+pub(crate) struct AnchorEntry {
+    pub(crate) summary: CertSummary,
+    /// The anchor's own pathLenConstraint: webpki's `TrustAnchor` drops it, so we enforce it.
+    pub(crate) path_len: Option<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CrlEntry {
+    pub(crate) crl: CertRevocationList<'static>,
+    pub(crate) summary: CrlSummary,
+}
+
+enum FileKind {
+    /// `.pem`: one or more PEM certificates.
+    PemCerts,
+    /// `.crt`: PEM or DER certificate(s).
+    AnyCerts,
+    /// `.der`: one DER certificate.
+    DerCert,
+    /// `.crl`: PEM or DER CRL(s).
+    Crls,
+}
+
+fn file_kind(name: &str) -> Option<FileKind> {
+    let (_, ext) = name.rsplit_once('.')?;
+    match ext.to_ascii_lowercase().as_str() {
+        "pem" => Some(FileKind::PemCerts),
+        "crt" => Some(FileKind::AnyCerts),
+        "der" => Some(FileKind::DerCert),
+        "crl" => Some(FileKind::Crls),
+        _ => None,
+    }
+}
+
+impl TrustList {
+    /// Reads `<dir>/<CC>/*`. This is the crate's only I/O.
+    ///
+    /// Hidden entries and top-level files are skipped; a non-hidden top-level
+    /// directory must be named by an upper-case country code. Inside a country
+    /// folder, `*.pem`, `*.crt`, `*.der` and `*.crl` are read and everything else
+    /// is skipped. A country folder is known even when empty (its signers then
+    /// fail with `NoChain`, not `UnknownCountry`).
+    pub fn load_dir(dir: &Path) -> Result<TrustList, TrustLoadError> {
+        let mut countries = BTreeSet::new();
+        let mut files = Vec::new();
+        for entry in sorted_entries(dir)? {
+            let (name, path) = entry;
+            if name.starts_with('.') {
+                continue;
+            }
+            // Follows symlinks, so a linked country folder counts as a folder.
+            let meta = fs::metadata(&path).map_err(|source| TrustLoadError::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            if !meta.is_dir() {
+                continue;
+            }
+            let cc = CountryCode::from_upper(&name)
+                .map_err(|_| TrustLoadError::InvalidCountryFolder { name: name.clone() })?;
+            countries.insert(cc);
+            for (file_name, file_path) in sorted_entries(&path)? {
+                if file_name.starts_with('.') || file_kind(&file_name).is_none() {
+                    continue;
+                }
+                let meta = fs::metadata(&file_path).map_err(|source| TrustLoadError::ReadFile {
+                    path: file_path.clone(),
+                    source,
+                })?;
+                if !meta.is_file() {
+                    continue;
+                }
+                let bytes = fs::read(&file_path).map_err(|source| TrustLoadError::ReadFile {
+                    path: file_path.clone(),
+                    source,
+                })?;
+                files.push(TrustFile {
+                    country: cc,
+                    name: file_name,
+                    bytes,
+                });
+            }
+        }
+        Self::build(countries, files)
+    }
+
+    /// Builds a trust list from file contents. Every country that has at least
+    /// one file (of any name) becomes known; files with other extensions are skipped.
+    pub fn from_files(files: Vec<TrustFile>) -> Result<TrustList, TrustLoadError> {
+        let countries = files.iter().map(|f| f.country).collect();
+        Self::build(countries, files)
+    }
+
+    fn build(
+        countries: BTreeSet<CountryCode>,
+        files: Vec<TrustFile>,
+    ) -> Result<TrustList, TrustLoadError> {
+        let mut map: BTreeMap<CountryCode, CountryTrust> = countries
+            .into_iter()
+            .map(|cc| (cc, CountryTrust::default()))
+            .collect();
+        for file in files {
+            let Some(kind) = file_kind(&file.name) else {
+                continue;
+            };
+            let label = format!("{}/{}", file.country, file.name);
+            let trust = map.entry(file.country).or_default();
+            match kind {
+                FileKind::Crls => {
+                    for der in crl_ders(&file.bytes, &label)? {
+                        trust.crls.push(load_crl(&der, &label)?);
+                    }
+                }
+                FileKind::PemCerts | FileKind::AnyCerts | FileKind::DerCert => {
+                    for der in cert_ders(&file.bytes, &kind, &label)? {
+                        trust.add_anchor(der, &label)?;
+                    }
+                }
+            }
+        }
+        for trust in map.values_mut() {
+            // Stable sort keeps file order among CRLs issued at the same second.
+            trust
+                .crls
+                .sort_by_key(|c| std::cmp::Reverse(c.summary.this_update));
+        }
+        Ok(TrustList { countries: map })
+    }
+
+    /// Countries present in the trust list, in order.
+    pub fn countries(&self) -> Vec<CountryCode> {
+        self.countries.keys().copied().collect()
+    }
+
+    /// Whether the country has a folder.
+    pub fn contains(&self, cc: CountryCode) -> bool {
+        self.countries.contains_key(&cc)
+    }
+
+    /// Number of distinct trusted CA certificates for the country (0 if unknown).
+    pub fn anchor_count(&self, cc: CountryCode) -> usize {
+        self.countries.get(&cc).map_or(0, |t| t.anchors.len())
+    }
+
+    /// Number of CRLs loaded for the country (0 if unknown).
+    pub fn crl_count(&self, cc: CountryCode) -> usize {
+        self.countries.get(&cc).map_or(0, |t| t.crls.len())
+    }
+
+    /// The country's trusted CA certificates.
+    pub fn anchors(&self, cc: CountryCode) -> Vec<CertSummary> {
+        self.countries.get(&cc).map_or_else(Vec::new, |t| {
+            t.anchors.iter().map(|a| a.summary.clone()).collect()
+        })
+    }
+
+    /// The country's CRLs, newest first.
+    pub fn crls(&self, cc: CountryCode) -> Vec<CrlSummary> {
+        self.countries.get(&cc).map_or_else(Vec::new, |t| {
+            t.crls.iter().map(|c| c.summary.clone()).collect()
+        })
+    }
+}
+
+impl CountryTrust {
+    fn add_anchor(&mut self, der: Vec<u8>, label: &str) -> Result<(), TrustLoadError> {
+        let malformed = |detail: String| TrustLoadError::MalformedCertificate {
+            file: label.to_owned(),
+            detail,
+        };
+        let cert = parse_certificate(&der).map_err(|e| malformed(e.to_string()))?;
+        let summary = summary_of(&cert, &der);
+        // v1 roots carry no extensions, so they cannot say they are CAs; webpki
+        // accepts them as anchors and so do we. A v3 certificate must say cA=true,
+        // which catches an end-entity certificate dropped into the folder by mistake.
+        let mut path_len = None;
+        if cert.version().0 >= 2 {
+            let bc = cert
+                .basic_constraints()
+                .map_err(|e| malformed(format!("basicConstraints: {e}")))?;
+            match bc {
+                Some(bc) if bc.value.ca => path_len = bc.value.path_len_constraint,
+                _ => {
+                    return Err(TrustLoadError::NotACa {
+                        file: label.to_owned(),
+                        subject: summary.subject,
+                    })
+                }
+            }
+        }
+        let cert_der = CertificateDer::from(der.as_slice());
+        let anchor = webpki::anchor_from_trusted_cert(&cert_der)
+            .map_err(|e| malformed(format!("{e:?}")))?
+            .to_owned();
+        if self
+            .anchors
+            .iter()
+            .any(|a| a.summary.sha256 == summary.sha256)
+        {
+            return Ok(());
+        }
+        self.anchors.push(AnchorEntry { summary, path_len });
+        self.webpki_anchors.push(anchor);
+        Ok(())
+    }
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, TrustLoadError> {
+    let read_err = |source| TrustLoadError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        // A non-UTF-8 name cannot be a country code or a recognised extension;
+        // the lossy form still fails the country check, which is what we want.
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push((name, entry.path()));
+    }
+    // Directory order is filesystem-dependent; sorting makes errors and CRL ties reproducible.
+    out.sort();
+    Ok(out)
+}
+
+/// DER starts with a SEQUENCE tag; PEM (with or without explanatory text in
+/// front) never starts with byte 0x30 ('0') in practice.
+fn looks_like_der(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&0x30)
+}
+
+fn pem_sections(
+    bytes: &[u8],
+    wanted: SectionKind,
+    what: &str,
+    label: &str,
+    err: impl Fn(String, String) -> TrustLoadError,
+) -> Result<Vec<Vec<u8>>, TrustLoadError> {
+    let mut out = Vec::new();
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
+        let (kind, der) = section.map_err(|e| err(label.to_owned(), format!("PEM: {e}")))?;
+        if kind != wanted {
+            return Err(err(
+                label.to_owned(),
+                format!("unexpected PEM section {kind:?} in a {what} file"),
+            ));
+        }
+        out.push(der);
+    }
+    if out.is_empty() {
+        return Err(err(
+            label.to_owned(),
+            format!("no PEM {what} section found"),
+        ));
+    }
+    Ok(out)
+}
+
+fn cert_ders(bytes: &[u8], kind: &FileKind, label: &str) -> Result<Vec<Vec<u8>>, TrustLoadError> {
+    let err = |file, detail| TrustLoadError::MalformedCertificate { file, detail };
+    let der = match kind {
+        FileKind::DerCert => true,
+        FileKind::AnyCerts => looks_like_der(bytes),
+        _ => false,
+    };
+    if der {
+        Ok(vec![bytes.to_vec()])
+    } else {
+        pem_sections(bytes, SectionKind::Certificate, "CERTIFICATE", label, err)
+    }
+}
+
+fn crl_ders(bytes: &[u8], label: &str) -> Result<Vec<Vec<u8>>, TrustLoadError> {
+    let err = |file, detail| TrustLoadError::MalformedCrl { file, detail };
+    if looks_like_der(bytes) {
+        Ok(vec![bytes.to_vec()])
+    } else {
+        pem_sections(bytes, SectionKind::Crl, "X509 CRL", label, err)
+    }
+}
+
+fn load_crl(der: &[u8], label: &str) -> Result<CrlEntry, TrustLoadError> {
+    let malformed = |detail: String| TrustLoadError::MalformedCrl {
+        file: label.to_owned(),
+        detail,
+    };
+    // webpki decides what is usable (v2 only, no delta/indirect CRLs, ...);
+    // x509-parser only supplies the human-readable summary.
+    let owned = OwnedCertRevocationList::from_der(der).map_err(|e| malformed(format!("{e:?}")))?;
+    let parsed = match X509Crl::from_der(der) {
+        Ok(([], crl)) => crl,
+        Ok(_) => return Err(malformed("trailing bytes after the CRL".into())),
+        Err(e) => return Err(malformed(e.to_string())),
+    };
+    let next_update = parsed
+        .next_update()
+        .ok_or_else(|| malformed("nextUpdate is missing".into()))?;
+    let summary = CrlSummary {
+        issuer: parsed.issuer().to_string(),
+        this_update: parsed.last_update().timestamp(),
+        next_update: next_update.timestamp(),
+        crl_number: parsed.crl_number().map(|n| serial_hex(&n.to_bytes_be())),
+        revoked_count: parsed.iter_revoked_certificates().count(),
+        source: label.to_owned(),
+        sha256: sha256_hex(der),
+    };
+    Ok(CrlEntry {
+        crl: owned.into(),
+        summary,
+    })
+}

@@ -1,0 +1,388 @@
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use serde::{Deserialize, Serialize};
+use webpki::aws_lc_rs as algs;
+use webpki::{
+    EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter,
+    KeyUsage, RequiredEkuNotFoundContext, RevocationCheckDepth, RevocationOptionsBuilder,
+    UnknownStatusPolicy, VerifiedPath,
+};
+use x509_parser::certificate::X509Certificate;
+
+use crate::country::CountryCode;
+use crate::eku::Eku;
+use crate::error::{map_webpki_error, PathError};
+use crate::summary::{
+    parse_certificate, serial_hex, summarize_certificate, summary_of, CertSummary,
+};
+use crate::trust_list::{AnchorEntry, CountryTrust, TrustList};
+
+/// Signature algorithms accepted on certificates and CRLs. Listed explicitly so
+/// a webpki upgrade cannot widen the policy unnoticed. SHA-1, MD5, DSA, GOST and
+/// RSA keys under 2048 bits are absent on purpose.
+static ACCEPTED_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
+    algs::ECDSA_P256_SHA256,
+    algs::ECDSA_P256_SHA384,
+    algs::ECDSA_P256_SHA512,
+    algs::ECDSA_P384_SHA256,
+    algs::ECDSA_P384_SHA384,
+    algs::ECDSA_P384_SHA512,
+    algs::ECDSA_P521_SHA256,
+    algs::ECDSA_P521_SHA384,
+    algs::ECDSA_P521_SHA512,
+    algs::ED25519,
+    algs::RSA_PKCS1_2048_8192_SHA256,
+    algs::RSA_PKCS1_2048_8192_SHA384,
+    algs::RSA_PKCS1_2048_8192_SHA512,
+    algs::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+    algs::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+    algs::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    algs::RSA_PKCS1_3072_8192_SHA384,
+    algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+/// How revocation is checked against the country folder's CRLs.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RevocationMode {
+    /// Every non-anchor certificate in the path must be covered by a CRL from its issuer.
+    #[default]
+    Require,
+    /// Use a CRL where one from the issuer exists; a missing CRL is not an error,
+    /// but a present one that is stale, badly signed or lists the certificate is.
+    IfAvailable,
+    /// No revocation checking.
+    Off,
+}
+
+/// One path-validation question: does this signer chain to the declared country?
+#[derive(Clone, Debug)]
+pub struct PathRequest<'a> {
+    /// The declared origin; only this country's anchors and CRLs are used.
+    pub country: CountryCode,
+    /// The signer certificate, DER.
+    pub signer_der: &'a [u8],
+    /// Untrusted candidate intermediates (e.g. from the document's KeyInfo), DER.
+    pub intermediates_der: &'a [&'a [u8]],
+    /// Validation time, Unix seconds.
+    pub at_unix: u64,
+    /// Revocation policy.
+    pub revocation: RevocationMode,
+    /// EKUs accepted on any path certificate that carries an EKU extension.
+    pub accepted_ekus: &'a [Eku],
+    /// More intermediates than this is refused before any parsing or crypto.
+    pub max_intermediates: usize,
+}
+
+impl<'a> PathRequest<'a> {
+    /// Default intermediate budget: national PKIs are root → issuing CA, sometimes one more level.
+    pub const DEFAULT_MAX_INTERMEDIATES: usize = 4;
+
+    /// A request with the defaults: no intermediates, `RevocationMode::Require`,
+    /// `Eku::DEFAULT_ACCEPTED`, `DEFAULT_MAX_INTERMEDIATES`.
+    pub fn new(country: CountryCode, signer_der: &'a [u8], at_unix: u64) -> Self {
+        Self {
+            country,
+            signer_der,
+            intermediates_der: &[],
+            at_unix,
+            revocation: RevocationMode::default(),
+            accepted_ekus: Eku::DEFAULT_ACCEPTED,
+            max_intermediates: Self::DEFAULT_MAX_INTERMEDIATES,
+        }
+    }
+}
+
+/// A signer whose path to a trust anchor of the declared country was validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatedSigner {
+    /// The signer certificate.
+    pub signer: CertSummary,
+    /// The path actually used: signer first, trust anchor last.
+    pub chain: Vec<CertSummary>,
+}
+
+impl TrustList {
+    /// Validates the signer's certificate path against the declared country's
+    /// anchors and CRLs at the given time.
+    ///
+    /// The signer's own validity, role and keyUsage are checked first so that the
+    /// error names the signer's problem rather than a downstream path failure.
+    pub fn validate_signer(&self, req: &PathRequest<'_>) -> Result<ValidatedSigner, PathError> {
+        if req.intermediates_der.len() > req.max_intermediates {
+            return Err(PathError::BudgetExceeded);
+        }
+
+        let signer = parse_certificate(req.signer_der)?;
+        check_validity_window(&signer, req.at_unix)?;
+        check_signer_role(&signer)?;
+
+        let trust = self
+            .countries
+            .get(&req.country)
+            .ok_or(PathError::UnknownCountry(req.country))?;
+
+        let signer_der = CertificateDer::from(req.signer_der);
+        let ee = EndEntityCert::try_from(&signer_der).map_err(map_webpki_error)?;
+
+        // Refuse garbage up front: webpki would otherwise rank a malformed but
+        // irrelevant intermediate above "unknown issuer", making errors depend on order.
+        let intermediates: Vec<CertificateDer<'_>> = req
+            .intermediates_der
+            .iter()
+            .map(|d| CertificateDer::from(*d))
+            .collect();
+        for (i, der) in intermediates.iter().enumerate() {
+            parse_certificate(der).map_err(|e| prefix(e, i))?;
+            EndEntityCert::try_from(der).map_err(|e| prefix(map_webpki_error(e), i))?;
+        }
+
+        let time = UnixTime::since_unix_epoch(Duration::from_secs(req.at_unix));
+        let crl_refs: Vec<_> = trust.crls.iter().map(|c| &c.crl).collect();
+        let status_policy = match req.revocation {
+            RevocationMode::Require => Some(UnknownStatusPolicy::Deny),
+            RevocationMode::IfAvailable => Some(UnknownStatusPolicy::Allow),
+            RevocationMode::Off => None,
+        };
+        let revocation = match status_policy {
+            Some(policy) => RevocationOptionsBuilder::new(&crl_refs)
+                .ok()
+                .map(|builder| {
+                    builder
+                        .with_depth(RevocationCheckDepth::Chain)
+                        .with_status_policy(policy)
+                        .with_expiration_policy(ExpirationPolicy::Enforce)
+                        .build()
+                }),
+            None => None,
+        };
+        let no_crls_but_required =
+            req.revocation == RevocationMode::Require && revocation.is_none();
+
+        let eku = AcceptedEkus(req.accepted_ekus);
+        let anchor_in_force = |path: &VerifiedPath<'_>| {
+            let used = path.intermediate_certificates().count();
+            admitting_anchor(trust, path.anchor(), used, req.at_unix).map(|_| ())
+        };
+        let path = ee
+            .verify_for_usage(
+                ACCEPTED_ALGORITHMS,
+                &trust.webpki_anchors,
+                &intermediates,
+                time,
+                &eku,
+                revocation,
+                Some(&anchor_in_force),
+            )
+            .map_err(|e| match map_webpki_error(e) {
+                PathError::Revoked { .. } => PathError::Revoked {
+                    serial_hex: revoked_serial(trust, &ee, &intermediates),
+                },
+                other => other,
+            })?;
+
+        // webpki cannot be asked to require CRLs when it has none; the path is
+        // otherwise sound, so the only missing piece is revocation evidence.
+        if no_crls_but_required {
+            return Err(PathError::RevocationUnknown);
+        }
+
+        let signer_summary = summary_of(&signer, req.signer_der);
+        let mut chain = vec![signer_summary.clone()];
+        for cert in path.intermediate_certificates() {
+            chain.push(summarize_certificate(cert.der().as_ref())?);
+        }
+        let used = chain.len() - 1;
+        let anchor =
+            admitting_anchor(trust, path.anchor(), used, req.at_unix).map_err(map_webpki_error)?;
+        chain.push(anchor.summary.clone());
+
+        Ok(ValidatedSigner {
+            signer: signer_summary,
+            chain,
+        })
+    }
+}
+
+fn prefix(e: PathError, index: usize) -> PathError {
+    match e {
+        PathError::MalformedCertificate(d) => {
+            PathError::MalformedCertificate(format!("intermediate #{index}: {d}"))
+        }
+        PathError::UnsupportedCertificate(d) => {
+            PathError::UnsupportedCertificate(format!("intermediate #{index}: {d}"))
+        }
+        other => other,
+    }
+}
+
+/// Same comparisons as webpki (`time < notBefore`, `time > notAfter`), done first
+/// so an expired signer is reported as such even when it also has no path.
+fn check_validity_window(cert: &X509Certificate<'_>, at_unix: u64) -> Result<(), PathError> {
+    let at = i128::from(at_unix);
+    let not_before = cert.validity().not_before.timestamp();
+    let not_after = cert.validity().not_after.timestamp();
+    if at < i128::from(not_before) {
+        return Err(PathError::NotYetValid {
+            not_before_unix: u64::try_from(not_before).unwrap_or(0),
+        });
+    }
+    if at > i128::from(not_after) {
+        return Err(PathError::Expired {
+            not_after_unix: u64::try_from(not_after).unwrap_or(0),
+        });
+    }
+    Ok(())
+}
+
+fn check_signer_role(cert: &X509Certificate<'_>) -> Result<(), PathError> {
+    let bc = cert
+        .basic_constraints()
+        .map_err(|e| PathError::MalformedCertificate(format!("basicConstraints: {e}")))?;
+    if bc.is_some_and(|bc| bc.value.ca) {
+        return Err(PathError::SignerIsCa);
+    }
+    let ku = cert
+        .key_usage()
+        .map_err(|e| PathError::MalformedCertificate(format!("keyUsage: {e}")))?;
+    match ku {
+        Some(ku) if ku.value.digital_signature() || ku.value.non_repudiation() => Ok(()),
+        _ => Err(PathError::KeyUsageNotAllowed),
+    }
+}
+
+/// Indexes of stored anchors with this subject and key; several certificates
+/// (e.g. a re-issued root) can share one webpki anchor.
+fn matching_anchors<'t>(
+    trust: &'t CountryTrust,
+    anchor: &'t TrustAnchor<'_>,
+) -> impl Iterator<Item = usize> + 't {
+    trust
+        .webpki_anchors
+        .iter()
+        .enumerate()
+        .filter(move |(_, a)| {
+            a.subject.as_ref() == anchor.subject.as_ref()
+                && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
+        })
+        .map(|(i, _)| i)
+}
+
+/// Whether one stored anchor certificate admits this path: in its validity
+/// window, and its pathLenConstraint (which webpki's `TrustAnchor` drops)
+/// allows the number of intermediates used.
+fn anchor_admits(
+    entry: &AnchorEntry,
+    intermediates: usize,
+    at_unix: u64,
+) -> Result<(), webpki::Error> {
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(at_unix));
+    let to_time = |secs: i64| {
+        UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+    };
+    let s = &entry.summary;
+    if i128::from(at_unix) < i128::from(s.not_before) {
+        return Err(webpki::Error::CertNotValidYet {
+            time,
+            not_before: to_time(s.not_before),
+        });
+    }
+    if i128::from(at_unix) > i128::from(s.not_after) {
+        return Err(webpki::Error::CertExpired {
+            time,
+            not_after: to_time(s.not_after),
+        });
+    }
+    match entry.path_len {
+        Some(max) if u64::try_from(intermediates).unwrap_or(u64::MAX) > u64::from(max) => {
+            Err(webpki::Error::PathLenConstraintViolated)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Picks the stored anchor certificate that admits the path. webpki ignores
+/// anchor validity (RFC 5280 leaves it to the relying party); the recognition
+/// agreement ends with the CA certificate, so we enforce it. Errors are webpki's
+/// own so path building ranks them and can go on to try other anchors.
+fn admitting_anchor<'t>(
+    trust: &'t CountryTrust,
+    anchor: &TrustAnchor<'_>,
+    intermediates: usize,
+    at_unix: u64,
+) -> Result<&'t AnchorEntry, webpki::Error> {
+    let mut err = webpki::Error::UnknownIssuer;
+    for i in matching_anchors(trust, anchor) {
+        let Some(entry) = trust.anchors.get(i) else {
+            continue;
+        };
+        match anchor_admits(entry, intermediates, at_unix) {
+            Ok(()) => return Ok(entry),
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+/// webpki says "revoked" without saying which certificate; find the listed one
+/// so the report can name it. Falls back to the signer's serial.
+fn revoked_serial(
+    trust: &CountryTrust,
+    signer: &EndEntityCert<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> String {
+    let listed = |issuer: &[u8], serial: &[u8]| {
+        trust
+            .crls
+            .iter()
+            .any(|c| c.crl.issuer() == issuer && matches!(c.crl.find_serial(serial), Ok(Some(_))))
+    };
+    if listed(signer.issuer(), signer.serial()) {
+        return serial_hex(signer.serial());
+    }
+    for der in intermediates {
+        if let Ok(cert) = EndEntityCert::try_from(der) {
+            if listed(cert.issuer(), cert.serial()) {
+                return serial_hex(cert.serial());
+            }
+        }
+    }
+    serial_hex(signer.serial())
+}
+
+/// Accepts a certificate whose EKU extension contains any of the configured
+/// purposes. webpki's `KeyUsage` takes exactly one OID; a custom validator lets
+/// one pass do the whole set instead of re-running path building per purpose.
+struct AcceptedEkus<'a>(&'a [Eku]);
+
+/// Stands in for the single "required" OID webpki's error context wants; we
+/// report the present OIDs, never this one.
+const DOCUMENT_SIGNING_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
+
+impl ExtendedKeyUsageValidator for AcceptedEkus<'_> {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        let mut present = Vec::new();
+        for id in iter {
+            let id = id?;
+            if self.0.iter().any(|e| KeyPurposeId::new(e.oid_der()) == id) {
+                return Ok(());
+            }
+            present.push(id.to_decoded_oid());
+        }
+        if present.is_empty() {
+            // No EKU extension: unrestricted (webpki reports an empty extension itself).
+            return Ok(());
+        }
+        Err(webpki::Error::RequiredEkuNotFoundContext(
+            RequiredEkuNotFoundContext {
+                required: KeyUsage::required_if_present(DOCUMENT_SIGNING_DER),
+                present,
+            },
+        ))
+    }
+}

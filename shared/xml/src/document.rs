@@ -1,0 +1,435 @@
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr::NonNull;
+use std::sync::Once;
+
+use libxml::bindings as ffi;
+
+use crate::error::ParseError;
+use crate::ids::IdIndex;
+use crate::limits::ParseLimits;
+use crate::node::{Node, NodeKind};
+
+/// A parsed, immutable, hardened XML document.
+///
+/// Owns the libxml2 tree; [`Node`]s borrow from it. Not `Send`: libxml2 trees
+/// belong to the thread that built them, and verification is per-document
+/// work, so this costs nothing.
+#[derive(Debug)]
+pub struct Document {
+    doc: NonNull<ffi::xmlDoc>,
+    ids: IdIndex,
+}
+
+static INIT: Once = Once::new();
+
+/// Parser options: no recovery (fail closed), no network, no DTD loading or
+/// defaulted attributes, no entity substitution, no XInclude, no diagnostics on
+/// stderr (errors are returned instead), line numbers beyond 65535.
+const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
+    | ffi::xmlParserOption_XML_PARSE_NOERROR
+    | ffi::xmlParserOption_XML_PARSE_NOWARNING
+    | ffi::xmlParserOption_XML_PARSE_NOXINCNODE
+    | ffi::xmlParserOption_XML_PARSE_BIG_LINES) as c_int;
+
+/// Set by the DOCTYPE hook so the caller can tell a forbidden DOCTYPE from an
+/// ordinary syntax error (xmlStopParser reports both as a failed parse).
+struct ParseFlags {
+    saw_doctype: bool,
+}
+
+/// SAX hook for `<!DOCTYPE`: stop parsing before the internal subset (and so
+/// any entity declaration) is read.
+unsafe extern "C" fn refuse_doctype(
+    ctx: *mut c_void,
+    _name: *const ffi::xmlChar,
+    _external_id: *const ffi::xmlChar,
+    _system_id: *const ffi::xmlChar,
+) {
+    let ctxt = ctx as ffi::xmlParserCtxtPtr;
+    if ctxt.is_null() {
+        return;
+    }
+    // SAFETY: libxml2 passes the parser context we created; `_private` was set
+    // to a live `ParseFlags` for the duration of `xmlCtxtReadMemory`.
+    unsafe {
+        let flags = (*ctxt)._private as *mut ParseFlags;
+        if !flags.is_null() {
+            (*flags).saw_doctype = true;
+        }
+        ffi::xmlStopParser(ctxt);
+    }
+}
+
+impl Document {
+    /// Parses `bytes` under `limits`, refusing anything that is not plain,
+    /// well-formed UTF-8 XML, and indexes its IDs (`Id`, `ID`, `xml:id`).
+    pub fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Self, ParseError> {
+        precheck(bytes, limits)?;
+        INIT.call_once(|| {
+            // SAFETY: one-time global initialisation, required before libxml2
+            // is used from several threads.
+            unsafe { ffi::xmlInitParser() }
+        });
+        let len = c_int::try_from(bytes.len()).map_err(|_| ParseError::TooLarge {
+            size: bytes.len(),
+            limit: c_int::MAX as usize,
+        })?;
+        let mut flags = ParseFlags { saw_doctype: false };
+        // SAFETY: the context is created, used and freed in this block; the
+        // SAX handler is the context's own copy; `flags` outlives the parse.
+        let (doc, error) = unsafe {
+            let ctxt = ffi::xmlNewParserCtxt();
+            if ctxt.is_null() {
+                return Err(ParseError::Allocation);
+            }
+            if !(*ctxt).sax.is_null() {
+                (*(*ctxt).sax).internalSubset = Some(refuse_doctype);
+            }
+            (*ctxt)._private = (&mut flags as *mut ParseFlags).cast();
+            let doc = ffi::xmlCtxtReadMemory(
+                ctxt,
+                bytes.as_ptr() as *const c_char,
+                len,
+                c"tamga:input".as_ptr(),
+                c"UTF-8".as_ptr(),
+                OPTIONS,
+            );
+            (*ctxt)._private = std::ptr::null_mut();
+            let error = if doc.is_null() || (*ctxt).wellFormed == 0 {
+                Some(last_error(ctxt))
+            } else {
+                None
+            };
+            ffi::xmlFreeParserCtxt(ctxt);
+            (doc, error)
+        };
+        let doc = NonNull::new(doc);
+        if flags.saw_doctype {
+            free_doc(doc);
+            return Err(ParseError::Doctype);
+        }
+        if let Some(error) = error {
+            free_doc(doc);
+            return Err(error);
+        }
+        let Some(doc) = doc else {
+            return Err(ParseError::Malformed {
+                line: 0,
+                column: 0,
+                message: "no document".into(),
+            });
+        };
+        let mut document = Document {
+            doc,
+            ids: IdIndex::default(),
+        };
+        // SAFETY: doc is a valid document we own.
+        let has_dtd =
+            unsafe { !(*doc.as_ptr()).intSubset.is_null() || !(*doc.as_ptr()).extSubset.is_null() };
+        if has_dtd {
+            return Err(ParseError::Doctype);
+        }
+        document.ids = document.scan(limits)?;
+        Ok(document)
+    }
+
+    /// The document element.
+    pub fn root(&self) -> Node<'_> {
+        // SAFETY: the document is valid; `scan` proved a document element exists.
+        let ptr = unsafe { ffi::xmlDocGetRootElement(self.doc.as_ptr()) };
+        // The scan in `parse` refuses documents without a root, so this is never null.
+        Node::from_raw(ptr).unwrap_or_else(|| unreachable_root())
+    }
+
+    /// The element carrying ID `id`, if any (IDs are unique: `parse` refuses
+    /// duplicates).
+    pub fn element_by_id(&self, id: &str) -> Option<Node<'_>> {
+        self.ids.get(id).and_then(Node::from_raw)
+    }
+
+    /// The ID index built at parse time.
+    pub fn ids(&self) -> &IdIndex {
+        &self.ids
+    }
+
+    pub(crate) fn raw(&self) -> *mut ffi::xmlDoc {
+        self.doc.as_ptr()
+    }
+
+    /// One pass over the tree: enforces the structural limits and builds the
+    /// ID index, refusing duplicates.
+    fn scan(&self, limits: &ParseLimits) -> Result<IdIndex, ParseError> {
+        // SAFETY: the document is valid.
+        let root = unsafe { ffi::xmlDocGetRootElement(self.doc.as_ptr()) };
+        let Some(root) = Node::from_raw(root) else {
+            return Err(ParseError::NoDocumentElement);
+        };
+        let mut ids = IdIndex::default();
+        let mut nodes = 0usize;
+        // Top-level siblings of the root (comments, PIs) count as nodes too.
+        // SAFETY: walking the document's own child list.
+        let mut top = unsafe { (*self.doc.as_ptr()).children };
+        while !top.is_null() {
+            nodes += 1;
+            // SAFETY: `top` is a live node of this document.
+            let kind = unsafe { (*top).type_ };
+            if kind == ffi::xmlElementType_XML_DTD_NODE
+                || kind == ffi::xmlElementType_XML_ENTITY_DECL
+            {
+                return Err(ParseError::Doctype);
+            }
+            top = unsafe { (*top).next };
+        }
+        // Iterative depth-first walk: recursion depth must not depend on input.
+        let mut stack: Vec<(Node<'_>, usize)> = vec![(root, 1)];
+        while let Some((node, depth)) = stack.pop() {
+            nodes += 1;
+            if nodes > limits.max_nodes {
+                return Err(ParseError::TooManyNodes {
+                    limit: limits.max_nodes,
+                });
+            }
+            match node.kind() {
+                NodeKind::Element => {
+                    if depth > limits.max_depth {
+                        return Err(ParseError::TooDeep {
+                            depth,
+                            limit: limits.max_depth,
+                        });
+                    }
+                    let mut count = 0usize;
+                    for attr in node.attributes() {
+                        count += 1;
+                        if count > limits.max_attributes_per_element {
+                            return Err(ParseError::TooManyAttributes {
+                                count,
+                                limit: limits.max_attributes_per_element,
+                            });
+                        }
+                        if attr.is_id() {
+                            ids.insert(attr.value(), node.raw())?;
+                        }
+                    }
+                    for child in node.children_raw() {
+                        stack.push((child, depth + 1));
+                    }
+                }
+                NodeKind::Text | NodeKind::CData => {
+                    let size = node.content_len();
+                    if size > limits.max_text_bytes {
+                        return Err(ParseError::TextTooLarge {
+                            size,
+                            limit: limits.max_text_bytes,
+                        });
+                    }
+                }
+                NodeKind::EntityRef => return Err(ParseError::EntityReference),
+                NodeKind::Comment | NodeKind::ProcessingInstruction => {}
+                NodeKind::Other => return Err(ParseError::EntityReference),
+            }
+        }
+        Ok(ids)
+    }
+}
+
+#[cold]
+fn unreachable_root() -> ! {
+    // Invariant: `Document::parse` only returns documents with a root element.
+    std::process::abort()
+}
+
+fn free_doc(doc: Option<NonNull<ffi::xmlDoc>>) {
+    if let Some(doc) = doc {
+        // SAFETY: we own the document and nothing borrows it yet.
+        unsafe { ffi::xmlFreeDoc(doc.as_ptr()) }
+    }
+}
+
+impl Drop for Document {
+    fn drop(&mut self) {
+        // SAFETY: we own the document; borrows of it (Nodes) cannot outlive self.
+        unsafe { ffi::xmlFreeDoc(self.doc.as_ptr()) }
+    }
+}
+
+/// Cheap checks on the raw bytes, before libxml2 sees them.
+fn precheck(bytes: &[u8], limits: &ParseLimits) -> Result<(), ParseError> {
+    if bytes.is_empty() || bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ParseError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(ParseError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(ParseError::NotUtf8 {
+            offset: e.valid_up_to(),
+        });
+    }
+    if let Some(declared) = declared_encoding(bytes) {
+        if !declared.eq_ignore_ascii_case("UTF-8") && !declared.eq_ignore_ascii_case("UTF8") {
+            return Err(ParseError::UnsupportedEncoding { declared });
+        }
+    }
+    Ok(())
+}
+
+/// The `encoding` pseudo-attribute of the XML declaration, if there is one.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let decl = body.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&decl[..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?;
+    let rest = rest.trim_start();
+    let quote = rest.chars().next()?;
+    if quote != '"' && quote != '\'' {
+        return None;
+    }
+    let value = &rest[1..];
+    let close = value.find(quote)?;
+    Some(value[..close].to_string())
+}
+
+/// The parser's last error as a [`ParseError`].
+///
+/// # Safety
+/// `ctxt` must be a live parser context.
+unsafe fn last_error(ctxt: ffi::xmlParserCtxtPtr) -> ParseError {
+    // SAFETY: guaranteed by the caller.
+    let err = unsafe { ffi::xmlCtxtGetLastError(ctxt.cast()) };
+    if err.is_null() {
+        return ParseError::Malformed {
+            line: 0,
+            column: 0,
+            message: "unknown parse error".into(),
+        };
+    }
+    // SAFETY: libxml2 returns a pointer to the context's own error record.
+    let (line, column, message) = unsafe {
+        let message = if (*err).message.is_null() {
+            String::from("unknown parse error")
+        } else {
+            CStr::from_ptr((*err).message)
+                .to_string_lossy()
+                .trim()
+                .to_string()
+        };
+        ((*err).line, (*err).int2, message)
+    };
+    ParseError::Malformed {
+        line: u32::try_from(line).unwrap_or(0),
+        column: u32::try_from(column).unwrap_or(0),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Document, ParseError> {
+        Document::parse(s.as_bytes(), &ParseLimits::default())
+    }
+
+    #[test]
+    fn parses_plain_document() {
+        let doc = parse("<a xmlns='urn:x'><b Id='one'>t</b></a>").unwrap();
+        assert_eq!(doc.root().local_name(), "a");
+        assert_eq!(doc.element_by_id("one").unwrap().local_name(), "b");
+    }
+
+    #[test]
+    fn refuses_doctype_before_entities() {
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><lolz>&lol2;</lolz>"#;
+        assert_eq!(parse(bomb).unwrap_err(), ParseError::Doctype);
+        assert_eq!(
+            parse(r#"<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd"><html/>"#).unwrap_err(),
+            ParseError::Doctype
+        );
+    }
+
+    #[test]
+    fn refuses_undeclared_entity() {
+        assert!(matches!(
+            parse("<a>&ext;</a>").unwrap_err(),
+            ParseError::Malformed { .. }
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_input_without_panicking() {
+        assert_eq!(parse("").unwrap_err(), ParseError::Empty);
+        assert!(matches!(
+            parse("<a><b></a>").unwrap_err(),
+            ParseError::Malformed { .. }
+        ));
+        assert!(matches!(
+            parse("<a>").unwrap_err(),
+            ParseError::Malformed { .. }
+        ));
+        assert!(matches!(
+            Document::parse(b"<a>\xff</a>", &ParseLimits::default()).unwrap_err(),
+            ParseError::NotUtf8 { offset: 3 }
+        ));
+        assert!(matches!(
+            parse("<?xml version='1.0' encoding='ISO-8859-1'?><a/>").unwrap_err(),
+            ParseError::UnsupportedEncoding { .. }
+        ));
+        assert!(matches!(
+            Document::parse(b"\0\x01\x02binary", &ParseLimits::default()).unwrap_err(),
+            ParseError::Malformed { .. }
+        ));
+    }
+
+    #[test]
+    fn enforces_limits() {
+        let limits = ParseLimits {
+            max_depth: 3,
+            max_attributes_per_element: 2,
+            max_text_bytes: 4,
+            max_bytes: 100,
+            ..ParseLimits::default()
+        };
+        let p = |s: &str| Document::parse(s.as_bytes(), &limits);
+        assert!(matches!(
+            p("<a><b><c><d/></c></b></a>").unwrap_err(),
+            ParseError::TooDeep { depth: 4, .. }
+        ));
+        assert!(matches!(
+            p("<a x='1' y='2' z='3'/>").unwrap_err(),
+            ParseError::TooManyAttributes { .. }
+        ));
+        assert!(matches!(
+            p("<a>12345</a>").unwrap_err(),
+            ParseError::TextTooLarge { .. }
+        ));
+        assert!(matches!(
+            p(&format!("<a>{}</a>", " ".repeat(200))).unwrap_err(),
+            ParseError::TooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn refuses_duplicate_ids_across_spellings() {
+        assert!(matches!(
+            parse("<a><b Id='x'/><c ID='x'/></a>").unwrap_err(),
+            ParseError::DuplicateId { .. }
+        ));
+        assert!(matches!(
+            parse("<a xml:id='x'><b Id='x'/></a>").unwrap_err(),
+            ParseError::DuplicateId { .. }
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_beyond_libxml_default_is_an_error_not_a_crash() {
+        let deep = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
+        assert!(parse(&deep).is_err());
+    }
+}
