@@ -167,6 +167,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<Outcome> {
             println!("{:<32} {}", "", r.message);
         }
     }
+    as_expected &= countersign_step(&pki_dir, &docs_dir, &trust, &cases, now)?;
     println!(
         "\nFiles: {}\nTry: tamga verify --trust {} --from KZ {}",
         docs_dir.display(),
@@ -192,4 +193,105 @@ fn slug(s: &str) -> String {
         }
     }
     out.trim_matches('-').to_string()
+}
+
+/// Step 5: the receiving authority counter-signs what passed and issues
+/// signed receipts, for acceptances and rejections alike.
+fn countersign_step(
+    pki: &Path,
+    docs: &Path,
+    trust: &TrustList,
+    cases: &[Case],
+    now: i64,
+) -> anyhow::Result<bool> {
+    println!("\n5. The AZ customs authority counter-signs and issues signed receipts");
+    let keys = pki.join("keys").join("AZ");
+    let signer = SigningKey::from_pkcs8_pem(&std::fs::read(keys.join("authority.key"))?)?;
+    let certs =
+        crate::sign::load_certs(&keys.join("authority.pem"), &[keys.join("issuing-ca.pem")])?;
+    let authority = tamga_receipt::Authority::from_certificate(&certs[0], "AZ")?;
+    let policy = Policy::customs();
+    let mut ok = true;
+    // The KZ→AZ declaration (accepted) and the forged one (rejected).
+    for (case, stem) in [(&cases[0], "kz-az"), (&cases[5], "kz-forged")] {
+        let origin: CountryCode = case
+            .from
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bad country"))?;
+        let report = verify_document(&VerifyRequest {
+            bytes: &case.bytes,
+            trust,
+            origin,
+            at_unix: now,
+            policy: &policy,
+            resolver: &tamga_dsig::NoExternal,
+            hmac_secret: None,
+        });
+        let countersigned = if report.passed() {
+            let out = tamga_dsig::countersign(
+                &case.bytes,
+                &signer,
+                &SignOptions {
+                    certificates: certs.clone(),
+                    digest: DigestAlgorithm::Sha256,
+                    xades: true,
+                    signing_time: time::OffsetDateTime::from_unix_timestamp(now)?,
+                    limits: Default::default(),
+                },
+            )?;
+            let file = docs.join(format!("{stem}-countersigned.xml"));
+            std::fs::write(&file, &out)?;
+            println!("   countersigned: {}", file.display());
+            Some(out)
+        } else {
+            None
+        };
+        let content = tamga_receipt::ReceiptContent::for_report(
+            &report,
+            authority.clone(),
+            now,
+            countersigned.as_deref(),
+        )?;
+        let receipt = tamga_receipt::issue_receipt(&content, &signer, certs.clone(), now)?;
+        let file = docs.join(format!("{stem}-receipt.xml"));
+        std::fs::write(&file, &receipt)?;
+        let check = tamga_receipt::verify_receipt(&receipt, trust, now, Some(&case.bytes));
+        ok &= check.valid && (countersigned.is_some() == case.expect_pass);
+        println!(
+            "   receipt ({}{}): {} — {}",
+            content.decision.as_str(),
+            content
+                .reason
+                .as_deref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default(),
+            file.display(),
+            check.message
+        );
+    }
+    let trust_dir = pki.join("trust");
+    let az = pki.join("keys").join("AZ");
+    let kz = pki.join("keys").join("KZ");
+    println!("\n   Check them independently with xmlsec1:");
+    println!(
+        "   xmlsec1 --verify --trusted-pem {t}/KZ/root-ca.pem --untrusted-pem {kz}/issuing-ca.pem --node-xpath \"/*/*[local-name()='Signature']\" --id-attr:Id http://uri.etsi.org/01903/v1.3.2#:SignedProperties {d}/kz-az-countersigned.xml",
+        t = trust_dir.display(),
+        kz = kz.display(),
+        d = docs.display()
+    );
+    println!(
+        "   xmlsec1 --verify --trusted-pem {t}/AZ/root-ca.pem --untrusted-pem {az}/issuing-ca.pem --node-xpath \"//*[local-name()='CounterSignature']/*[local-name()='Signature']\" --id-attr:Id http://www.w3.org/2000/09/xmldsig#:SignatureValue --id-attr:Id http://uri.etsi.org/01903/v1.3.2#:SignedProperties {d}/kz-az-countersigned.xml",
+        t = trust_dir.display(),
+        az = az.display(),
+        d = docs.display()
+    );
+    for r in ["kz-az-receipt.xml", "kz-forged-receipt.xml"] {
+        println!(
+            "   xmlsec1 --verify --trusted-pem {t}/AZ/root-ca.pem --untrusted-pem {az}/issuing-ca.pem --id-attr:Id http://uri.etsi.org/01903/v1.3.2#:SignedProperties {d}/{r}",
+            t = trust_dir.display(),
+            az = az.display(),
+            d = docs.display()
+        );
+    }
+    Ok(ok)
 }

@@ -5,11 +5,18 @@
 //!   exit 0 when every file is TOTAL_PASSED, 1 when any is not, 2 on usage or
 //!   I/O errors. A hostile document is a verdict (exit 1), not an error.
 //! * `tamga sign --key PEM --cert PEM [--chain PEM]... [--xades] [--alg ALG] FILE`
+//! * `tamga countersign --key PEM|pkcs11:URI --cert PEM [--chain PEM]... --trust DIR
+//!   --from CC [--at RFC3339] [--receipt FILE] FILE` — exit 0 countersigned on stdout,
+//!   1 rejected (nothing on stdout, report on stderr, rejection receipt), 2 usage.
+//! * `tamga receipt verify --trust DIR RECEIPT [--document FILE]`
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
 #![forbid(unsafe_code)]
 
+mod countersign;
 mod demo;
+mod keys;
 mod pki;
+mod receipt;
 mod sign;
 mod verify;
 
@@ -37,6 +44,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Sign a declaration (enveloped signature over the document element).
     Sign(sign::SignArgs),
+    /// Verify, then countersign as the receiving authority and issue a signed receipt.
+    Countersign(countersign::CountersignArgs),
+    /// Signed receipts.
+    Receipt(receipt::ReceiptArgs),
     /// Demo PKIs.
     Pki(PkiArgs),
     /// Run the end-to-end demo: PKI, signed declarations, verdicts, forgeries.
@@ -74,6 +85,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(&a),
         Command::Sign(a) => sign::run(&a),
+        Command::Countersign(a) => countersign::run(&a),
+        Command::Receipt(a) => receipt::run(&a),
         Command::Pki(PkiArgs {
             command: PkiCommand::Demo { out, countries },
         }) => pki::run(&out, &countries),

@@ -196,6 +196,8 @@ pub fn sample(spec: &SampleSpec) -> String {
                 "      <Value currency=\"USD\">{vi}.{vf:02}</Value>\n",
                 "      <OriginCountry>{o}</OriginCountry>\n",
                 "      <Packages kind=\"PK\">{pk}</Packages>\n",
+                "      <Marks>{lrn}/{i} — {city}</Marks>\n",
+                "      <PreviousDocument type=\"N380\">INV-{seq}-{i:04}</PreviousDocument>\n",
                 "    </GoodsItem>\n"
             ),
             i = i,
@@ -209,6 +211,9 @@ pub fn sample(spec: &SampleSpec) -> String {
             vf = value % 100,
             o = spec.origin,
             pk = 1 + rng.below(40),
+            lrn = lrn,
+            city = escape(from.city),
+            seq = spec.sequence,
         );
     }
     let _ = write!(
@@ -225,12 +230,55 @@ pub fn sample(spec: &SampleSpec) -> String {
     s
 }
 
-/// The declaration's identity fields, if the document uses this format.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What identifies a declaration, as far as the document says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Identity {
+    /// Local reference number (`LRN` element).
     pub lrn: Option<String>,
+    /// The document element's `Id`/`ID` attribute.
+    pub document_id: Option<String>,
     pub origin: Option<String>,
     pub destination: Option<String>,
+}
+
+const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+
+/// Reads the identity from a parsed declaration: the first `LRN`, `Origin`
+/// and `Destination` elements (any namespace) outside any signature, and the
+/// document element's Id. Reads the same tree that was verified, and only
+/// the document element's content, which the declarant's reference covers.
+pub fn identity(doc: &tamga_xml::Document) -> Identity {
+    let root = doc.root();
+    let mut id = Identity {
+        document_id: root.attribute("Id").or_else(|| root.attribute("ID")),
+        ..Identity::default()
+    };
+    let mut stack: Vec<tamga_xml::Node<'_>> = root.element_children().collect();
+    stack.reverse();
+    while let Some(n) = stack.pop() {
+        if n.is(DSIG_NS, "Signature") {
+            continue;
+        }
+        let slot = match n.local_name() {
+            "LRN" => &mut id.lrn,
+            "Origin" => &mut id.origin,
+            "Destination" => &mut id.destination,
+            _ => {
+                let mut kids: Vec<_> = n.element_children().collect();
+                kids.reverse();
+                stack.extend(kids);
+                continue;
+            }
+        };
+        if slot.is_none() {
+            let text = n.text().trim().to_string();
+            if !text.is_empty() && text.len() <= 128 {
+                *slot = Some(text);
+            }
+        }
+    }
+    id
 }
 
 #[cfg(test)]
@@ -243,6 +291,17 @@ mod tests {
         assert!((20_000..32_000).contains(&small.len()), "{}", small.len());
         let big = sample(&SampleSpec::new("TR", "KG", 2, 2000));
         assert!((900_000..1_400_000).contains(&big.len()), "{}", big.len());
+    }
+
+    #[test]
+    fn identity_of_a_sample() {
+        let text = sample(&SampleSpec::new("KZ", "AZ", 5, 2));
+        let doc = tamga_xml::Document::parse(text.as_bytes(), &Default::default()).unwrap();
+        let id = identity(&doc);
+        assert_eq!(id.lrn.as_deref(), Some("KZ26TMG0000000005"));
+        assert_eq!(id.document_id.as_deref(), Some("decl-KZ26TMG0000000005"));
+        assert_eq!(id.origin.as_deref(), Some("KZ"));
+        assert_eq!(id.destination.as_deref(), Some("AZ"));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 pub mod algorithms;
 pub mod core;
+pub mod countersign;
 pub mod crypto;
 pub mod error;
 pub mod model;
 pub mod reference;
 pub mod sign;
+mod splice;
 pub mod xades;
 
 pub use crate::core::{
@@ -19,6 +21,7 @@ pub use crate::core::{
     ReferenceFailure, ReferenceOutcome,
 };
 pub use algorithms::{DigestAlgorithm, KeyFamily, SignatureAlgorithm};
+pub use countersign::countersign;
 pub use crypto::{verify_signature, Curve, PublicKey};
 pub use error::{CryptoError, FormatError, ReferenceError};
 pub use model::{parse_signature, Budget, KeyInfo, KeyValue, Reference, SignatureModel, Transform};

@@ -240,21 +240,23 @@ pub enum SignError {
     C14n(#[from] tamga_xml::C14nError),
     #[error("the document element's end could not be located")]
     Splice,
+    #[error("the document cannot be countersigned: {0}")]
+    NotCountersignable(String),
     #[error("self-check of the new signature failed: {0}")]
     SelfCheck(String),
 }
 
-const EXC: Canonicalization = Canonicalization {
+pub(crate) const EXC: Canonicalization = Canonicalization {
     method: C14nMethod::Exclusive10,
     with_comments: false,
     inclusive_prefixes: Vec::new(),
 };
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn digest(alg: &DigestAlgorithm, data: &[u8]) -> Result<Vec<u8>, SignError> {
+pub(crate) fn digest(alg: &DigestAlgorithm, data: &[u8]) -> Result<Vec<u8>, SignError> {
     let a = alg
         .ring()
         .ok_or_else(|| CryptoError::UnsupportedAlgorithm(alg.name().to_string()))?;
@@ -277,6 +279,45 @@ pub fn sign_enveloped(
     if !find_signatures(&doc).is_empty() {
         return Err(SignError::AlreadySigned);
     }
+    // The enveloped-signature transform removes exactly what we insert, so
+    // the document digest is the digest of the document as submitted.
+    let doc_c14n = doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
+    let doc_digest = digest(&options.digest, &doc_c14n)?;
+    let sig_id = unique_id(&doc, "tamga-sig", &doc_digest);
+    let signature = build_signature(
+        &sig_id,
+        vec![RefSpec {
+            uri: String::new(),
+            type_uri: None,
+            enveloped: true,
+            digest_value: doc_digest,
+        }],
+        signer,
+        options,
+    )?;
+    let out = splice_before_root_end(input, &signature)?;
+    self_check(&out, &options.limits)?;
+    Ok(out)
+}
+
+/// One reference to put in a new SignedInfo.
+pub(crate) struct RefSpec {
+    pub uri: String,
+    pub type_uri: Option<&'static str>,
+    pub enveloped: bool,
+    pub digest_value: Vec<u8>,
+}
+
+/// Builds a complete `ds:Signature` element (with `xmlns:ds` declared on
+/// it) over `refs`, plus XAdES SignedProperties when asked. Exclusive c14n
+/// makes every digest and the SignedInfo octets independent of where the
+/// fragment is later placed.
+pub(crate) fn build_signature(
+    sig_id: &str,
+    mut refs: Vec<RefSpec>,
+    signer: &dyn Signer,
+    options: &SignOptions,
+) -> Result<String, SignError> {
     let cert = options
         .certificates
         .first()
@@ -289,18 +330,11 @@ pub fn sign_enveloped(
         Some(KeyFamily::Rsa | KeyFamily::Ec | KeyFamily::Ed25519) => {}
         _ => return Err(CryptoError::UnsupportedAlgorithm(algorithm.name()).into()),
     }
-
-    // The enveloped-signature transform removes exactly what we insert, so
-    // the document digest is the digest of the document as submitted.
-    let doc_c14n = doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
-    let doc_digest = digest(&options.digest, &doc_c14n)?;
-    let sig_id = unique_id(&doc, "tamga-sig", &doc_digest);
     let ds = DSIG_NS;
     let exc = c14n_uri(&EXC);
     let dm = options.digest.uri();
 
     let mut object = String::new();
-    let mut props_ref = String::new();
     if options.xades {
         let props_id = format!("{sig_id}-signedprops");
         let time = options
@@ -309,76 +343,70 @@ pub fn sign_enveloped(
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| SignError::SelfCheck(e.to_string()))?;
         let cert_digest = b64(&digest(&DigestAlgorithm::Sha256, cert)?);
-        let signed_props = format!(
+        let body = format!(
             concat!(
-                r#"<xades:SignedProperties xmlns:xades="{x}" xmlns:ds="{ds}" Id="{pid}">"#,
                 r#"<xades:SignedSignatureProperties><xades:SigningTime>{time}</xades:SigningTime>"#,
                 r#"<xades:SigningCertificateV2><xades:Cert><xades:CertDigest>"#,
                 r#"<ds:DigestMethod Algorithm="{sha256}"/><ds:DigestValue>{cd}</ds:DigestValue>"#,
                 r#"</xades:CertDigest></xades:Cert></xades:SigningCertificateV2>"#,
                 r#"</xades:SignedSignatureProperties></xades:SignedProperties>"#
             ),
-            x = XADES_NS,
-            ds = ds,
-            pid = props_id,
             time = time,
             sha256 = crate::algorithms::SHA256,
             cd = cert_digest
         );
-        let props_doc = Document::parse(signed_props.as_bytes(), &options.limits)?;
+        let standalone = format!(
+            r#"<xades:SignedProperties xmlns:xades="{XADES_NS}" xmlns:ds="{ds}" Id="{props_id}">{body}"#
+        );
+        let props_doc = Document::parse(standalone.as_bytes(), &options.limits)?;
         let props_c14n = props_doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
-        let props_digest = b64(&digest(&options.digest, &props_c14n)?);
+        refs.push(RefSpec {
+            uri: format!("#{props_id}"),
+            type_uri: Some(SIGNED_PROPERTIES_TYPE),
+            enveloped: false,
+            digest_value: digest(&options.digest, &props_c14n)?,
+        });
         // In place the element inherits xmlns:xades/xmlns:ds from its
         // ancestors; exclusive c14n renders them the same either way.
-        let signed_props_inner = signed_props.replacen(
-            &format!(r#"<xades:SignedProperties xmlns:xades="{XADES_NS}" xmlns:ds="{ds}" "#),
-            "<xades:SignedProperties ",
-            1,
-        );
         object = format!(
-            r##"<ds:Object><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="#{sig_id}">{signed_props_inner}</xades:QualifyingProperties></ds:Object>"##
-        );
-        props_ref = format!(
-            r##"<ds:Reference Type="{SIGNED_PROPERTIES_TYPE}" URI="#{props_id}"><ds:Transforms><ds:Transform Algorithm="{exc}"/></ds:Transforms><ds:DigestMethod Algorithm="{dm}"/><ds:DigestValue>{props_digest}</ds:DigestValue></ds:Reference>"##
+            r##"<ds:Object><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="#{sig_id}"><xades:SignedProperties Id="{props_id}">{body}</xades:QualifyingProperties></ds:Object>"##
         );
     }
 
-    let signed_info = format!(
-        concat!(
-            r#"<ds:SignedInfo xmlns:ds="{ds}"><ds:CanonicalizationMethod Algorithm="{exc}"/>"#,
-            r#"<ds:SignatureMethod Algorithm="{sm}"/>"#,
-            r#"<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="{env}"/>"#,
-            r#"<ds:Transform Algorithm="{exc}"/></ds:Transforms><ds:DigestMethod Algorithm="{dm}"/>"#,
-            r#"<ds:DigestValue>{dv}</ds:DigestValue></ds:Reference>{pr}</ds:SignedInfo>"#
-        ),
-        ds = ds,
-        exc = exc,
+    let mut references = String::new();
+    for r in &refs {
+        let type_attr = r
+            .type_uri
+            .map(|t| format!(r#" Type="{t}""#))
+            .unwrap_or_default();
+        let enveloped = if r.enveloped {
+            format!(r#"<ds:Transform Algorithm="{ENVELOPED}"/>"#)
+        } else {
+            String::new()
+        };
+        references.push_str(&format!(
+            r#"<ds:Reference{type_attr} URI="{uri}"><ds:Transforms>{enveloped}<ds:Transform Algorithm="{exc}"/></ds:Transforms><ds:DigestMethod Algorithm="{dm}"/><ds:DigestValue>{dv}</ds:DigestValue></ds:Reference>"#,
+            uri = xml_escape(&r.uri),
+            dv = b64(&r.digest_value),
+        ));
+    }
+    let signed_info_body = format!(
+        r#"<ds:CanonicalizationMethod Algorithm="{exc}"/><ds:SignatureMethod Algorithm="{sm}"/>{references}</ds:SignedInfo>"#,
         sm = xml_escape(&algorithm.uri()),
-        env = ENVELOPED,
-        dm = dm,
-        dv = b64(&doc_digest),
-        pr = props_ref
     );
-    let si_doc = Document::parse(signed_info.as_bytes(), &options.limits)?;
+    let standalone = format!(r#"<ds:SignedInfo xmlns:ds="{ds}">{signed_info_body}"#);
+    let si_doc = Document::parse(standalone.as_bytes(), &options.limits)?;
     let si_c14n = si_doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
     let value = signer.sign(&si_c14n)?;
-    let signed_info_inner = signed_info.replacen(
-        &format!(r#"<ds:SignedInfo xmlns:ds="{ds}">"#),
-        "<ds:SignedInfo>",
-        1,
-    );
     let certs: String = options
         .certificates
         .iter()
         .map(|c| format!("<ds:X509Certificate>{}</ds:X509Certificate>", b64(c)))
         .collect();
-    let signature = format!(
-        r#"<ds:Signature xmlns:ds="{ds}" Id="{sig_id}">{signed_info_inner}<ds:SignatureValue Id="{sig_id}-value">{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certs}</ds:X509Data></ds:KeyInfo>{object}</ds:Signature>"#,
+    Ok(format!(
+        r#"<ds:Signature xmlns:ds="{ds}" Id="{sig_id}"><ds:SignedInfo>{signed_info_body}<ds:SignatureValue Id="{sig_id}-value">{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certs}</ds:X509Data></ds:KeyInfo>{object}</ds:Signature>"#,
         b64(&value)
-    );
-    let out = splice_before_root_end(input, &signature)?;
-    self_check(&out, &options.limits)?;
-    Ok(out)
+    ))
 }
 
 /// An ID not yet used in `doc`, stable for the same document.

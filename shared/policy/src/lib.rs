@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod counter;
 mod reason;
 mod report;
 mod verify;

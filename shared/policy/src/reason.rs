@@ -134,6 +134,8 @@ pub enum Reason {
     KeyNotTrusted,
     /// A counter-signature on the declarant's signature failed.
     CounterSignature { index: usize, detail: String },
+    /// A counter-signature does not sign its parent's `SignatureValue`.
+    CounterSignatureTarget { uri: String },
 }
 
 impl Reason {
@@ -200,6 +202,7 @@ impl Reason {
             },
             KeyNotTrusted => "key_not_trusted",
             CounterSignature { .. } => "countersignature_invalid",
+            CounterSignatureTarget { .. } => "countersignature_target_mismatch",
         }
     }
 
@@ -233,6 +236,7 @@ impl Reason {
             SignatureInvalid(_) => S::SigCryptoFailure,
             KeyNotTrusted => S::NoCertificateChainFound,
             CounterSignature { .. } => S::SigConstraintsFailure,
+            CounterSignatureTarget { .. } => S::SignedDataNotFound,
             Path(p) => match p {
                 PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
                     S::NoCertificateChainFound
@@ -296,7 +300,8 @@ impl Reason {
             SignatureInvalid(d) => format!("The signature value is invalid: {d}."),
             Path(p) => format!("The signer's certificate was not accepted: {p}."),
             KeyNotTrusted => "The signature is intact, but its key is not certified by any trusted CA.".into(),
-            CounterSignature { index, detail } => format!("Counter-signature {index} is invalid: {detail}."),
+            CounterSignature { index, detail } => format!("Counter-signature {index} is invalid: {}", detail.trim_end_matches('.').to_string() + "."),
+            CounterSignatureTarget { uri } => format!("The counter-signature's reference {uri:?} does not cover its parent's SignatureValue."),
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct Report {
     /// True when every reference digest and the signature value verified
     /// (whether or not the key is trusted).
     pub signature_intact: bool,
+    /// The declaration's identity (LRN, document Id, origin, destination) as
+    /// the verified document states it.
+    pub declaration: Option<tamga_declaration::Identity>,
     pub counter_signatures: Vec<CounterSignatureReport>,
     pub engine: &'static str,
 }
@@ -131,6 +134,7 @@ impl Report {
             algorithms: Algorithms::default(),
             references: Vec::new(),
             signature_intact: false,
+            declaration: None,
             counter_signatures: Vec::new(),
             engine: concat!("tamga ", env!("CARGO_PKG_VERSION")),
         }

@@ -77,6 +77,7 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     let limits = policy.parse_limits();
     let doc = Document::parse(req.bytes, &limits).map_err(Reason::Xml)?;
     let root = doc.root();
+    report.declaration = Some(tamga_declaration::identity(&doc));
 
     let all = find_signatures(&doc);
     let top: Vec<Node<'_>> = all
@@ -114,9 +115,20 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         FormatError::Budget { .. } => Reason::Budget(e.to_string()),
         _ => Reason::MalformedSignature(e.to_string()),
     })?;
+    let has_signed_properties = xades
+        .as_ref()
+        .is_some_and(|x| x.signed_properties.is_some());
     if let Some(x) = &xades {
+        // The signing-certificate binding is a digest like any other: the
+        // policy's digest rules apply (no SHA-1 outside a legacy policy; MD5
+        // is weak, not a "mismatch").
+        for cd in &x.signing_certificates {
+            policy.digest_allowed(&cd.digest)?;
+        }
         report.signing_time = x.signing_time.clone();
-        report.signature_format = Some(if x.signature_timestamps.is_empty() {
+        report.signature_format = Some(if !has_signed_properties {
+            "XML-DSig"
+        } else if x.signature_timestamps.is_empty() {
             "XAdES-B-B"
         } else {
             "XAdES-B-T"
@@ -130,9 +142,9 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         }
     } else {
         report.signature_format = Some("XML-DSig");
-        if policy.require_xades {
-            return Err(Reason::SignedPropertiesNotSigned);
-        }
+    }
+    if policy.require_xades && !has_signed_properties {
+        return Err(Reason::SignedPropertiesNotSigned);
     }
 
     // Shapes: what is signed, and how.
@@ -225,6 +237,14 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     check_signature_value(&doc, &sig, &key).map_err(crypto_reason)?;
     report.signature_intact = true;
 
+    if let Some(x) = &xades {
+        report.counter_signatures = x
+            .counter_signatures
+            .iter()
+            .map(|cs| crate::counter::verify_counter_signature(&doc, &sig, *cs, req))
+            .collect();
+    }
+
     let intermediates: Vec<&[u8]> = certificates
         .iter()
         .enumerate()
@@ -246,6 +266,17 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         .iter()
         .map(|c| Signer::from_summary(c, None))
         .collect();
+    if let Some((index, cs)) = report
+        .counter_signatures
+        .iter()
+        .enumerate()
+        .find(|(_, cs)| cs.indication != crate::Indication::TotalPassed)
+    {
+        return Err(Reason::CounterSignature {
+            index: index + 1,
+            detail: cs.message.clone(),
+        });
+    }
 
     Ok(format!(
         "The signature is valid and the signer ({}) chains to a trusted CA of {} at {}.",
@@ -255,7 +286,7 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     ))
 }
 
-fn has_signature_ancestor(n: Node<'_>) -> bool {
+pub(crate) fn has_signature_ancestor(n: Node<'_>) -> bool {
     let mut cur = n.parent();
     while let Some(p) = cur {
         if p.is(DSIG_NS, "Signature") {
@@ -266,14 +297,14 @@ fn has_signature_ancestor(n: Node<'_>) -> bool {
     false
 }
 
-fn format_reason(e: FormatError) -> Reason {
+pub(crate) fn format_reason(e: FormatError) -> Reason {
     match e {
         FormatError::Budget { .. } => Reason::Budget(e.to_string()),
         _ => Reason::MalformedSignature(e.to_string()),
     }
 }
 
-fn crypto_reason(e: CryptoError) -> Reason {
+pub(crate) fn crypto_reason(e: CryptoError) -> Reason {
     match e {
         CryptoError::UnsupportedAlgorithm(a) => Reason::AlgorithmNotAllowed { algorithm: a },
         CryptoError::HmacTooShort { bits } => Reason::WeakAlgorithm {
@@ -398,7 +429,7 @@ fn check_generic_shape(sig: &SignatureModel<'_>) -> Result<(), Reason> {
 
 /// XAdES, any profile: the SignedProperties that is signed must be the one
 /// in this signature's QualifyingProperties, and it must be signed.
-fn check_signed_properties(
+pub(crate) fn check_signed_properties(
     doc: &Document,
     sig: &SignatureModel<'_>,
     xades: Option<&Xades<'_>>,
@@ -423,10 +454,10 @@ fn check_signed_properties(
             });
         }
     }
+    // QualifyingProperties with only unsigned properties is how a plain
+    // XML-DSig signature carries counter-signatures: fine, if nothing
+    // claims to sign properties that are not there.
     if x.signed_properties.is_some() && !signed {
-        return Err(Reason::SignedPropertiesNotSigned);
-    }
-    if x.signed_properties.is_none() {
         return Err(Reason::SignedPropertiesNotSigned);
     }
     Ok(())
@@ -434,7 +465,10 @@ fn check_signed_properties(
 
 /// Which KeyInfo certificate is the signer's: the one XAdES names, or else
 /// the only one that issued none of the others.
-fn identify_signer(certs: &[Vec<u8>], xades: Option<&Xades<'_>>) -> Result<usize, Reason> {
+pub(crate) fn identify_signer(
+    certs: &[Vec<u8>],
+    xades: Option<&Xades<'_>>,
+) -> Result<usize, Reason> {
     if let Some(x) = xades {
         if let Some(first) = x.signing_certificates.first() {
             return certs
@@ -468,7 +502,7 @@ fn identify_signer(certs: &[Vec<u8>], xades: Option<&Xades<'_>>) -> Result<usize
     }
 }
 
-fn check_key_strength(policy: &Policy, key: &PublicKey) -> Result<(), Reason> {
+pub(crate) fn check_key_strength(policy: &Policy, key: &PublicKey) -> Result<(), Reason> {
     let minimum = match key {
         PublicKey::Rsa { .. } => policy.algorithms.min_rsa_bits,
         PublicKey::Ec { .. } => policy.algorithms.min_ec_bits,
@@ -501,6 +535,11 @@ fn check_digests(
             r.intact = Some(o.result.is_ok());
         }
     }
+    digest_verdict(outcomes)
+}
+
+/// The first failed reference as a reason.
+pub(crate) fn digest_verdict(outcomes: Vec<tamga_dsig::ReferenceOutcome>) -> Result<(), Reason> {
     for o in outcomes {
         let uri = o.uri.unwrap_or_default();
         match o.result {

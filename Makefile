@@ -1,0 +1,55 @@
+# Tamga — make targets. `make demo` and `make test` are the two set-up commands
+# on a fresh Debian machine: both install what is missing first.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Debian packages the build and the tests need: libxml2 headers, libclang for
+# bindgen (the libxml crate), pkg-config, xmlsec1 (interop tests and the
+# benchmark's reference implementation), cmake and clang for aws-lc-sys,
+# softhsm2 (the PKCS#11 tests of the authority key).
+DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
+SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+
+.PHONY: all deps build demo test lint unit fuzz-build bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(CARGO) build --workspace
+
+# The quick start: a demo PKI for AZ, KZ, TR, KG, UZ, signed declarations,
+# verdicts, and forgeries refused with their reasons. No server needed.
+demo: deps
+	$(CARGO) run -q -p tamga -- demo --out demo-out
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: deps
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(CARGO) test --workspace --no-fail-fast; \
+	fi
+	$(CARGO) test --workspace --doc -q
+
+fuzz-build: deps
+	@if [ -f fuzz/Cargo.toml ]; then $(CARGO) build --manifest-path fuzz/Cargo.toml; fi
+
+test: lint unit fuzz-build
+
+bench: deps
+	$(CARGO) bench -p tamga --bench verify
+
+clean:
+	$(CARGO) clean
+	rm -rf demo-out

@@ -1,0 +1,411 @@
+//! Signed receipts (XSD: `schemas/receipt.xsd`, namespace `urn:tamga:receipt:1`).
+//!
+//! A receipt binds the SHA-256 of the exact submitted bytes, the
+//! declaration's identity, the full validation report and the decision,
+//! signed by the receiving authority (enveloped, XAdES-B-B). Issued for
+//! rejections too: a broker needs a signed, precise reason. Anyone — the
+//! broker, a border officer, an auditor — can check it later with
+//! [`verify_receipt`], offline.
+#![forbid(unsafe_code)]
+
+use serde::Serialize;
+use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignError, SignOptions, Signer};
+use tamga_policy::{verify_document, Policy, Report, VerifyRequest};
+use tamga_trust::{CountryCode, TrustList};
+use tamga_xml::{Document, ParseLimits};
+use thiserror::Error;
+
+/// The receipt namespace.
+pub const NAMESPACE: &str = "urn:tamga:receipt:1";
+
+/// What the authority decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Decision {
+    Accepted,
+    Rejected,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Accepted => "accepted",
+            Decision::Rejected => "rejected",
+        }
+    }
+}
+
+/// The authority issuing the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authority {
+    pub country: String,
+    pub subject: String,
+    pub certificate_sha256: String,
+}
+
+impl Authority {
+    /// The authority as its certificate names it (country from C=, or `fallback_country`).
+    pub fn from_certificate(der: &[u8], fallback_country: &str) -> Result<Self, ReceiptError> {
+        let s = tamga_trust::summarize_certificate(der)
+            .map_err(|e| ReceiptError::Certificate(e.to_string()))?;
+        Ok(Self {
+            country: s
+                .country
+                .clone()
+                .unwrap_or_else(|| fallback_country.to_string()),
+            subject: s.subject,
+            certificate_sha256: s.sha256,
+        })
+    }
+}
+
+/// Everything a receipt states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptContent {
+    pub receipt_id: String,
+    pub issued_at: String,
+    pub authority: Authority,
+    /// SHA-256 of the exact submitted bytes, lower-case hex.
+    pub document_sha256: String,
+    pub document_size: usize,
+    pub lrn: Option<String>,
+    pub document_id: Option<String>,
+    pub origin: String,
+    pub destination: String,
+    pub decision: Decision,
+    pub indication: String,
+    pub sub_indication: Option<String>,
+    pub reason: Option<String>,
+    pub message: String,
+    /// SHA-256 of the countersigned document Tamga forwarded, when accepted.
+    pub countersigned_sha256: Option<String>,
+    /// The full validation report, as JSON.
+    pub validation_report: String,
+}
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    #[error("the authority certificate is unusable: {0}")]
+    Certificate(String),
+    #[error("signing the receipt failed: {0}")]
+    Sign(#[from] SignError),
+    #[error("the receipt is not a Tamga receipt: {0}")]
+    NotAReceipt(String),
+    #[error("the report could not be serialised: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn rfc3339(unix: i64) -> String {
+    tamga_policy::rfc3339(unix)
+}
+
+impl ReceiptContent {
+    /// The content of a receipt for `report` (the verification of the
+    /// submitted bytes), decided as the report says.
+    pub fn for_report(
+        report: &Report,
+        authority: Authority,
+        issued_at_unix: i64,
+        countersigned: Option<&[u8]>,
+    ) -> Result<Self, ReceiptError> {
+        let decision = if report.passed() && countersigned.is_some() {
+            Decision::Accepted
+        } else {
+            Decision::Rejected
+        };
+        let identity = report.declaration.clone().unwrap_or_default();
+        let receipt_id = format!(
+            "rcpt-{}",
+            &sha256_hex(
+                format!(
+                    "{}|{}|{}|{}",
+                    report.document_sha256,
+                    authority.certificate_sha256,
+                    issued_at_unix,
+                    decision.as_str()
+                )
+                .as_bytes()
+            )[..24]
+        );
+        Ok(Self {
+            receipt_id,
+            issued_at: rfc3339(issued_at_unix),
+            destination: authority.country.clone(),
+            authority,
+            document_sha256: report.document_sha256.clone(),
+            document_size: report.document_size,
+            lrn: identity.lrn,
+            document_id: identity.document_id,
+            origin: report.declared_origin.clone(),
+            decision,
+            indication: serde_json::to_value(report.indication)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            sub_indication: report.sub_indication.map(|s| s.as_str().to_string()),
+            reason: report.reason.map(str::to_string),
+            message: report.message.clone(),
+            countersigned_sha256: countersigned.map(sha256_hex),
+            validation_report: serde_json::to_string(report)?,
+        })
+    }
+
+    /// The unsigned receipt XML.
+    pub fn to_xml(&self) -> String {
+        let opt = |name: &str, v: &Option<String>| {
+            v.as_ref()
+                .map(|v| format!("    <{name}>{}</{name}>\n", esc(v)))
+                .unwrap_or_default()
+        };
+        let rejection = if self.decision == Decision::Rejected {
+            format!(
+                "  <Rejection>\n    <Indication>{}</Indication>\n{}{}    <Message>{}</Message>\n  </Rejection>\n",
+                esc(&self.indication),
+                opt("SubIndication", &self.sub_indication),
+                opt("Reason", &self.reason),
+                esc(&self.message)
+            )
+        } else {
+            String::new()
+        };
+        let countersigned = self
+            .countersigned_sha256
+            .as_ref()
+            .map(|h| format!("  <Countersigned><Sha256>{h}</Sha256></Countersigned>\n"))
+            .unwrap_or_default();
+        format!(
+            concat!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+                "<Receipt xmlns=\"{ns}\" Id=\"{id}\" version=\"1\">\n",
+                "  <ReceiptId>{id}</ReceiptId>\n",
+                "  <IssuedAt>{at}</IssuedAt>\n",
+                "  <Authority>\n    <Country>{ac}</Country>\n    <Subject>{asub}</Subject>\n    <CertificateSha256>{acert}</CertificateSha256>\n  </Authority>\n",
+                "  <Declaration>\n    <Sha256>{dsha}</Sha256>\n    <Size>{dsize}</Size>\n{lrn}{docid}    <Origin>{o}</Origin>\n    <Destination>{d}</Destination>\n  </Declaration>\n",
+                "  <Decision>{dec}</Decision>\n",
+                "{rej}",
+                "{cs}",
+                "  <ValidationReport mediaType=\"application/json\">{report}</ValidationReport>\n",
+                "</Receipt>\n"
+            ),
+            ns = NAMESPACE,
+            id = esc(&self.receipt_id),
+            at = esc(&self.issued_at),
+            ac = esc(&self.authority.country),
+            asub = esc(&self.authority.subject),
+            acert = esc(&self.authority.certificate_sha256),
+            dsha = esc(&self.document_sha256),
+            dsize = self.document_size,
+            lrn = opt("LRN", &self.lrn),
+            docid = opt("DocumentId", &self.document_id),
+            o = esc(&self.origin),
+            d = esc(&self.destination),
+            dec = self.decision.as_str(),
+            rej = rejection,
+            cs = countersigned,
+            report = esc(&self.validation_report),
+        )
+    }
+}
+
+/// Signs a receipt (enveloped, XAdES-B-B) with the authority's key.
+pub fn issue_receipt(
+    content: &ReceiptContent,
+    signer: &dyn Signer,
+    certificates: Vec<Vec<u8>>,
+    issued_at_unix: i64,
+) -> Result<Vec<u8>, ReceiptError> {
+    let xml = content.to_xml();
+    Ok(sign_enveloped(
+        xml.as_bytes(),
+        signer,
+        &SignOptions {
+            certificates,
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::from_unix_timestamp(issued_at_unix)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            limits: ParseLimits::default(),
+        },
+    )?)
+}
+
+/// Reads a receipt's fields (without checking its signature).
+pub fn parse_receipt(bytes: &[u8]) -> Result<ReceiptContent, ReceiptError> {
+    let doc = Document::parse(bytes, &ParseLimits::default())
+        .map_err(|e| ReceiptError::NotAReceipt(e.to_string()))?;
+    let root = doc.root();
+    if !root.is(NAMESPACE, "Receipt") {
+        return Err(ReceiptError::NotAReceipt(format!(
+            "the document element is {{{}}}{}",
+            root.namespace().unwrap_or(""),
+            root.local_name()
+        )));
+    }
+    let text = |parent: tamga_xml::Node<'_>, name: &str| {
+        parent
+            .child(NAMESPACE, name)
+            .map(|n| n.text().trim().to_string())
+    };
+    let need = |parent: tamga_xml::Node<'_>, name: &'static str| {
+        text(parent, name).ok_or_else(|| ReceiptError::NotAReceipt(format!("missing {name}")))
+    };
+    let authority = root
+        .child(NAMESPACE, "Authority")
+        .ok_or_else(|| ReceiptError::NotAReceipt("missing Authority".into()))?;
+    let declaration = root
+        .child(NAMESPACE, "Declaration")
+        .ok_or_else(|| ReceiptError::NotAReceipt("missing Declaration".into()))?;
+    let decision = match need(root, "Decision")?.as_str() {
+        "accepted" => Decision::Accepted,
+        "rejected" => Decision::Rejected,
+        other => {
+            return Err(ReceiptError::NotAReceipt(format!(
+                "unknown decision {other:?}"
+            )))
+        }
+    };
+    let rejection = root.child(NAMESPACE, "Rejection");
+    let report_json = need(root, "ValidationReport")?;
+    let report: serde_json::Value = serde_json::from_str(&report_json)?;
+    Ok(ReceiptContent {
+        receipt_id: need(root, "ReceiptId")?,
+        issued_at: need(root, "IssuedAt")?,
+        authority: Authority {
+            country: need(authority, "Country")?,
+            subject: need(authority, "Subject")?,
+            certificate_sha256: need(authority, "CertificateSha256")?,
+        },
+        document_sha256: need(declaration, "Sha256")?,
+        document_size: need(declaration, "Size")?
+            .parse()
+            .map_err(|_| ReceiptError::NotAReceipt("bad Size".into()))?,
+        lrn: text(declaration, "LRN"),
+        document_id: text(declaration, "DocumentId"),
+        origin: need(declaration, "Origin")?,
+        destination: need(declaration, "Destination")?,
+        decision,
+        indication: report["indication"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        sub_indication: rejection.and_then(|r| text(r, "SubIndication")),
+        reason: rejection.and_then(|r| text(r, "Reason")),
+        message: rejection
+            .and_then(|r| text(r, "Message"))
+            .unwrap_or_else(|| report["message"].as_str().unwrap_or_default().to_string()),
+        countersigned_sha256: root
+            .child(NAMESPACE, "Countersigned")
+            .and_then(|c| text(c, "Sha256")),
+        validation_report: report_json,
+    })
+}
+
+/// The outcome of checking a receipt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptVerification {
+    /// True when the receipt's signature is valid, its signer is the
+    /// authority it names, and (if a document was given) it is about exactly
+    /// that document.
+    pub valid: bool,
+    pub message: String,
+    pub receipt: Option<ReceiptContent>,
+    /// The verification of the receipt's own signature.
+    pub signature: Report,
+    /// `Some(true)` when the given document's SHA-256 is the receipt's
+    /// (either the submitted or the countersigned bytes).
+    pub document_matches: Option<bool>,
+}
+
+/// Checks a receipt's signature against the trust list (the signer must
+/// chain to the named authority's country and be the named certificate)
+/// and, given the document, that the receipt is about exactly those bytes.
+pub fn verify_receipt(
+    receipt: &[u8],
+    trust: &TrustList,
+    at_unix: i64,
+    document: Option<&[u8]>,
+) -> ReceiptVerification {
+    let parsed = parse_receipt(receipt);
+    let country: CountryCode = parsed
+        .as_ref()
+        .ok()
+        .and_then(|r| r.authority.country.parse().ok())
+        .unwrap_or_else(|| CountryCode::from_upper("ZZ").unwrap_or_else(|_| unreachable_country()));
+    let signature = verify_document(&VerifyRequest {
+        bytes: receipt,
+        trust,
+        origin: country,
+        at_unix,
+        policy: &Policy::customs(),
+        resolver: &tamga_dsig::NoExternal,
+        hmac_secret: None,
+    });
+    let document_matches = document.map(|d| {
+        let h = sha256_hex(d);
+        parsed.as_ref().is_ok_and(|r| {
+            r.document_sha256 == h || r.countersigned_sha256.as_deref() == Some(h.as_str())
+        })
+    });
+    let (valid, message) = match &parsed {
+        Err(e) => (false, e.to_string()),
+        Ok(_) if !signature.passed() => (
+            false,
+            format!(
+                "The receipt's signature is not valid: {}",
+                signature.message
+            ),
+        ),
+        Ok(r)
+            if signature.signer.as_ref().map(|s| &s.certificate_sha256)
+                != Some(&r.authority.certificate_sha256) =>
+        {
+            (
+                false,
+                "The receipt is signed by a certificate other than the authority it names.".into(),
+            )
+        }
+        Ok(_) if document_matches == Some(false) => (
+            false,
+            "The receipt is valid but about other bytes than the given document.".into(),
+        ),
+        Ok(r) => (
+            true,
+            format!(
+                "Valid receipt {} from the {} customs authority: declaration {} {}.",
+                r.receipt_id,
+                r.authority.country,
+                r.lrn.as_deref().unwrap_or(&r.document_sha256),
+                r.decision.as_str()
+            ),
+        ),
+    };
+    ReceiptVerification {
+        valid,
+        message,
+        receipt: parsed.ok(),
+        signature,
+        document_matches,
+    }
+}
+
+#[cold]
+fn unreachable_country() -> CountryCode {
+    // Invariant: "ZZ" is two upper-case ASCII letters, always a valid code.
+    std::process::abort()
+}
