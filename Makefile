@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps build demo test lint unit fuzz-build bench clean
+.PHONY: all deps services build demo test lint unit fuzz-build bench bench-pipeline clean
 
 all: build
 
@@ -21,6 +21,11 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# RabbitMQ and PostgreSQL for the integration tests: installed from Debian's
+# packages and started when absent.
+services:
+	infra/dev/services.sh
 
 build: deps
 	$(CARGO) build --workspace
@@ -34,7 +39,7 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: deps
+unit: deps services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -49,6 +54,10 @@ test: lint unit fuzz-build
 
 bench: deps
 	$(CARGO) bench -p tamga --bench verify
+
+# The pipeline load generator against local RabbitMQ and PostgreSQL.
+bench-pipeline: deps services
+	infra/dev/bench-pipeline.sh
 
 clean:
 	$(CARGO) clean

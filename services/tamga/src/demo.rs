@@ -16,6 +16,9 @@ pub struct DemoArgs {
     /// Where to write the demo PKI and the declarations.
     #[arg(long, value_name = "DIR", default_value = "demo-out")]
     out: PathBuf,
+    /// Declarations to send through the embedded pipeline.
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    count: usize,
 }
 
 struct Case {
@@ -168,6 +171,9 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<Outcome> {
         }
     }
     as_expected &= countersign_step(&pki_dir, &docs_dir, &trust, &cases, now)?;
+    if a.count > 0 {
+        as_expected &= crate::demo_pipeline::run(&pki_dir, out, a.count)?;
+    }
     println!(
         "\nFiles: {}\nTry: tamga verify --trust {} --from KZ {}",
         docs_dir.display(),

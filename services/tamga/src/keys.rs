@@ -14,6 +14,5 @@ pub fn open_signer(key: &str) -> anyhow::Result<Box<dyn Signer>> {
 }
 
 fn open_pkcs11(uri: &str) -> anyhow::Result<Box<dyn Signer>> {
-    let _ = uri;
-    anyhow::bail!("PKCS#11 keys are not available in this build")
+    Ok(Box::new(tamga_pkcs11::Pkcs11Signer::open_uri(uri)?))
 }

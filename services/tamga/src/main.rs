@@ -12,11 +12,14 @@
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
 #![forbid(unsafe_code)]
 
+mod bench_pipeline;
 mod countersign;
 mod demo;
+mod demo_pipeline;
 mod keys;
 mod pki;
 mod receipt;
+mod run;
 mod sign;
 mod verify;
 
@@ -48,10 +51,28 @@ enum Command {
     Countersign(countersign::CountersignArgs),
     /// Signed receipts.
     Receipt(receipt::ReceiptArgs),
+    /// Run the pipeline workers (verifier, countersigner, forwarder) in one process.
+    Run(run::RunArgs),
+    /// The audit trail.
+    Audit(run::AuditArgs),
     /// Demo PKIs.
     Pki(PkiArgs),
+    /// Load generators.
+    Bench(BenchArgs),
     /// Run the end-to-end demo: PKI, signed declarations, verdicts, forgeries.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Publish N declarations through RabbitMQ and PostgreSQL; report throughput, latency, worker RSS.
+    Pipeline(bench_pipeline::BenchPipelineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,10 +108,15 @@ fn main() -> ExitCode {
         Command::Sign(a) => sign::run(&a),
         Command::Countersign(a) => countersign::run(&a),
         Command::Receipt(a) => receipt::run(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Audit(a) => run::audit(&a),
         Command::Pki(PkiArgs {
             command: PkiCommand::Demo { out, countries },
         }) => pki::run(&out, &countries),
         Command::Demo(a) => demo::run(&a),
+        Command::Bench(BenchArgs {
+            command: BenchCommand::Pipeline(a),
+        }) => bench_pipeline::run(&a),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::SUCCESS,

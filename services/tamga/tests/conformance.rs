@@ -860,8 +860,8 @@ static CASES: &[Case] = &[
     )
     .expect(WRAPPED.intact(true))
     .diverges(
-        XPATH_REFUSED,
-        "refused for its XPath transform before the customs shape and SignedProperties wrapping checks reach the wrapped properties",
+        WEAK,
+        "refused before the wrapping check: its SigningCertificate CertDigest is SHA-1 (weak under customs), and its XPath transform would be refused next",
     ),
     dss(
         "dss-xades/xsw/XSW-enveloping-fake-manifest.xml",
@@ -1615,5 +1615,92 @@ fn xpath_enveloped_vectors_verify_with_the_xpath_emulated() {
         };
         let key = PublicKey::from_certificate_der(&cert).unwrap();
         check_signature_value(&doc, &sig, &key).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+}
+
+/// DSS's enveloped XSW vector is refused for its XPath transform before the
+/// SignedProperties wrapping check runs (see the table). With the XPath
+/// swapped, in memory, for the equivalent enveloped-signature transform, the
+/// wrapping check is reached and names the attack. (The edited SignedInfo
+/// would no longer verify, but structure is checked before any crypto.)
+#[test]
+fn xsw_fake_signed_properties_is_named_once_xpath_is_out_of_the_way() {
+    let rel = "dss-xades/xsw/XSW-enveloped-fake-signedProperties.xml";
+    let original = String::from_utf8(fixture(rel)).unwrap();
+    let xpath = r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>not(ancestor-or-self::ds:Signature)</ds:XPath></ds:Transform>"#;
+    let enveloped =
+        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#;
+    assert_eq!(original.matches(xpath).count(), 1);
+    let edited = original.replace(xpath, enveloped);
+    let trust = Trust::Nobody.list();
+    let policy = policy(Prof::Generic, RevocationMode::IfAvailable);
+    let report = verify_document(&VerifyRequest {
+        bytes: edited.as_bytes(),
+        trust: &trust,
+        origin: zz(),
+        at_unix: unix("2018-08-30T14:39:36Z"),
+        policy: &policy,
+        resolver: &NoExternal,
+        hmac_secret: None,
+    });
+    let got = Observed::of(&report);
+    assert!(WRAPPED.matches(&got), "expected {WRAPPED}, got {got}");
+    assert!(
+        report
+            .message
+            .contains("#xades-id-12c636e98a145ca9cd7847934a3e8a69"),
+        "{}",
+        report.message
+    );
+}
+
+/// The xmlsec KeyName-only vectors are refused for XPath in the table; with
+/// the (redundant: they also carry enveloped-signature) XPath transform cut
+/// out in memory, the generic profile finds no key to check them with, and
+/// the customs profile refuses SHA-1 first.
+#[test]
+fn keyname_only_vectors_have_no_key() {
+    for (rel, generic, customs) in [
+        (
+            "xmlsec-aleksey-xmldsig-01/enveloped-sha1-rsa-sha1.xml",
+            NO_CERTIFICATE,
+            WEAK,
+        ),
+        (
+            "xmlsec-aleksey-xmldsig-01/enveloped-sha256-rsa-pss-sha256.xml",
+            NO_CERTIFICATE,
+            Verdict::new(
+                INDET,
+                S::NoSigningCertificateFound,
+                "no_signing_certificate",
+            )
+            .intact(false),
+        ),
+    ] {
+        let text = String::from_utf8(fixture(rel)).unwrap();
+        let start = text
+            .find(r#"<Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116">"#)
+            .unwrap();
+        let end = start + text[start..].find("</Transform>").unwrap() + "</Transform>".len();
+        let edited = format!("{}{}", &text[..start], &text[end..]);
+        assert!(edited.contains("<KeyName>TestKeyName-rsa-4096</KeyName>"));
+        let trust = Trust::Aleksey.list();
+        for (profile, want) in [(Prof::Generic, generic), (Prof::Customs, customs)] {
+            let policy = policy(profile, RevocationMode::IfAvailable);
+            let report = verify_document(&VerifyRequest {
+                bytes: edited.as_bytes(),
+                trust: &trust,
+                origin: zz(),
+                at_unix: unix(ALEKSEY_AT),
+                policy: &policy,
+                resolver: &NoExternal,
+                hmac_secret: None,
+            });
+            let got = Observed::of(&report);
+            assert!(
+                want.matches(&got),
+                "{rel} {profile:?}: expected {want}, got {got}"
+            );
+        }
     }
 }

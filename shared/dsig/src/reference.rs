@@ -196,12 +196,18 @@ pub fn digest_reference<'d>(
                 let parsed = Document::parse(&bytes, limits)?;
                 Data::Octets(parsed.canonicalize_to_vec(Selection::Document, None, c)?)
             }
-            (Transform::Base64, Data::Nodes { selection, .. }) => {
-                let text = match selection {
-                    Selection::Document => doc.root().text(),
-                    Selection::Subtree(n) => descendant_text(n),
+            (
+                Transform::Base64,
+                Data::Nodes {
+                    selection, exclude, ..
+                },
+            ) => {
+                // XML-DSig 6.6.2: the node-set's text nodes, in document order.
+                let from = match selection {
+                    Selection::Document => doc.root(),
+                    Selection::Subtree(n) => n,
                 };
-                Data::Octets(decode_lenient_base64(&text)?)
+                Data::Octets(decode_lenient_base64(&from.string_value(exclude))?)
             }
             (Transform::Base64, Data::Octets(bytes)) => {
                 let text = String::from_utf8(bytes).map_err(|_| ReferenceError::Base64)?;
@@ -221,17 +227,38 @@ pub fn digest_reference<'d>(
     Ok(sink.0.finish().as_ref().to_vec())
 }
 
-fn descendant_text(n: Node<'_>) -> String {
-    let mut s = n.text();
-    for d in n.descendants() {
-        s.push_str(&d.text());
-    }
-    s
-}
-
 fn decode_lenient_base64(text: &str) -> Result<Vec<u8>, ReferenceError> {
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| ReferenceError::Base64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{parse_signature, Budget};
+
+    /// XML-DSig 6.6.2: the base64 transform reads the node-set's text nodes
+    /// in document order (child elements' tags and comments are stripped).
+    #[test]
+    fn base64_transform_reads_text_in_document_order() {
+        let xml = concat!(
+            r#"<r xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:Signature><ds:SignedInfo>"#,
+            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+            r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>"#,
+            r##"<ds:Reference URI="#o"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#base64"/></ds:Transforms>"##,
+            r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>"#,
+            r#"</ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue>"#,
+            r#"<ds:Object Id="o">QUFB<x>QkJC</x><!--REVE-->Q0ND</ds:Object></ds:Signature></r>"#,
+        );
+        let limits = ParseLimits::default();
+        let doc = Document::parse(xml.as_bytes(), &limits).unwrap();
+        let element = doc.root().element_children().next().unwrap();
+        let sig = parse_signature(element, &Budget::default()).unwrap();
+        let digest =
+            digest_reference(&doc, sig.element, &sig.references[0], &NoExternal, &limits).unwrap();
+        let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"AAABBBCCC");
+        assert_eq!(digest, want.as_ref());
+    }
 }

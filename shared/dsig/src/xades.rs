@@ -31,6 +31,14 @@ impl CertDigest {
     }
 }
 
+/// One `xades:SignatureTimeStamp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureTimestamp {
+    /// `Err(uri)` for a canonicalisation Tamga does not know.
+    pub c14n: Result<tamga_xml::Canonicalization, String>,
+    pub token: Vec<u8>,
+}
+
 /// The XAdES properties that belong to one signature.
 #[derive(Debug, Clone)]
 pub struct Xades<'d> {
@@ -42,9 +50,9 @@ pub struct Xades<'d> {
     pub signing_certificate_version: Option<u8>,
     /// `ds:Signature` elements inside `xades:CounterSignature`.
     pub counter_signatures: Vec<Node<'d>>,
-    /// `EncapsulatedTimeStamp` contents (DER RFC 3161 tokens) of
-    /// `SignatureTimeStamp`s.
-    pub signature_timestamps: Vec<Vec<u8>>,
+    /// `SignatureTimeStamp`s: the canonicalisation they name (XAdES default:
+    /// inclusive C14N 1.0) and the `EncapsulatedTimeStamp` DER token.
+    pub signature_timestamps: Vec<SignatureTimestamp>,
     /// Names of unsigned properties beyond counter-signatures and signature
     /// timestamps (B-LT/B-LTA material), for the report.
     pub other_unsigned: Vec<String>,
@@ -180,10 +188,26 @@ pub fn parse_xades<'d>(sig: &SignatureModel<'d>) -> Result<Option<Xades<'d>>, Fo
                         }
                         x.counter_signatures.extend(sigs);
                     } else if is_xades(p, "SignatureTimeStamp") {
-                        if let Some(ets) = p.child(XADES_NS, "EncapsulatedTimeStamp") {
-                            x.signature_timestamps
-                                .push(decode_base64(&ets.text(), "EncapsulatedTimeStamp")?);
-                        }
+                        let c14n = match p.child(DSIG_NS, "CanonicalizationMethod") {
+                            None => Ok(tamga_xml::Canonicalization::new(
+                                tamga_xml::C14nMethod::Inclusive10,
+                                false,
+                            )),
+                            Some(cm) => {
+                                let uri = cm.attribute("Algorithm").unwrap_or_default();
+                                crate::algorithms::c14n_from_uri(&uri).ok_or(uri)
+                            }
+                        };
+                        let ets = p.child(XADES_NS, "EncapsulatedTimeStamp").ok_or(
+                            FormatError::Missing {
+                                path: p.path(),
+                                what: "xades:EncapsulatedTimeStamp",
+                            },
+                        )?;
+                        x.signature_timestamps.push(SignatureTimestamp {
+                            c14n,
+                            token: decode_base64(&ets.text(), "EncapsulatedTimeStamp")?,
+                        });
                     } else {
                         x.other_unsigned.push(p.local_name().to_string());
                     }

@@ -22,6 +22,12 @@
 //! * `softhsm` (feature `softhsm-test`): throw-away SoftHSM2 tokens with
 //!   keys generated inside them, for tests.
 //!
+//! The integration tests run against SoftHSM2 (Debian package `softhsm2`,
+//! module `/usr/lib/softhsm/libsofthsm2.so`) and fail, saying so, where it
+//! is not installed. They need nothing else: each test process makes its
+//! own token directory under Cargo's target `tmp/` and points
+//! `SOFTHSM2_CONF` at it.
+//!
 //! PINs are zeroed after use, never kept by a signer, and never formatted:
 //! `Debug` shows `[redacted]`, and no error message carries one.
 #![forbid(unsafe_code)]

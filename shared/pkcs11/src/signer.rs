@@ -462,11 +462,14 @@ fn public_object(
     }
 }
 
+/// An RSA public key's CKA_MODULUS and CKA_PUBLIC_EXPONENT.
+type ModulusExponent = (Vec<u8>, Vec<u8>);
+
 fn rsa_public_object(
     session: &Session,
     id: &[u8],
     label: Option<&str>,
-) -> Result<Option<(Vec<u8>, Vec<u8>)>, Pkcs11Error> {
+) -> Result<Option<ModulusExponent>, Pkcs11Error> {
     let Some(obj) = public_object(session, id, label, KeyType::RSA)? else {
         return Ok(None);
     };

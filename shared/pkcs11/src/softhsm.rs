@@ -49,8 +49,8 @@ pub struct SoftHsm {
     module: PathBuf,
 }
 
-fn setup_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn setup_error(what: &Path) -> impl FnOnce(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", what.display())
 }
 
 impl SoftHsm {
@@ -80,7 +80,7 @@ impl SoftHsm {
                     .into(),
             );
         }
-        std::fs::create_dir_all(base).map_err(setup_error)?;
+        std::fs::create_dir_all(base).map_err(setup_error(base))?;
         remove_stale(base);
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -88,7 +88,7 @@ impl SoftHsm {
             .unwrap_or(0);
         let dir = base.join(format!("{DIR_PREFIX}{}-{nanos:08x}", std::process::id()));
         let tokens = dir.join("tokens");
-        std::fs::create_dir_all(&tokens).map_err(setup_error)?;
+        std::fs::create_dir_all(&tokens).map_err(setup_error(&tokens))?;
         let conf = dir.join("softhsm2.conf");
         std::fs::write(
             &conf,
@@ -98,11 +98,11 @@ impl SoftHsm {
                 tokens.display()
             ),
         )
-        .map_err(setup_error)?;
+        .map_err(setup_error(&conf))?;
         // Process-global, and read by SoftHSM2 at C_Initialize: this is why
         // there is one directory per process, set up before any load.
         std::env::set_var("SOFTHSM2_CONF", &conf);
-        registry::module(&module).map_err(setup_error)?;
+        registry::module(&module).map_err(|e| e.to_string())?;
         Ok(SoftHsm { dir, module })
     }
 

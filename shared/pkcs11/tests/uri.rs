@@ -362,3 +362,10 @@ fn module_and_pin_fall_back_to_the_environment() {
     std::env::remove_var(tamga_pkcs11::MODULE_ENV);
     std::env::remove_var(tamga_pkcs11::PIN_ENV);
 }
+
+#[test]
+fn errors_fit_anyhow() {
+    fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
+    assert_error::<Pkcs11Error>();
+    assert_error::<UriError>();
+}

@@ -154,8 +154,22 @@ impl Policy {
 
     /// Parses a TOML policy file. Unknown keys are errors: a typo must not
     /// silently fall back to a default.
+    ///
+    /// The error is one line (`line L, column C: message`): it ends up in a
+    /// one-line `tamga: error:` and in logs.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("line {line}, column {column}: {message}")
+                }
+                None => message,
+            }
+        })
     }
 
     pub fn parse_limits(&self) -> ParseLimits {
@@ -229,7 +243,10 @@ mod tests {
         assert!(p.algorithms.allow_sha1);
         assert_eq!(p.certificates.revocation, RevocationMode::IfAvailable);
         assert_eq!(p.certificates.accepted_ekus.len(), 2);
-        assert!(Policy::from_toml("[algorithms]\nallow_sha_1 = true\n").is_err());
+        let err = Policy::from_toml("[algorithms]\nallow_sha_1 = true\n").unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.starts_with("line 2, column 1: "), "{err}");
+        assert!(err.contains("allow_sha_1"), "{err}");
         let text = toml::to_string(&Policy::customs()).unwrap();
         assert_eq!(Policy::from_toml(&text).unwrap(), Policy::customs());
     }

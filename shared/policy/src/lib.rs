@@ -13,7 +13,9 @@ mod verify;
 
 pub use config::{Algorithms as AlgorithmPolicy, Budgets, Certificates, Limits, Policy, Profile};
 pub use reason::{Indication, Reason, SubIndication};
-pub use report::{Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer};
+pub use report::{
+    Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer, TimestampReport,
+};
 pub use verify::{verify_document, VerifyRequest};
 
 /// RFC 3339 UTC time for a Unix timestamp (out-of-range values clamp to the epoch).

@@ -136,6 +136,8 @@ pub enum Reason {
     CounterSignature { index: usize, detail: String },
     /// A counter-signature does not sign its parent's `SignatureValue`.
     CounterSignatureTarget { uri: String },
+    /// A XAdES signature time-stamp (RFC 3161) does not verify.
+    TimestampInvalid { detail: String },
 }
 
 impl Reason {
@@ -203,6 +205,7 @@ impl Reason {
             KeyNotTrusted => "key_not_trusted",
             CounterSignature { .. } => "countersignature_invalid",
             CounterSignatureTarget { .. } => "countersignature_target_mismatch",
+            TimestampInvalid { .. } => "timestamp_invalid",
         }
     }
 
@@ -237,6 +240,7 @@ impl Reason {
             KeyNotTrusted => S::NoCertificateChainFound,
             CounterSignature { .. } => S::SigConstraintsFailure,
             CounterSignatureTarget { .. } => S::SignedDataNotFound,
+            TimestampInvalid { .. } => S::SigConstraintsFailure,
             Path(p) => match p {
                 PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
                     S::NoCertificateChainFound
@@ -302,6 +306,7 @@ impl Reason {
             KeyNotTrusted => "The signature is intact, but its key is not certified by any trusted CA.".into(),
             CounterSignature { index, detail } => format!("Counter-signature {index} is invalid: {}", detail.trim_end_matches('.').to_string() + "."),
             CounterSignatureTarget { uri } => format!("The counter-signature's reference {uri:?} does not cover its parent's SignatureValue."),
+            TimestampInvalid { detail } => format!("The signature time-stamp is not valid: {detail}."),
         }
     }
 }

@@ -60,6 +60,18 @@ pub struct ReferenceReport {
     pub intact: Option<bool>,
 }
 
+/// One XAdES signature time-stamp (RFC 3161).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimestampReport {
+    /// genTime, when the token could be read.
+    pub gen_time: Option<String>,
+    /// The TSA certificate's subject, when verified.
+    pub tsa: Option<String>,
+    pub verified: bool,
+    pub message: String,
+}
+
 /// The verdict on one counter-signature of the declarant's signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -97,6 +109,8 @@ pub struct Report {
     pub chain: Vec<Signer>,
     /// XAdES SigningTime (claimed by the signer; not a proof of existence).
     pub signing_time: Option<String>,
+    /// XAdES signature time-stamps, each verified against the origin's anchors.
+    pub timestamps: Vec<TimestampReport>,
     pub algorithms: Algorithms,
     pub references: Vec<ReferenceReport>,
     /// True when every reference digest and the signature value verified
@@ -131,6 +145,7 @@ impl Report {
             signer: None,
             chain: Vec::new(),
             signing_time: None,
+            timestamps: Vec::new(),
             algorithms: Algorithms::default(),
             references: Vec::new(),
             signature_intact: false,

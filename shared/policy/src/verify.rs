@@ -238,6 +238,7 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     report.signature_intact = true;
 
     if let Some(x) = &xades {
+        check_timestamps(&doc, &sig, x, certificates, req, report)?;
         report.counter_signatures = x
             .counter_signatures
             .iter()
@@ -284,6 +285,73 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         req.origin,
         crate::rfc3339(req.at_unix)
     ))
+}
+
+/// Every XAdES `SignatureTimeStamp` must verify: over this signature's
+/// `SignatureValue`, issued by a TSA that chains to the origin's anchors, at
+/// the validation time. A time-stamp that does not verify is refused rather
+/// than ignored: it claims something about the signature.
+fn check_timestamps(
+    doc: &Document,
+    sig: &SignatureModel<'_>,
+    x: &Xades<'_>,
+    certificates: &[Vec<u8>],
+    req: &VerifyRequest<'_>,
+    report: &mut Report,
+) -> Result<(), Reason> {
+    if x.signature_timestamps.is_empty() {
+        return Ok(());
+    }
+    let anchors = req.trust.anchor_certificates(req.origin);
+    let anchors: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
+    let extra: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
+    let mut first_failure = None;
+    for ts in &x.signature_timestamps {
+        let gen_time = tamga_timestamp::parse_timestamp(&ts.token)
+            .ok()
+            .map(|i| i.gen_time);
+        let outcome = match &ts.c14n {
+            Err(uri) => Err(format!("canonicalisation {uri} is not supported")),
+            Ok(c14n) => doc
+                .canonicalize_to_vec(
+                    tamga_xml::Selection::Subtree(sig.signature_value_node),
+                    None,
+                    c14n,
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|imprint| {
+                    tamga_timestamp::verify_timestamp(&tamga_timestamp::TimestampRequest {
+                        token_der: &ts.token,
+                        imprint_data: &imprint,
+                        trust_anchors_der: &anchors,
+                        extra_certs_der: &extra,
+                        at_unix: u64::try_from(req.at_unix).unwrap_or(0),
+                    })
+                    .map_err(|e| e.to_string())
+                }),
+        };
+        match outcome {
+            Ok(v) => report.timestamps.push(crate::TimestampReport {
+                gen_time: Some(v.gen_time.clone()),
+                tsa: Some(v.tsa_subject.clone()),
+                verified: true,
+                message: format!("Time-stamped at {} by {}.", v.gen_time, v.tsa_subject),
+            }),
+            Err(e) => {
+                report.timestamps.push(crate::TimestampReport {
+                    gen_time,
+                    tsa: None,
+                    verified: false,
+                    message: e.clone(),
+                });
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    match first_failure {
+        Some(detail) => Err(Reason::TimestampInvalid { detail }),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn has_signature_ancestor(n: Node<'_>) -> bool {

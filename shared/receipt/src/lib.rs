@@ -19,7 +19,7 @@ use thiserror::Error;
 pub const NAMESPACE: &str = "urn:tamga:receipt:1";
 
 /// What the authority decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Decision {
@@ -123,18 +123,38 @@ impl ReceiptContent {
         issued_at_unix: i64,
         countersigned: Option<&[u8]>,
     ) -> Result<Self, ReceiptError> {
-        let decision = if report.passed() && countersigned.is_some() {
+        Self::for_report_json(
+            &serde_json::to_value(report)?,
+            authority,
+            issued_at_unix,
+            countersigned,
+        )
+    }
+
+    /// [`ReceiptContent::for_report`] from the report's JSON form (as it
+    /// travels between pipeline stages).
+    pub fn for_report_json(
+        report: &serde_json::Value,
+        authority: Authority,
+        issued_at_unix: i64,
+        countersigned: Option<&[u8]>,
+    ) -> Result<Self, ReceiptError> {
+        let str_of = |k: &str| report[k].as_str().map(str::to_string);
+        let passed = report["indication"] == "TOTAL_PASSED";
+        let decision = if passed && countersigned.is_some() {
             Decision::Accepted
         } else {
             Decision::Rejected
         };
-        let identity = report.declaration.clone().unwrap_or_default();
+        let document_sha256 = str_of("documentSha256")
+            .ok_or_else(|| ReceiptError::NotAReceipt("report without documentSha256".into()))?;
+        let declaration = &report["declaration"];
         let receipt_id = format!(
             "rcpt-{}",
             &sha256_hex(
                 format!(
                     "{}|{}|{}|{}",
-                    report.document_sha256,
+                    document_sha256,
                     authority.certificate_sha256,
                     issued_at_unix,
                     decision.as_str()
@@ -147,19 +167,17 @@ impl ReceiptContent {
             issued_at: rfc3339(issued_at_unix),
             destination: authority.country.clone(),
             authority,
-            document_sha256: report.document_sha256.clone(),
-            document_size: report.document_size,
-            lrn: identity.lrn,
-            document_id: identity.document_id,
-            origin: report.declared_origin.clone(),
+            document_sha256,
+            document_size: usize::try_from(report["documentSize"].as_u64().unwrap_or(0))
+                .unwrap_or(usize::MAX),
+            lrn: declaration["lrn"].as_str().map(str::to_string),
+            document_id: declaration["documentId"].as_str().map(str::to_string),
+            origin: str_of("declaredOrigin").unwrap_or_default(),
             decision,
-            indication: serde_json::to_value(report.indication)?
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            sub_indication: report.sub_indication.map(|s| s.as_str().to_string()),
-            reason: report.reason.map(str::to_string),
-            message: report.message.clone(),
+            indication: str_of("indication").unwrap_or_default(),
+            sub_indication: str_of("subIndication"),
+            reason: str_of("reason"),
+            message: str_of("message").unwrap_or_default(),
             countersigned_sha256: countersigned.map(sha256_hex),
             validation_report: serde_json::to_string(report)?,
         })

@@ -48,7 +48,7 @@ impl std::fmt::Debug for Candidate<'_> {
 /// Parses a DER certificate that must span exactly `der`.
 pub(crate) fn parse_cert(der: &[u8]) -> Option<X509Certificate<'_>> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Some(cert),
+        Ok(([], cert)) => Some(cert),
         _ => None,
     }
 }
@@ -56,7 +56,7 @@ pub(crate) fn parse_cert(der: &[u8]) -> Option<X509Certificate<'_>> {
 /// Human-readable Name (RFC 4514 style), or hex if it does not parse.
 pub(crate) fn name_to_string(name_der: &[u8]) -> String {
     match X509Name::from_der(name_der) {
-        Ok((rest, name)) if rest.is_empty() => name.to_string(),
+        Ok(([], name)) => name.to_string(),
         _ => hex::encode(name_der),
     }
 }
@@ -247,6 +247,24 @@ pub(crate) fn check_tsa_usage(signer: &Candidate<'_>) -> Result<(), TimestampErr
         }
     }
     Ok(())
+}
+
+/// The token's genTime must fall within the TSA certificate's validity: a
+/// TSA key used outside its certificate's lifetime is not to be believed,
+/// whatever the path validation time.
+pub(crate) fn check_gen_time_within_validity(
+    signer: &Candidate<'_>,
+    gen_time_unix: i64,
+) -> Result<(), TimestampError> {
+    let at = ASN1Time::from_timestamp(gen_time_unix)
+        .map_err(|_| TimestampError::TsaCertificateInvalid("genTime out of range".into()))?;
+    if signer.cert.validity().is_valid_at(at) {
+        Ok(())
+    } else {
+        Err(TimestampError::TsaCertificateInvalid(
+            "genTime is outside the TSA certificate's validity period".into(),
+        ))
+    }
 }
 
 /// How the TSA certificate was found trustworthy.

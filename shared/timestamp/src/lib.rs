@@ -27,10 +27,11 @@
 //!    field, when it is a directoryName, must be the certificate's subject.
 //! 6. **TSA certificate** — extended key usage present, **critical**, with
 //!    `id-kp-timeStamping` (RFC 3161 §2.3); key usage, if present, allows
-//!    signing; the certificate is either one of the trust anchors itself
-//!    (valid at `at_unix`), or chains to one at `at_unix` with rustls-webpki
-//!    (intermediates from the token and `extra_certs_der`; any CA on the path
-//!    that has an EKU must also allow time-stamping).
+//!    signing; genTime lies within its validity period; and it is either one
+//!    of the trust anchors itself (then valid at `at_unix`), or chains to one
+//!    at `at_unix` with rustls-webpki (intermediates from the token and
+//!    `extra_certs_der`; any CA on the path that has an EKU must also allow
+//!    time-stamping).
 //! 7. **Imprint** — messageImprint = hash(`imprint_data`) with the token's
 //!    hash algorithm. This comes last so that [`TimestampError::ImprintMismatch`]
 //!    is only reported for an otherwise authentic token.
@@ -252,6 +253,7 @@ pub fn verify_timestamp(req: &TimestampRequest<'_>) -> Result<VerifiedTimestamp,
 
     // 6. TSA certificate usage and trust.
     cert::check_tsa_usage(signer)?;
+    cert::check_gen_time_within_validity(signer, tst.gen_time.unix)?;
     let trust = cert::validate_path(
         signer,
         &sd.certs,

@@ -416,7 +416,10 @@ fn tsa_certificate_outside_validity() {
         "Tamga Expired Root",
         8,
     );
-    let t = Token::default();
+    let t = Token {
+        gen_time: "20210601000000Z".into(),
+        ..Default::default()
+    };
     let tok = t.build(&p);
     // Expired at AT (2025).
     assert!(matches!(
@@ -430,6 +433,13 @@ fn tsa_certificate_outside_validity() {
     ));
     // Valid mid-2021.
     verify_full(&tok, &t.data, &[&p.root_der], &[], 1_625_000_000).unwrap();
+    // A genTime after the certificate expired is refused even when the path
+    // is validated at a time the certificate was valid.
+    let late = Token::default(); // genTime 2025
+    assert!(matches!(
+        verify_full(&late.build(&p), &late.data, &[&p.root_der], &[], 1_625_000_000),
+        Err(TimestampError::TsaCertificateInvalid(m)) if m.contains("genTime")
+    ));
 }
 
 #[test]

@@ -39,6 +39,7 @@
 mod country;
 mod eku;
 mod error;
+mod memo;
 mod summary;
 mod trust_list;
 mod validate;

@@ -67,6 +67,8 @@ pub(crate) struct AnchorEntry {
     pub(crate) summary: CertSummary,
     /// The anchor's own pathLenConstraint: webpki's `TrustAnchor` drops it, so we enforce it.
     pub(crate) path_len: Option<u32>,
+    /// The certificate itself, for checks outside webpki (TSA paths).
+    pub(crate) der: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -219,6 +221,14 @@ impl TrustList {
         })
     }
 
+    /// The country's trust anchors as DER certificates (e.g. to check a
+    /// time-stamping authority that chains to the same national roots).
+    pub fn anchor_certificates(&self, cc: CountryCode) -> Vec<Vec<u8>> {
+        self.countries.get(&cc).map_or_else(Vec::new, |t| {
+            t.anchors.iter().map(|a| a.der.clone()).collect()
+        })
+    }
+
     /// The country's CRLs, newest first.
     pub fn crls(&self, cc: CountryCode) -> Vec<CrlSummary> {
         self.countries.get(&cc).map_or_else(Vec::new, |t| {
@@ -264,7 +274,11 @@ impl CountryTrust {
         {
             return Ok(());
         }
-        self.anchors.push(AnchorEntry { summary, path_len });
+        self.anchors.push(AnchorEntry {
+            summary,
+            path_len,
+            der: der.clone(),
+        });
         self.webpki_anchors.push(anchor);
         Ok(())
     }

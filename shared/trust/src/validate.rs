@@ -13,6 +13,7 @@ use x509_parser::certificate::X509Certificate;
 use crate::country::CountryCode;
 use crate::eku::Eku;
 use crate::error::{map_webpki_error, PathError};
+use crate::memo::Memoized;
 use crate::summary::{
     parse_certificate, serial_hex, summarize_certificate, summary_of, CertSummary,
 };
@@ -21,27 +22,90 @@ use crate::trust_list::{AnchorEntry, CountryTrust, TrustList};
 /// Signature algorithms accepted on certificates and CRLs. Listed explicitly so
 /// a webpki upgrade cannot widen the policy unnoticed. SHA-1, MD5, DSA, GOST and
 /// RSA keys under 2048 bits are absent on purpose.
+///
+/// Each is wrapped in [`Memoized`], which remembers successful checks: the
+/// same CA certificates and CRLs come with every declaration (see `memo.rs`).
 static ACCEPTED_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
-    algs::ECDSA_P256_SHA256,
-    algs::ECDSA_P256_SHA384,
-    algs::ECDSA_P256_SHA512,
-    algs::ECDSA_P384_SHA256,
-    algs::ECDSA_P384_SHA384,
-    algs::ECDSA_P384_SHA512,
-    algs::ECDSA_P521_SHA256,
-    algs::ECDSA_P521_SHA384,
-    algs::ECDSA_P521_SHA512,
-    algs::ED25519,
-    algs::RSA_PKCS1_2048_8192_SHA256,
-    algs::RSA_PKCS1_2048_8192_SHA384,
-    algs::RSA_PKCS1_2048_8192_SHA512,
-    algs::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
-    algs::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
-    algs::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
-    algs::RSA_PKCS1_3072_8192_SHA384,
-    algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
-    algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
-    algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    &Memoized {
+        id: 0,
+        inner: algs::ECDSA_P256_SHA256,
+    },
+    &Memoized {
+        id: 1,
+        inner: algs::ECDSA_P256_SHA384,
+    },
+    &Memoized {
+        id: 2,
+        inner: algs::ECDSA_P256_SHA512,
+    },
+    &Memoized {
+        id: 3,
+        inner: algs::ECDSA_P384_SHA256,
+    },
+    &Memoized {
+        id: 4,
+        inner: algs::ECDSA_P384_SHA384,
+    },
+    &Memoized {
+        id: 5,
+        inner: algs::ECDSA_P384_SHA512,
+    },
+    &Memoized {
+        id: 6,
+        inner: algs::ECDSA_P521_SHA256,
+    },
+    &Memoized {
+        id: 7,
+        inner: algs::ECDSA_P521_SHA384,
+    },
+    &Memoized {
+        id: 8,
+        inner: algs::ECDSA_P521_SHA512,
+    },
+    &Memoized {
+        id: 9,
+        inner: algs::ED25519,
+    },
+    &Memoized {
+        id: 10,
+        inner: algs::RSA_PKCS1_2048_8192_SHA256,
+    },
+    &Memoized {
+        id: 11,
+        inner: algs::RSA_PKCS1_2048_8192_SHA384,
+    },
+    &Memoized {
+        id: 12,
+        inner: algs::RSA_PKCS1_2048_8192_SHA512,
+    },
+    &Memoized {
+        id: 13,
+        inner: algs::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+    },
+    &Memoized {
+        id: 14,
+        inner: algs::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+    },
+    &Memoized {
+        id: 15,
+        inner: algs::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    },
+    &Memoized {
+        id: 16,
+        inner: algs::RSA_PKCS1_3072_8192_SHA384,
+    },
+    &Memoized {
+        id: 17,
+        inner: algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    },
+    &Memoized {
+        id: 18,
+        inner: algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    },
+    &Memoized {
+        id: 19,
+        inner: algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    },
 ];
 
 /// How revocation is checked against the country folder's CRLs.

@@ -128,6 +128,56 @@ unsafe extern "C" fn write_sink(ctx: *mut c_void, buf: *const c_char, len: c_int
     }
 }
 
+/// A throw-away document whose only top-level node is `apex`, a node of
+/// another document, so that libxml2's canonicaliser starts its walk there.
+///
+/// `xmlC14NExecute` always walks from the document's children and asks
+/// `is_visible` about every node, attribute and namespace of the whole tree,
+/// even when only a small subtree (`SignedInfo`) is selected: for a 1 MB
+/// declaration that is a second full walk per signature. Walking from the
+/// apex gives the same bytes: the nodes skipped (the apex's ancestors, their
+/// attributes and namespaces, and whatever precedes or follows them) are all
+/// invisible, and libxml2 neither writes nor remembers anything for an
+/// invisible node (its rendered-namespace stack only grows at visible nodes
+/// and is restored after each element; `parent_is_doc` and the position only
+/// change at visible ones). Ancestors are still read through the apex's
+/// `parent` pointers, for in-scope namespaces and inherited `xml:*`
+/// attributes, exactly as before. The one thing libxml2 checks on invisible
+/// elements, relative namespace URIs, is why a document with one always
+/// takes the full walk ([`Document::relative_namespace`]).
+///
+/// The original document is not touched; this one is detached from the
+/// apex again before it is freed, so freeing it frees nothing else.
+struct ApexDocument(*mut ffi::xmlDoc);
+
+impl ApexDocument {
+    fn new(apex: *mut ffi::xmlNode) -> Result<Self, C14nError> {
+        // SAFETY: xmlNewDoc returns a new document we own (or null); it has
+        // no children, so pointing `children`/`last` at the apex is the only
+        // link, and `drop` removes it.
+        unsafe {
+            let doc = ffi::xmlNewDoc(c"1.0".as_ptr().cast());
+            if doc.is_null() {
+                return Err(C14nError::Output);
+            }
+            (*doc).children = apex;
+            (*doc).last = apex;
+            Ok(Self(doc))
+        }
+    }
+}
+
+impl Drop for ApexDocument {
+    fn drop(&mut self) {
+        // SAFETY: we own the document; detached, it frees only itself.
+        unsafe {
+            (*self.0).children = std::ptr::null_mut();
+            (*self.0).last = std::ptr::null_mut();
+            ffi::xmlFreeDoc(self.0);
+        }
+    }
+}
+
 impl Document {
     /// Canonicalises `selection`, minus the `exclude` subtree if given, into
     /// `out`.
@@ -137,6 +187,33 @@ impl Document {
         exclude: Option<Node<'_>>,
         c14n: &Canonicalization,
         out: &mut dyn Write,
+    ) -> Result<(), C14nError> {
+        self.canonicalize_walk(selection, exclude, c14n, out, true)
+    }
+
+    /// [`Document::canonicalize`] the way libxml2 alone does it: always a
+    /// walk of the whole tree, whatever is selected. Same bytes, slower; the
+    /// reference that tests and the `c14n` fuzz target compare with.
+    #[doc(hidden)]
+    pub fn canonicalize_full_walk(
+        &self,
+        selection: Selection<'_>,
+        exclude: Option<Node<'_>>,
+        c14n: &Canonicalization,
+        out: &mut dyn Write,
+    ) -> Result<(), C14nError> {
+        self.canonicalize_walk(selection, exclude, c14n, out, false)
+    }
+
+    /// With `from_apex`, a subtree is walked from its apex (see
+    /// [`ApexDocument`]); without, from the document's children.
+    fn canonicalize_walk(
+        &self,
+        selection: Selection<'_>,
+        exclude: Option<Node<'_>>,
+        c14n: &Canonicalization,
+        out: &mut dyn Write,
+        from_apex: bool,
     ) -> Result<(), C14nError> {
         let vis = Visibility {
             root: match selection {
@@ -167,10 +244,16 @@ impl Document {
             C14nMethod::Exclusive10 => ffi::xmlC14NMode_XML_C14N_EXCLUSIVE_1_0,
         } as c_int;
 
+        let apex = match selection {
+            Selection::Subtree(n) if from_apex => Some(ApexDocument::new(n.raw())?),
+            _ => None,
+        };
+        let walk_from = apex.as_ref().map_or(self.raw(), |a| a.0);
+
         let mut sink = Sink { out, failed: false };
-        // SAFETY: the output buffer, visibility record, sink and prefix list
-        // all outlive the xmlC14NExecute call; the buffer is closed (and so
-        // flushed and freed) before they go out of scope.
+        // SAFETY: the output buffer, visibility record, sink, prefix list and
+        // apex document all outlive the xmlC14NExecute call; the buffer is
+        // closed (and so flushed and freed) before they go out of scope.
         let (rc, closed) = unsafe {
             let buf = ffi::xmlOutputBufferCreateIO(
                 Some(write_sink),
@@ -182,7 +265,7 @@ impl Document {
                 return Err(C14nError::Output);
             }
             let rc = ffi::xmlC14NExecute(
-                self.raw(),
+                walk_from,
                 if whole { None } else { Some(is_visible) },
                 if whole {
                     std::ptr::null_mut()
@@ -201,6 +284,7 @@ impl Document {
             let closed = ffi::xmlOutputBufferClose(buf);
             (rc, closed)
         };
+        drop(apex);
         if sink.failed || closed < 0 {
             return Err(C14nError::Output);
         }
@@ -283,6 +367,89 @@ mod tests {
             .canonicalize_to_vec(Selection::Document, None, &c(C14nMethod::Exclusive10))
             .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), format!("<a>{text}</a>"));
+    }
+
+    /// The walk from the apex must give exactly the bytes of libxml2's own
+    /// full walk, for every element, algorithm, comment mode, prefix list and
+    /// exclusion.
+    #[test]
+    fn walk_from_apex_matches_full_walk() {
+        let d = doc(concat!(
+            "<?xml version='1.0'?>\n<!--before--><?pi before?>\n",
+            "<r xmlns='urn:default' xmlns:a='urn:a' xmlns:b='urn:b' xml:lang='kk' ",
+            "xml:space='preserve' xml:base='http://example.org/dir/' Id='root'>\n",
+            "  <a:x Id='x' b:attr='v' xml:lang='az'><!-- c1 --><y xmlns='' a:q='1'>t &amp; &lt; m\r</y>",
+            "<?pi inside?>\n    <z xmlns:c='urn:c' Id='z'><c:w xml:base='sub/' xml:id='w'> Қазақ </c:w>",
+            "<![CDATA[cd<>]]><b:e a:k='&#x9;'/></z>\n  </a:x>\n",
+            "  <s Id='s'><t xmlns:a='urn:other' a:u='2'/></s>\n</r>\n<!--after--><?pi after?>"
+        ));
+        let root = d.root();
+        let elements: Vec<Node<'_>> = std::iter::once(root).chain(root.descendants()).collect();
+        assert!(elements.len() >= 8);
+        let mut specs = Vec::new();
+        for method in [
+            C14nMethod::Inclusive10,
+            C14nMethod::Inclusive11,
+            C14nMethod::Exclusive10,
+        ] {
+            for with_comments in [false, true] {
+                specs.push(Canonicalization::new(method, with_comments));
+            }
+        }
+        let mut prefixed = Canonicalization::new(C14nMethod::Exclusive10, true);
+        prefixed.inclusive_prefixes = vec!["a".into(), "#default".into()];
+        specs.push(prefixed);
+        let mut compared = 0;
+        for apex in &elements {
+            for exclude in std::iter::once(None).chain(elements.iter().map(|e| Some(*e))) {
+                for spec in &specs {
+                    let selection = Selection::Subtree(*apex);
+                    let mut fast = Vec::new();
+                    let fast = d
+                        .canonicalize(selection, exclude, spec, &mut fast)
+                        .map(|()| fast);
+                    let mut full = Vec::new();
+                    let full = d
+                        .canonicalize_full_walk(selection, exclude, spec, &mut full)
+                        .map(|()| full);
+                    assert_eq!(fast, full, "apex {apex:?}, exclude {exclude:?}, {spec:?}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 500);
+    }
+
+    #[test]
+    fn relative_namespace_anywhere_fails_any_selection() {
+        for text in [
+            "<r xmlns:p='relative/uri'><s Id='s'/></r>",
+            "<r><q xmlns='also-relative'/><s Id='s'/></r>",
+        ] {
+            let d = doc(text);
+            let s = d.element_by_id("s").unwrap();
+            let spec = c(C14nMethod::Exclusive10);
+            let selection = Selection::Subtree(s);
+            let mut out = Vec::new();
+            assert_eq!(
+                d.canonicalize(selection, None, &spec, &mut out),
+                Err(C14nError::Failed),
+                "{text}"
+            );
+            assert_eq!(
+                d.canonicalize_full_walk(selection, None, &spec, &mut out),
+                Err(C14nError::Failed),
+                "{text}"
+            );
+        }
+        // An absolute URI anywhere is fine.
+        let d = doc("<r xmlns:p='urn:absolute'><s Id='s'/></r>");
+        let s = d.element_by_id("s").unwrap();
+        assert_eq!(
+            d.canonicalize_to_vec(Selection::Subtree(s), None, &c(C14nMethod::Exclusive10))
+                .unwrap(),
+            b"<s Id=\"s\"></s>"
+        );
     }
 
     #[test]

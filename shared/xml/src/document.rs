@@ -18,6 +18,11 @@ use crate::node::{Node, NodeKind};
 pub struct Document {
     doc: NonNull<ffi::xmlDoc>,
     ids: IdIndex,
+    /// Some element declares a namespace URI that libxml2's canonicaliser
+    /// refuses (see [`declares_relative_namespace`]). Canonicalisation then
+    /// always walks the whole tree, as libxml2 alone would, so that it fails
+    /// the same way whatever part of the document is selected.
+    relative_namespace: bool,
 }
 
 static INIT: Once = Once::new();
@@ -29,7 +34,8 @@ const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
     | ffi::xmlParserOption_XML_PARSE_NOERROR
     | ffi::xmlParserOption_XML_PARSE_NOWARNING
     | ffi::xmlParserOption_XML_PARSE_NOXINCNODE
-    | ffi::xmlParserOption_XML_PARSE_BIG_LINES) as c_int;
+    | ffi::xmlParserOption_XML_PARSE_BIG_LINES
+    | ffi::xmlParserOption_XML_PARSE_COMPACT) as c_int;
 
 /// Set by the DOCTYPE hook so the caller can tell a forbidden DOCTYPE from an
 /// ordinary syntax error (xmlStopParser reports both as a failed parse).
@@ -122,6 +128,7 @@ impl Document {
         let mut document = Document {
             doc,
             ids: IdIndex::default(),
+            relative_namespace: false,
         };
         // SAFETY: doc is a valid document we own.
         let has_dtd =
@@ -129,7 +136,7 @@ impl Document {
         if has_dtd {
             return Err(ParseError::Doctype);
         }
-        document.ids = document.scan(limits)?;
+        (document.ids, document.relative_namespace) = document.scan(limits)?;
         Ok(document)
     }
 
@@ -156,15 +163,22 @@ impl Document {
         self.doc.as_ptr()
     }
 
+    /// See the field of the same name.
+    pub(crate) fn relative_namespace(&self) -> bool {
+        self.relative_namespace
+    }
+
     /// One pass over the tree: enforces the structural limits and builds the
-    /// ID index, refusing duplicates.
-    fn scan(&self, limits: &ParseLimits) -> Result<IdIndex, ParseError> {
+    /// ID index, refusing duplicates; also notes whether any element declares
+    /// a namespace the canonicaliser refuses.
+    fn scan(&self, limits: &ParseLimits) -> Result<(IdIndex, bool), ParseError> {
         // SAFETY: the document is valid.
         let root = unsafe { ffi::xmlDocGetRootElement(self.doc.as_ptr()) };
         let Some(root) = Node::from_raw(root) else {
             return Err(ParseError::NoDocumentElement);
         };
         let mut ids = IdIndex::default();
+        let mut relative_namespace = false;
         let mut nodes = 0usize;
         // Top-level siblings of the root (comments, PIs) count as nodes too.
         // SAFETY: walking the document's own child list.
@@ -210,6 +224,9 @@ impl Document {
                             ids.insert(attr.value(), node.raw())?;
                         }
                     }
+                    if !relative_namespace {
+                        relative_namespace = declares_relative_namespace(node.raw());
+                    }
                     for child in node.children_raw() {
                         stack.push((child, depth + 1));
                     }
@@ -228,8 +245,38 @@ impl Document {
                 NodeKind::Other => return Err(ParseError::EntityReference),
             }
         }
-        Ok(ids)
+        Ok((ids, relative_namespace))
     }
+}
+
+/// Whether `element` declares a namespace that libxml2's canonicaliser
+/// refuses: a non-empty URI that does not parse, or parses without a scheme.
+/// The same test as libxml2's `xmlC14NCheckForRelativeNamespaces`, which it
+/// applies to every element it walks.
+fn declares_relative_namespace(element: *mut ffi::xmlNode) -> bool {
+    // SAFETY: `element` is a live element of a document being scanned; its
+    // namespace declarations and their strings live as long as the tree; the
+    // parsed URI is ours and freed here.
+    unsafe {
+        let mut ns = (*element).nsDef;
+        while !ns.is_null() {
+            let href = (*ns).href;
+            if !href.is_null() && *href != 0 {
+                let uri = ffi::xmlParseURI(href.cast());
+                if uri.is_null() {
+                    return true;
+                }
+                let scheme = (*uri).scheme;
+                let relative = scheme.is_null() || *scheme == 0;
+                ffi::xmlFreeURI(uri);
+                if relative {
+                    return true;
+                }
+            }
+            ns = (*ns).next;
+        }
+    }
+    false
 }
 
 #[cold]

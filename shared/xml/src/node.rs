@@ -194,6 +194,33 @@ impl<'d> Node<'d> {
         out
     }
 
+    /// Every text and CDATA descendant, concatenated in document order (the
+    /// XPath string-value; comments and PIs are not text), skipping the
+    /// subtree `exclude` if given.
+    pub fn string_value(&self, exclude: Option<Node<'d>>) -> String {
+        let mut out = String::new();
+        // Iterative: the walk's depth must not depend on input.
+        let mut stack = vec![*self];
+        while let Some(n) = stack.pop() {
+            if Some(n) == exclude {
+                continue;
+            }
+            match n.kind() {
+                NodeKind::Text | NodeKind::CData => {
+                    if let Some(s) = cstr(n.get().content) {
+                        out.push_str(&s);
+                    }
+                }
+                NodeKind::Element => {
+                    let kids: Vec<Node<'d>> = n.children_raw().collect();
+                    stack.extend(kids.into_iter().rev());
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// True when the node has text or CDATA children that are not whitespace.
     pub fn has_significant_text(&self) -> bool {
         self.children_raw().any(|c| {
@@ -281,18 +308,42 @@ impl<'d> Node<'d> {
     }
 
     /// All descendant elements (not self) in document order.
+    ///
+    /// Walks the tree's own links (first child, next sibling, parent), so it
+    /// allocates nothing and its memory does not depend on the input.
     pub fn descendants(&self) -> impl Iterator<Item = Node<'d>> {
         let root = *self;
-        let mut stack: Vec<Node<'d>> = self.element_children().collect();
-        stack.reverse();
-        let _ = root;
+        let mut next = root.element_children().next();
         std::iter::from_fn(move || {
-            let n = stack.pop()?;
-            let mut kids: Vec<Node<'d>> = n.element_children().collect();
-            kids.reverse();
-            stack.extend(kids);
-            Some(n)
+            let current = next?;
+            next = current.element_children().next().or_else(|| {
+                // No element child: the next element sibling of the nearest
+                // node on the way back up that has one, stopping at `root`.
+                let mut n = current;
+                loop {
+                    if let Some(sibling) = n.next_element_sibling() {
+                        return Some(sibling);
+                    }
+                    let parent = Node::from_raw(n.get().parent)?;
+                    if parent == root {
+                        return None;
+                    }
+                    n = parent;
+                }
+            });
+            Some(current)
         })
+    }
+
+    fn next_element_sibling(&self) -> Option<Node<'d>> {
+        let mut next = self.get().next;
+        while let Some(n) = Node::from_raw(next) {
+            if n.is_element() {
+                return Some(n);
+            }
+            next = n.get().next;
+        }
+        None
     }
 }
 
@@ -347,5 +398,49 @@ impl<'d> Attribute<'d> {
             None => matches!(self.local_name(), "Id" | "ID"),
             Some(ns) => ns == XML_NAMESPACE && self.local_name() == "id",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Document, ParseLimits};
+
+    #[test]
+    fn descendants_are_elements_in_document_order() {
+        let doc = Document::parse(
+            b"<a>t<b><c/>x<d><e/></d></b><!--k--><f><g/></f><h/></a>",
+            &ParseLimits::default(),
+        )
+        .unwrap();
+        let names = |n: crate::Node<'_>| -> String {
+            n.descendants()
+                .map(|d| d.local_name())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let root = doc.root();
+        assert_eq!(names(root), "b,c,d,e,f,g,h");
+        let b = root.element_children().next().unwrap();
+        assert_eq!(names(b), "c,d,e");
+        let h = root.element_children().last().unwrap();
+        assert_eq!(names(h), "");
+        // Deep documents: no recursion, no stack.
+        let deep = format!("{}{}", "<x>".repeat(200), "</x>".repeat(200));
+        let doc = Document::parse(deep.as_bytes(), &ParseLimits::default()).unwrap();
+        assert_eq!(doc.root().descendants().count(), 199);
+    }
+
+    #[test]
+    fn string_value_is_in_document_order_without_comments() {
+        let doc = Document::parse(
+            b"<a>1<b>2<!--x--><c>3</c></b><![CDATA[4]]><d>5</d>6</a>",
+            &ParseLimits::default(),
+        )
+        .unwrap();
+        let root = doc.root();
+        assert_eq!(root.string_value(None), "123456");
+        let b = root.element_children().next().unwrap();
+        assert_eq!(root.string_value(Some(b)), "1456");
+        assert_eq!(root.text(), "146");
     }
 }

@@ -217,8 +217,8 @@ pub const AT: u64 = 1_748_736_000;
 
 fn cached_key(alg: KeyAlg, slot: usize) -> Vec<u8> {
     // RSA key generation is slow; reuse a few keys per algorithm.
-    static KEYS: OnceLock<std::sync::Mutex<std::collections::HashMap<(u8, usize), Vec<u8>>>> =
-        OnceLock::new();
+    type KeyCache = std::sync::Mutex<std::collections::HashMap<(u8, usize), Vec<u8>>>;
+    static KEYS: OnceLock<KeyCache> = OnceLock::new();
     let map = KEYS.get_or_init(Default::default);
     let tag = match alg {
         KeyAlg::EcP256 => 0,
@@ -390,6 +390,8 @@ pub struct Token {
     pub imprint_override: Option<Vec<u8>>,
     /// Overrides the imprint hash algorithm OID.
     pub imprint_oid: Option<&'static [u8]>,
+    /// Replaces the whole TSTInfo (still signed properly).
+    pub tst_override: Option<Vec<u8>>,
     /// Overrides the declared signatureAlgorithm (the signature is made as `sig` says).
     pub sig_alg_override: Option<Vec<u8>>,
     pub digest: H,
@@ -422,6 +424,7 @@ impl Default for Token {
             imprint_override: None,
             imprint_oid: None,
             sig_alg_override: None,
+            tst_override: None,
             digest: H::Sha256,
             sig: None,
             gen_time: "20250315120000Z".into(),
@@ -568,7 +571,10 @@ impl Token {
     pub fn build(&self, pki: &Pki) -> Vec<u8> {
         let s = self.sig.unwrap_or_else(|| default_sig(pki.key));
         let tsa = cert_info(&pki.tsa_der);
-        let tst = self.tst_info(self.serial);
+        let tst = self
+            .tst_override
+            .clone()
+            .unwrap_or_else(|| self.tst_info(self.serial));
         let md = self.digest.digest(&tst);
 
         let mut attrs: Vec<Vec<u8>> = vec![

@@ -1,0 +1,388 @@
+//! Configuration: a TOML file, every scalar key overridable by an environment
+//! variable `TAMGA_<SECTION>_<KEY>` (`TAMGA_AMQP_URL`, `TAMGA_DATABASE_URL`,
+//! `TAMGA_TRUST_DIR`, …).
+//!
+//! Parsed from an abstract source (text plus a lookup function), so it is
+//! testable without touching the process environment. Secrets (passwords in
+//! URLs) never appear in `Debug` output or logs.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The AMQP broker. Absent: the embedded in-process bus.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    pub url: String,
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u16,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_secs: u16,
+    /// `x-delivery-limit` of the stage queues.
+    #[serde(default = "default_delivery_limit")]
+    pub delivery_limit: u32,
+    #[serde(default = "default_confirm_timeout_ms")]
+    pub confirm_timeout_ms: u64,
+}
+
+/// PostgreSQL. Absent: the embedded SQLite audit store.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    /// Role the application switches to after migrating (INSERT and SELECT only).
+    #[serde(default = "default_app_role")]
+    pub app_role: Option<String>,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    #[serde(default = "default_timeout_ms")]
+    pub wait_timeout_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub create_timeout_ms: u64,
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// `<CC>/` anchors and CRLs, as for `tamga verify`.
+    pub dir: PathBuf,
+    /// Optional validation policy (TOML), as for `tamga verify --policy`.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+}
+
+/// One destination country this site countersigns for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityConfig {
+    pub country: String,
+    /// PKCS#8 PEM path or `pkcs11:` URI.
+    pub key: String,
+    pub cert: PathBuf,
+    #[serde(default)]
+    pub chain: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Names this process in audit events and its hash chains.
+    pub name: String,
+    /// Deliveries handled at once per stage.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `host:port` for `/metrics`; empty disables the endpoint.
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `tamga=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// SQLite file for the embedded audit store (`:memory:` allowed).
+    pub sqlite: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub amqp: Option<AmqpConfig>,
+    #[serde(default)]
+    pub database: Option<DatabaseConfig>,
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub authority: Vec<AuthorityConfig>,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub embedded: EmbeddedConfig,
+}
+
+fn default_prefetch() -> u16 {
+    64
+}
+fn default_heartbeat() -> u16 {
+    10
+}
+fn default_delivery_limit() -> u32 {
+    5
+}
+fn default_confirm_timeout_ms() -> u64 {
+    10_000
+}
+fn default_app_role() -> Option<String> {
+    Some("tamga_app".into())
+}
+fn default_pool_size() -> usize {
+    16
+}
+fn default_timeout_ms() -> u64 {
+    2_000
+}
+fn default_statement_timeout_ms() -> u64 {
+    5_000
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            name: "tamga".into(),
+            concurrency: 32,
+        }
+    }
+}
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            sqlite: "tamga-audit.sqlite".into(),
+        }
+    }
+}
+
+/// Hides the password in a URL: `amqp://guest:***@host/`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &redact(&self.url))
+            .field("prefetch", &self.prefetch)
+            .field("heartbeat_secs", &self.heartbeat_secs)
+            .field("delivery_limit", &self.delivery_limit)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact(&self.url))
+            .field("app_role", &self.app_role)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Why the configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("environment variable {var}: {detail}")]
+    Env { var: String, detail: String },
+}
+
+/// Sections whose scalar keys environment variables may override.
+const SECTIONS: &[&str] = &[
+    "amqp", "database", "trust", "worker", "metrics", "log", "embedded",
+];
+
+impl Config {
+    /// Parses `text`, then applies overrides from `env` (a lookup such as
+    /// `|k| std::env::var(k).ok()`), enumerated by `env_keys`.
+    pub fn from_sources(
+        text: &str,
+        env_keys: &[String],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        for var in env_keys {
+            let Some(rest) = var.strip_prefix("TAMGA_") else {
+                continue;
+            };
+            let lower = rest.to_ascii_lowercase();
+            let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+                lower
+                    .strip_prefix(s)
+                    .and_then(|k| k.strip_prefix('_'))
+                    .map(|k| (*s, k.to_string()))
+            }) else {
+                continue;
+            };
+            let Some(raw) = env(var) else { continue };
+            let table = value
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(table) = table else {
+                return Err(ConfigError::Env {
+                    var: var.clone(),
+                    detail: format!("[{section}] is not a table"),
+                });
+            };
+            // Keep the type the key has (or would have): numbers and
+            // booleans parse, everything else stays a string.
+            let parsed = if let Ok(i) = raw.parse::<i64>() {
+                toml::Value::Integer(i)
+            } else if let Ok(b) = raw.parse::<bool>() {
+                toml::Value::Boolean(b)
+            } else {
+                toml::Value::String(raw)
+            };
+            let parsed = match (table.get(&key), parsed) {
+                (Some(toml::Value::String(_)), toml::Value::Integer(i)) => {
+                    toml::Value::String(i.to_string())
+                }
+                (_, p) => p,
+            };
+            table.insert(key, parsed);
+        }
+        toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Reads `path` and the process environment.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Parse(format!("cannot read {}: {e}", path.display())))?;
+        let keys: Vec<String> = std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("TAMGA_"))
+            .collect();
+        Self::from_sources(&text, &keys, &|k| std::env::var(k).ok())
+    }
+
+    /// True when neither a broker nor a database is configured.
+    pub fn is_embedded(&self) -> bool {
+        self.amqp.is_none() && self.database.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT: &str = r#"
+[amqp]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+[database]
+url = "postgres://postgres@127.0.0.1:5432/tamga"
+[trust]
+dir = "/etc/tamga/trust"          # <CC>/ anchors and CRLs, as for `tamga verify`
+[[authority]]                      # one per destination country this site countersigns for
+country = "AZ"
+key = "/etc/tamga/keys/az-authority.key"
+cert = "/etc/tamga/keys/az-authority.pem"
+chain = ["/etc/tamga/keys/az-issuing-ca.pem"]
+"#;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let c = Config::from_sources(CONTRACT, &[], &|_| None).unwrap();
+        assert_eq!(
+            c.amqp.as_ref().unwrap().url,
+            "amqp://guest:guest@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(c.authority[0].country, "AZ");
+        assert_eq!(c.authority[0].chain.len(), 1);
+        assert_eq!(c.metrics.listen, "127.0.0.1:9464");
+        assert!(!c.is_embedded());
+    }
+
+    #[test]
+    fn environment_overrides_every_scalar_key() {
+        let env = |k: &str| match k {
+            "TAMGA_AMQP_URL" => Some("amqp://u:secret@mq:5672/%2f".to_string()),
+            "TAMGA_DATABASE_URL" => Some("postgres://db/x".to_string()),
+            "TAMGA_AMQP_PREFETCH" => Some("8".to_string()),
+            "TAMGA_WORKER_NAME" => Some("verifier-7".to_string()),
+            "TAMGA_TRUST_DIR" => Some("/srv/trust".to_string()),
+            "TAMGA_DATABASE_APP_ROLE" => Some("auditor".to_string()),
+            _ => None,
+        };
+        let keys: Vec<String> = [
+            "TAMGA_AMQP_URL",
+            "TAMGA_DATABASE_URL",
+            "TAMGA_AMQP_PREFETCH",
+            "TAMGA_WORKER_NAME",
+            "TAMGA_TRUST_DIR",
+            "TAMGA_DATABASE_APP_ROLE",
+            "HOME",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = Config::from_sources(CONTRACT, &keys, &env).unwrap();
+        let amqp = c.amqp.unwrap();
+        assert_eq!(amqp.url, "amqp://u:secret@mq:5672/%2f");
+        assert_eq!(amqp.prefetch, 8);
+        assert_eq!(c.database.as_ref().unwrap().url, "postgres://db/x");
+        assert_eq!(c.database.unwrap().app_role.as_deref(), Some("auditor"));
+        assert_eq!(c.worker.name, "verifier-7");
+        assert_eq!(c.trust.dir, PathBuf::from("/srv/trust"));
+        // Secrets stay out of Debug output.
+        assert!(!format!("{amqp:?}").contains("secret"));
+    }
+
+    #[test]
+    fn embedded_without_broker_and_database() {
+        let c = Config::from_sources("[trust]\ndir = \"t\"\n", &[], &|_| None).unwrap();
+        assert!(c.is_embedded());
+        assert!(Config::from_sources("[trust]\ndir = \"t\"\nbogus = 1\n", &[], &|_| None).is_err());
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("amqp://guest:guest@h:5672/%2f"),
+            "amqp://guest:***@h:5672/%2f"
+        );
+        assert_eq!(
+            redact("postgres://postgres@h/db"),
+            "postgres://postgres@h/db"
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The pure part of each stage: bytes in, an envelope out. No I/O, no clock
+//! (times are arguments), so the decisions are testable and deterministic;
+//! the workers around it only move bytes and record.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use tamga_dsig::{countersign, DigestAlgorithm, SignOptions, Signer};
+use tamga_policy::{verify_document, Policy, VerifyRequest};
+use tamga_receipt::{issue_receipt, Decision, ReceiptContent};
+use tamga_trust::{CountryCode, TrustList};
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// SHA-256, lower-case hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b))
+}
+
+/// A message that can never be processed, whatever the retries: it goes to
+/// the dead-letter queue with an audit event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("poison message: {0}")]
+pub struct Poison(pub String);
+
+/// What the verifier hands to the countersigner (and stores, to re-emit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    pub id: String,
+    pub message_id: Option<String>,
+    /// What every outbound and rejected message carries as correlation_id.
+    pub correlation_id: String,
+    pub origin: String,
+    pub destination: String,
+    pub received_at_ms: i64,
+    pub verified_at_ms: i64,
+    pub document_sha256: String,
+    pub document: String,
+    pub passed: bool,
+    pub sub_indication: Option<String>,
+    pub reason: Option<String>,
+    pub lrn: Option<String>,
+    pub report: serde_json::Value,
+}
+
+/// What the countersigner hands to the forwarder (and stores, to re-emit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decided {
+    pub id: String,
+    pub correlation_id: String,
+    pub origin: String,
+    pub destination: String,
+    pub received_at_ms: i64,
+    pub decided_at_ms: i64,
+    pub document_sha256: String,
+    pub lrn: Option<String>,
+    pub decision: Decision,
+    pub sub_indication: Option<String>,
+    pub reason: Option<String>,
+    /// The countersigned document (accepted only), base64.
+    pub countersigned: Option<String>,
+    /// The signed receipt, base64.
+    pub receipt: String,
+}
+
+impl Decided {
+    pub fn countersigned_bytes(&self) -> Result<Option<Vec<u8>>, Poison> {
+        self.countersigned
+            .as_ref()
+            .map(|c| {
+                b64()
+                    .decode(c)
+                    .map_err(|e| Poison(format!("countersigned document: {e}")))
+            })
+            .transpose()
+    }
+    pub fn receipt_bytes(&self) -> Result<Vec<u8>, Poison> {
+        b64()
+            .decode(&self.receipt)
+            .map_err(|e| Poison(format!("receipt: {e}")))
+    }
+}
+
+/// A customs authority this site countersigns for.
+pub struct Authority {
+    pub signer: Box<dyn Signer + Send + Sync>,
+    pub certificates: Vec<Vec<u8>>,
+    pub info: tamga_receipt::Authority,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("country", &self.info.country)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything the stages decide with.
+#[derive(Debug)]
+pub struct Engine {
+    pub trust: TrustList,
+    pub policy: Policy,
+    /// By destination country (upper case).
+    pub authorities: BTreeMap<String, Authority>,
+}
+
+/// `kz.az` → (`KZ`, `AZ`).
+pub fn parse_route(routing_key: &str) -> Result<(CountryCode, CountryCode), Poison> {
+    let (from, to) = routing_key
+        .split_once('.')
+        .ok_or_else(|| Poison(format!("routing key {routing_key:?} is not <from>.<to>")))?;
+    let cc = |s: &str| {
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase()) {
+            s.parse::<CountryCode>()
+                .map_err(|_| Poison(format!("{s:?} is not a country code")))
+        } else {
+            Err(Poison(format!(
+                "routing key {routing_key:?}: {s:?} is not a lower-case ISO 3166 alpha-2 code"
+            )))
+        }
+    };
+    Ok((cc(from)?, cc(to)?))
+}
+
+impl Engine {
+    /// Stage 1: verify the submitted bytes for the route they came on.
+    pub fn verify(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        message_id: Option<&str>,
+        received_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Verified, Poison> {
+        let (origin, destination) = parse_route(routing_key)?;
+        let digest = sha256_hex(body);
+        let report = verify_document(&VerifyRequest {
+            bytes: body,
+            trust: &self.trust,
+            origin,
+            at_unix: now_ms.div_euclid(1000),
+            policy: &self.policy,
+            resolver: &tamga_dsig::NoExternal,
+            hmac_secret: None,
+        });
+        let id = message_id.map_or_else(|| digest.clone(), str::to_string);
+        Ok(Verified {
+            correlation_id: id.clone(),
+            id,
+            message_id: message_id.map(str::to_string),
+            origin: origin.to_string(),
+            destination: destination.to_string(),
+            received_at_ms,
+            verified_at_ms: now_ms,
+            document_sha256: digest,
+            document: b64().encode(body),
+            passed: report.passed(),
+            sub_indication: report.sub_indication.map(|s| s.as_str().to_string()),
+            reason: report.reason.map(str::to_string),
+            lrn: report.declaration.as_ref().and_then(|d| d.lrn.clone()),
+            report: serde_json::to_value(&report).map_err(|e| Poison(e.to_string()))?,
+        })
+    }
+
+    /// Stage 2: the authority for the destination countersigns and issues the
+    /// receipt; a rejection (or a destination this site does not serve) gets
+    /// a signed rejection receipt.
+    pub fn decide(&self, v: &Verified, now_ms: i64) -> Result<Decided, Poison> {
+        let document = b64()
+            .decode(&v.document)
+            .map_err(|e| Poison(format!("document: {e}")))?;
+        let served = self.authorities.get(&v.destination);
+        // A destination without an authority here is refused, signed by the
+        // site's first authority so the broker still gets a signed reason.
+        let authority = served
+            .or_else(|| self.authorities.values().next())
+            .ok_or_else(|| Poison("no authority is configured".into()))?;
+        let signing_time = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000))
+            .map_err(|e| Poison(e.to_string()))?;
+        let options = SignOptions {
+            certificates: authority.certificates.clone(),
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time,
+            limits: self.policy.parse_limits(),
+        };
+        let countersigned = if v.passed && served.is_some() {
+            Some(
+                countersign(&document, authority.signer.as_ref(), &options)
+                    .map_err(|e| Poison(format!("countersigning: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let mut content = ReceiptContent::for_report_json(
+            &v.report,
+            authority.info.clone(),
+            now_ms.div_euclid(1000),
+            countersigned.as_deref(),
+        )
+        .map_err(|e| Poison(e.to_string()))?;
+        content.destination = v.destination.clone();
+        if v.passed && served.is_none() {
+            content.decision = Decision::Rejected;
+            content.reason = Some("destination_not_served".into());
+            content.message = format!(
+                "This site has no customs authority configured for destination {}.",
+                v.destination
+            );
+        }
+        let receipt = issue_receipt(
+            &content,
+            authority.signer.as_ref(),
+            authority.certificates.clone(),
+            now_ms.div_euclid(1000),
+        )
+        .map_err(|e| Poison(format!("receipt: {e}")))?;
+        Ok(Decided {
+            id: v.id.clone(),
+            correlation_id: v.correlation_id.clone(),
+            origin: v.origin.clone(),
+            destination: v.destination.clone(),
+            received_at_ms: v.received_at_ms,
+            decided_at_ms: now_ms,
+            document_sha256: v.document_sha256.clone(),
+            lrn: v.lrn.clone(),
+            decision: content.decision,
+            sub_indication: v.sub_indication.clone(),
+            reason: content.reason.clone(),
+            countersigned: countersigned.map(|c| b64().encode(c)),
+            receipt: b64().encode(receipt),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let (f, t) = parse_route("kz.az").unwrap();
+        assert_eq!((f.as_str(), t.as_str()), ("KZ", "AZ"));
+        for bad in ["kz", "KZ.AZ", "kz.az.tr", "kaz.az", "k1.az", "", "."] {
+            assert!(parse_route(bad).is_err(), "{bad}");
+        }
+    }
+}

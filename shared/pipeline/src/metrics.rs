@@ -1,0 +1,216 @@
+//! Prometheus metrics, and the events that both log and count them.
+//!
+//! Names follow Prometheus conventions (`tamga_<name>_<unit>_total` for
+//! counters); every label has a bounded set of values (stages, outcomes,
+//! ETSI sub-indications, country codes of configured partners).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric Tamga exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Declarations by stage and outcome.
+    pub declarations: IntCounterVec,
+    /// Rejections by sub-indication and origin.
+    pub rejections: IntCounterVec,
+    /// Time spent in each stage, per delivery.
+    pub stage_seconds: HistogramVec,
+    /// Publish to outbound/rejected, from the inbound timestamp.
+    pub end_to_end_seconds: HistogramVec,
+    pub in_flight: IntGaugeVec,
+    /// Decided but not yet forwarded.
+    pub outbox_backlog: IntGauge,
+    pub publish_confirms: IntCounterVec,
+    pub reconnects: IntCounter,
+    pub redeliveries_suppressed: IntCounterVec,
+    pub dead_lettered: IntCounterVec,
+    pub transient_errors: IntCounterVec,
+    pub audit_chain_head: IntGaugeVec,
+}
+
+fn must<T>(r: Result<T, prometheus::Error>) -> T {
+    match r {
+        Ok(t) => t,
+        // Invariant: names and labels below are static and valid; a failure
+        // here is a programming error caught by the unit test.
+        Err(e) => panic!("metric definition: {e}"),
+    }
+}
+
+impl Metrics {
+    #[allow(clippy::panic)]
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let declarations = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_declarations_total",
+                "Declarations handled, by stage and outcome.",
+            ),
+            &["stage", "outcome"],
+        ));
+        let rejections = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_rejections_total",
+                "Rejected declarations, by ETSI sub-indication and origin country.",
+            ),
+            &["sub_indication", "origin"],
+        ));
+        let buckets = vec![
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+        ];
+        let stage_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "tamga_stage_duration_seconds",
+                "Time in one stage per delivery.",
+            )
+            .buckets(buckets.clone()),
+            &["stage"],
+        ));
+        let end_to_end_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "tamga_end_to_end_duration_seconds",
+                "From receipt at the verifier to the confirmed outbound or rejected publish.",
+            )
+            .buckets(buckets),
+            &["decision"],
+        ));
+        let in_flight = must(IntGaugeVec::new(
+            Opts::new("tamga_in_flight", "Deliveries being handled, by stage."),
+            &["stage"],
+        ));
+        let outbox_backlog = must(IntGauge::new(
+            "tamga_outbox_backlog",
+            "Decided declarations not yet confirmed forwarded.",
+        ));
+        let publish_confirms = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_publish_confirms_total",
+                "Publishes by broker confirmation result.",
+            ),
+            &["result"],
+        ));
+        let reconnects = must(IntCounter::new(
+            "tamga_bus_reconnects_total",
+            "Re-established broker connections or consumers.",
+        ));
+        let redeliveries_suppressed = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_redeliveries_suppressed_total",
+                "Redelivered or duplicate declarations answered from the stored result.",
+            ),
+            &["stage"],
+        ));
+        let dead_lettered = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_dead_lettered_total",
+                "Poison messages sent to a dead-letter queue.",
+            ),
+            &["stage"],
+        ));
+        let transient_errors = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_transient_errors_total",
+                "Transient failures (store or bus unavailable) that paused a stage.",
+            ),
+            &["stage", "kind"],
+        ));
+        let audit_chain_head = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_audit_chain_head",
+                "Sequence number of each audit hash chain's head.",
+            ),
+            &["chain"],
+        ));
+        for c in [
+            Box::new(declarations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rejections.clone()),
+            Box::new(stage_seconds.clone()),
+            Box::new(end_to_end_seconds.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(outbox_backlog.clone()),
+            Box::new(publish_confirms.clone()),
+            Box::new(reconnects.clone()),
+            Box::new(redeliveries_suppressed.clone()),
+            Box::new(dead_lettered.clone()),
+            Box::new(transient_errors.clone()),
+            Box::new(audit_chain_head.clone()),
+        ] {
+            must(registry.register(c));
+        }
+        Self {
+            registry,
+            declarations,
+            rejections,
+            stage_seconds,
+            end_to_end_seconds,
+            in_flight,
+            outbox_backlog,
+            publish_confirms,
+            reconnects,
+            redeliveries_suppressed,
+            dead_lettered,
+            transient_errors,
+            audit_chain_head,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `/metrics` on `listen` until the task is dropped.
+pub async fn serve(listen: &str, metrics: std::sync::Arc<Metrics>) -> std::io::Result<()> {
+    use axum::{routing::get, Router};
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    m.render(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(listen, "metrics endpoint at /metrics");
+    axum::serve(listener, app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_register_and_render() {
+        let m = Metrics::new();
+        m.declarations
+            .with_label_values(&["verify", "passed"])
+            .inc();
+        m.rejections
+            .with_label_values(&["HASH_FAILURE", "KZ"])
+            .inc();
+        let text = m.render();
+        assert!(text.contains("tamga_declarations_total{outcome=\"passed\",stage=\"verify\"} 1"));
+        assert!(text
+            .contains("tamga_rejections_total{origin=\"KZ\",sub_indication=\"HASH_FAILURE\"} 1"));
+    }
+}

@@ -1,0 +1,196 @@
+//! Running a site from its configuration: the I/O edges (broker or
+//! in-process bus, PostgreSQL or SQLite, the metrics endpoint, signals)
+//! around [`crate::start`]. `tamga run` and the per-stage binaries under
+//! `services/` all come through here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tamga_bus::{AmqpBus, AmqpOptions, Bus, MemoryBus};
+use tamga_store::{Store, StoreConfig};
+
+use crate::config::Config;
+use crate::{build_engine, start, KeyOpener, Metrics, Running, Stage, StartError};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct SiteOptions {
+    /// Force the in-process bus and SQLite even when `[amqp]`/`[database]` are set.
+    pub embedded: bool,
+    pub stages: Vec<Stage>,
+}
+
+/// Sets up logging as configured (`text` or `json`). Safe to call twice.
+pub fn init_logging(format: &str, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TAMGA_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Connects the bus: the broker in `[amqp]` (retrying while it is down), or
+/// the in-process bus.
+pub async fn connect_bus(cfg: &Config, embedded: bool) -> Result<Arc<dyn Bus>, StartError> {
+    match (&cfg.amqp, embedded) {
+        (Some(a), false) => {
+            let opts = AmqpOptions {
+                heartbeat_secs: a.heartbeat_secs,
+                connect_timeout: Duration::from_secs(5),
+                confirm_timeout: Duration::from_millis(a.confirm_timeout_ms),
+                ..AmqpOptions::default()
+            };
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match AmqpBus::connect(&a.url, opts.clone()).await {
+                    Ok(b) => return Ok(Arc::new(b)),
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(url = %crate::config::redact(&a.url), error = %e, "broker unavailable; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(StartError::Bus(e.to_string())),
+                }
+            }
+        }
+        _ => Ok(Arc::new(MemoryBus::new())),
+    }
+}
+
+/// Connects the store: PostgreSQL in `[database]` (migrated at start,
+/// retrying while it is down), or SQLite.
+pub async fn connect_store(cfg: &Config, embedded: bool) -> Result<Arc<dyn Store>, StartError> {
+    match (&cfg.database, embedded) {
+        (Some(d), false) => {
+            let sc = StoreConfig {
+                url: d.url.clone(),
+                app_role: d.app_role.clone(),
+                pool_size: d.pool_size,
+                wait_timeout: Duration::from_millis(d.wait_timeout_ms),
+                create_timeout: Duration::from_millis(d.create_timeout_ms),
+                statement_timeout: Duration::from_millis(d.statement_timeout_ms),
+            };
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match tamga_store::connect_postgres(&sc).await {
+                    Ok(s) => return Ok(Arc::new(s)),
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(url = %crate::config::redact(&d.url), error = %e, "database unavailable; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(StartError::Store(e.to_string())),
+                }
+            }
+        }
+        _ => tamga_store::open_sqlite(std::path::Path::new(&cfg.embedded.sqlite))
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
+            .map_err(|e| StartError::Store(e.to_string())),
+    }
+}
+
+/// A started site (bus, store, stages, metrics endpoint).
+pub struct Site {
+    pub running: Running,
+    pub bus: Arc<dyn Bus>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Site {
+    /// Asks every stage to stop and waits for in-flight work to settle.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.running.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// Starts a site from `cfg`. When `bus`/`store` are given they are used
+/// (the demo and tests share an in-process bus with the process that
+/// publishes); otherwise they come from the configuration.
+pub async fn start_site(
+    cfg: &Config,
+    options: &SiteOptions,
+    open_key: &KeyOpener,
+    bus: Option<Arc<dyn Bus>>,
+    store: Option<Arc<dyn Store>>,
+) -> Result<Site, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    if !cfg.metrics.listen.is_empty() {
+        let m = metrics.clone();
+        let listen = cfg.metrics.listen.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(&listen, m).await {
+                tracing::warn!(listen, error = %e, "metrics endpoint unavailable");
+            }
+        });
+    }
+    let engine = Arc::new(build_engine(cfg, open_key)?);
+    let bus = match bus {
+        Some(b) => b,
+        None => connect_bus(cfg, options.embedded).await?,
+    };
+    let store = match store {
+        Some(s) => s,
+        None => connect_store(cfg, options.embedded).await?,
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (prefetch, limit) = cfg
+        .amqp
+        .as_ref()
+        .map_or((64, 5), |a| (a.prefetch, a.delivery_limit));
+    let running = start(
+        engine,
+        bus.clone(),
+        store.clone(),
+        metrics.clone(),
+        &cfg.worker.name,
+        prefetch,
+        cfg.worker.concurrency,
+        limit,
+        &options.stages,
+        rx,
+    )
+    .await?;
+    Ok(Site {
+        running,
+        bus,
+        store,
+        metrics,
+        shutdown: tx,
+    })
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run_until_signal(
+    cfg: &Config,
+    options: &SiteOptions,
+    open_key: &KeyOpener,
+) -> Result<(), StartError> {
+    let site = start_site(cfg, options, open_key, None, None).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| StartError::Bus(e.to_string()))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    site.stop().await;
+    Ok(())
+}

@@ -1,0 +1,663 @@
+//! The stage workers: consume → call the pure engine → record → publish
+//! (confirmed) → ack.
+//!
+//! Failure classes (linkerd-style): a bad signature is a business outcome
+//! (receipt, audit, ack). A store or broker outage is *transient*: the
+//! delivery is held, not acked and not requeued (so no delivery count is
+//! burned), and the stage retries with exponential backoff — consumption
+//! pauses because every prefetch slot is held. A *poison* message (one that
+//! can never be processed) is dead-lettered with an audit event; a panic is
+//! retried through requeue until the queue's delivery limit, then
+//! dead-lettered the same way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::FutureExt;
+use tamga_bus::{Bus, BusError, Delivery, HeaderValue, Message};
+use tamga_store::{AuditEvent, Recorded, Store, StoreError};
+use tokio::sync::{watch, Semaphore};
+
+use crate::engine::{sha256_hex, Decided, Engine, Poison, Verified};
+use crate::metrics::Metrics;
+
+/// A pipeline stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    Verify,
+    Countersign,
+    Forward,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Verify, Stage::Countersign, Stage::Forward];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Verify => "verify",
+            Stage::Countersign => "countersign",
+            Stage::Forward => "forward",
+        }
+    }
+
+    pub fn queue(self) -> &'static str {
+        match self {
+            Stage::Verify => "tamga.verify",
+            Stage::Countersign => "tamga.countersign",
+            Stage::Forward => "tamga.forward",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.name() == s)
+    }
+}
+
+/// AMQP header names on `tamga.outbound` and `tamga.rejected` messages (a
+/// contract with destination systems and brokers: extend, never rename).
+pub mod headers {
+    pub const ORIGIN: &str = "tamga-origin";
+    pub const DESTINATION: &str = "tamga-destination";
+    pub const DECLARATION_ID: &str = "tamga-declaration-id";
+    pub const LRN: &str = "tamga-lrn";
+    pub const DOCUMENT_SHA256: &str = "tamga-document-sha256";
+    pub const DECISION: &str = "tamga-decision";
+    pub const REASON: &str = "tamga-reason";
+    pub const SUB_INDICATION: &str = "tamga-sub-indication";
+    /// The signed receipt, base64.
+    pub const RECEIPT: &str = "tamga-receipt";
+}
+
+/// Everything a worker needs, shared by its stages.
+pub struct Runtime {
+    pub bus: Arc<dyn Bus>,
+    pub store: Arc<dyn Store>,
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    /// Names this process in audit events and hash chains.
+    pub worker: String,
+    pub prefetch: u16,
+    pub concurrency: usize,
+    pub delivery_limit: u32,
+    /// Audit hash chains per stage (appends within one chain are serialised).
+    pub chains_per_stage: usize,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Failure {
+    Transient(String),
+    Poison(Poison),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        // Integrity and migration errors are not fixed by waiting, but
+        // holding the message (and alerting through the error metric) is
+        // safer than dead-lettering a declaration over a database fault.
+        Failure::Transient(format!("store: {e}"))
+    }
+}
+
+impl From<BusError> for Failure {
+    fn from(e: BusError) -> Self {
+        Failure::Transient(format!("bus: {e}"))
+    }
+}
+
+impl From<Poison> for Failure {
+    fn from(p: Poison) -> Self {
+        Failure::Poison(p)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Runtime {
+    fn chain(&self, stage: Stage, key: &str) -> String {
+        let shards = self.chains_per_stage.max(1);
+        let shard = key
+            .bytes()
+            .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
+            % shards;
+        format!("{}/{}/{}", self.worker, stage.name(), shard)
+    }
+
+    fn event(
+        &self,
+        stage: &str,
+        id: &str,
+        origin: &str,
+        destination: &str,
+        outcome: &str,
+        digest: &str,
+    ) -> AuditEvent {
+        AuditEvent {
+            at_ms: now_ms(),
+            stage: stage.into(),
+            worker: self.worker.clone(),
+            declaration_id: id.into(),
+            origin: origin.into(),
+            destination: destination.into(),
+            outcome: outcome.into(),
+            sub_indication: None,
+            reason: None,
+            digest: digest.into(),
+            detail: None,
+        }
+    }
+
+    /// Publishes and waits for the broker's confirm; a nack, a return or a
+    /// timeout means "unknown", so it publishes again.
+    async fn publish(&self, exchange: &str, message: Message) -> Result<(), Failure> {
+        let mut wait = Duration::from_millis(20);
+        for _ in 0..6 {
+            match self.bus.publish(exchange, message.clone()).await {
+                Ok(()) => {
+                    self.metrics
+                        .publish_confirms
+                        .with_label_values(&["ack"])
+                        .inc();
+                    return Ok(());
+                }
+                Err(BusError::Unconfirmed(why)) => {
+                    self.metrics
+                        .publish_confirms
+                        .with_label_values(&["unconfirmed"])
+                        .inc();
+                    tracing::warn!(exchange, why, "publish not confirmed; publishing again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Failure::Transient(format!(
+            "publish to {exchange} not confirmed"
+        )))
+    }
+
+    async fn verify(&self, d: &Delivery) -> Result<(), Failure> {
+        let m = &d.message;
+        let received_at = now_ms();
+        let digest = sha256_hex(&m.body);
+        let identity = m.message_id.clone().unwrap_or_else(|| digest.clone());
+        let next = |body: Vec<u8>| Message {
+            body,
+            routing_key: Stage::Countersign.name().into(),
+            message_id: Some(identity.clone()),
+            correlation_id: None,
+            headers: BTreeMap::new(),
+            timestamp_ms: Some(received_at),
+        };
+        if let Some(stored) = self.store.stage_result(&identity, "verify").await? {
+            self.metrics
+                .redeliveries_suppressed
+                .with_label_values(&["verify"])
+                .inc();
+            return self.publish("tamga.stages", next(stored)).await;
+        }
+        // The same bytes under another message id are the same declaration.
+        let (origin, destination) = match crate::engine::parse_route(&m.routing_key) {
+            Ok((o, t)) => (o.to_string(), t.to_string()),
+            Err(p) => return Err(p.into()),
+        };
+        let received = self.event(
+            "received",
+            &identity,
+            &origin,
+            &destination,
+            "received",
+            &digest,
+        );
+        if let Recorded::AlreadyPresent(first) = self
+            .store
+            .record(
+                &self.chain(Stage::Verify, &digest),
+                &digest,
+                "received",
+                identity.as_bytes(),
+                &received,
+            )
+            .await?
+        {
+            let first = String::from_utf8_lossy(&first).into_owned();
+            if first != identity {
+                if let Some(stored) = self.store.stage_result(&first, "verify").await? {
+                    self.metrics
+                        .redeliveries_suppressed
+                        .with_label_values(&["verify"])
+                        .inc();
+                    return self.publish("tamga.stages", next(stored)).await;
+                }
+            }
+        }
+        let engine = self.engine.clone();
+        let body = m.body.clone();
+        let routing_key = m.routing_key.clone();
+        let message_id = m.message_id.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            engine.verify(
+                &body,
+                &routing_key,
+                message_id.as_deref(),
+                received_at,
+                now_ms(),
+            )
+        })
+        .await
+        .map_err(|e| Failure::Transient(format!("verification task: {e}")))??;
+        let outcome = if verified.passed {
+            "passed"
+        } else {
+            "rejected"
+        };
+        let mut event = self.event(
+            if verified.passed {
+                "verified"
+            } else {
+                "rejected"
+            },
+            &identity,
+            &origin,
+            &destination,
+            outcome,
+            &digest,
+        );
+        event.sub_indication = verified.sub_indication.clone();
+        event.reason = verified.reason.clone();
+        let bytes = serde_json::to_vec(&verified).map_err(|e| Poison(e.to_string()))?;
+        let to_publish = match self
+            .store
+            .record(
+                &self.chain(Stage::Verify, &identity),
+                &identity,
+                "verify",
+                &bytes,
+                &event,
+            )
+            .await?
+        {
+            Recorded::Inserted => {
+                self.metrics
+                    .declarations
+                    .with_label_values(&["verify", outcome])
+                    .inc();
+                if !verified.passed {
+                    self.metrics
+                        .rejections
+                        .with_label_values(&[
+                            verified.sub_indication.as_deref().unwrap_or("NONE"),
+                            &origin,
+                        ])
+                        .inc();
+                }
+                bytes
+            }
+            Recorded::AlreadyPresent(stored) => {
+                self.metrics
+                    .redeliveries_suppressed
+                    .with_label_values(&["verify"])
+                    .inc();
+                stored
+            }
+            _ => bytes,
+        };
+        self.publish("tamga.stages", next(to_publish)).await
+    }
+
+    async fn countersign(&self, d: &Delivery) -> Result<(), Failure> {
+        let v: Verified = serde_json::from_slice(&d.message.body)
+            .map_err(|e| Poison(format!("not a verified envelope: {e}")))?;
+        let next = |body: Vec<u8>| Message {
+            body,
+            routing_key: Stage::Forward.name().into(),
+            message_id: Some(v.id.clone()),
+            correlation_id: None,
+            headers: BTreeMap::new(),
+            timestamp_ms: Some(v.received_at_ms),
+        };
+        if let Some(stored) = self.store.stage_result(&v.id, "decide").await? {
+            self.metrics
+                .redeliveries_suppressed
+                .with_label_values(&["countersign"])
+                .inc();
+            return self.publish("tamga.stages", next(stored)).await;
+        }
+        let engine = self.engine.clone();
+        let env = v.clone();
+        let decided = tokio::task::spawn_blocking(move || engine.decide(&env, now_ms()))
+            .await
+            .map_err(|e| Failure::Transient(format!("countersigning task: {e}")))??;
+        let accepted = decided.decision == tamga_receipt::Decision::Accepted;
+        let mut event = self.event(
+            if accepted {
+                "countersigned"
+            } else {
+                "receipt_issued"
+            },
+            &v.id,
+            &v.origin,
+            &v.destination,
+            decided.decision.as_str(),
+            &v.document_sha256,
+        );
+        event.sub_indication = decided.sub_indication.clone();
+        event.reason = decided.reason.clone();
+        let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
+        let to_publish = match self
+            .store
+            .record(
+                &self.chain(Stage::Countersign, &v.id),
+                &v.id,
+                "decide",
+                &bytes,
+                &event,
+            )
+            .await?
+        {
+            Recorded::AlreadyPresent(stored) => {
+                self.metrics
+                    .redeliveries_suppressed
+                    .with_label_values(&["countersign"])
+                    .inc();
+                stored
+            }
+            _ => {
+                self.metrics
+                    .declarations
+                    .with_label_values(&["countersign", decided.decision.as_str()])
+                    .inc();
+                bytes
+            }
+        };
+        self.publish("tamga.stages", next(to_publish)).await
+    }
+
+    async fn forward(&self, d: &Delivery) -> Result<(), Failure> {
+        let dcd: Decided = serde_json::from_slice(&d.message.body)
+            .map_err(|e| Poison(format!("not a decided envelope: {e}")))?;
+        let accepted = dcd.decision == tamga_receipt::Decision::Accepted;
+        let receipt = dcd.receipt_bytes()?;
+        let mut h = BTreeMap::new();
+        let mut put = |k: &str, v: &str| {
+            h.insert(k.to_string(), HeaderValue::Str(v.to_string()));
+        };
+        put(headers::ORIGIN, &dcd.origin);
+        put(headers::DESTINATION, &dcd.destination);
+        put(headers::DECLARATION_ID, &dcd.id);
+        put(headers::DOCUMENT_SHA256, &dcd.document_sha256);
+        put(headers::DECISION, dcd.decision.as_str());
+        if let Some(lrn) = &dcd.lrn {
+            put(headers::LRN, lrn);
+        }
+        if let Some(r) = &dcd.reason {
+            put(headers::REASON, r);
+        }
+        if let Some(s) = &dcd.sub_indication {
+            put(headers::SUB_INDICATION, s);
+        }
+        put(
+            headers::RECEIPT,
+            &base64::engine::general_purpose::STANDARD.encode(&receipt),
+        );
+        let (exchange, routing_key, body) = if accepted {
+            (
+                "tamga.outbound",
+                dcd.destination.to_ascii_lowercase(),
+                dcd.countersigned_bytes()?
+                    .ok_or_else(|| Poison("accepted without a countersigned document".into()))?,
+            )
+        } else {
+            (
+                "tamga.rejected",
+                format!(
+                    "{}.{}",
+                    dcd.origin.to_ascii_lowercase(),
+                    dcd.destination.to_ascii_lowercase()
+                ),
+                receipt,
+            )
+        };
+        self.publish(
+            exchange,
+            Message {
+                body,
+                routing_key,
+                // Stable, so destinations can drop the rare duplicate a crash
+                // between confirm and ack produces.
+                message_id: Some(format!("tamga:{}", dcd.id)),
+                correlation_id: Some(dcd.correlation_id.clone()),
+                headers: h,
+                timestamp_ms: Some(now_ms()),
+            },
+        )
+        .await?;
+        let event = self.event(
+            "forwarded",
+            &dcd.id,
+            &dcd.origin,
+            &dcd.destination,
+            dcd.decision.as_str(),
+            &dcd.document_sha256,
+        );
+        let first = self
+            .store
+            .append_once(
+                &self.chain(Stage::Forward, &dcd.id),
+                &format!("forwarded:{}", dcd.id),
+                &event,
+            )
+            .await?;
+        if first {
+            self.metrics
+                .declarations
+                .with_label_values(&["forward", dcd.decision.as_str()])
+                .inc();
+            let secs = (now_ms() - dcd.received_at_ms).max(0) as f64 / 1000.0;
+            self.metrics
+                .end_to_end_seconds
+                .with_label_values(&[dcd.decision.as_str()])
+                .observe(secs);
+        } else {
+            self.metrics
+                .redeliveries_suppressed
+                .with_label_values(&["forward"])
+                .inc();
+        }
+        Ok(())
+    }
+
+    async fn process(&self, stage: Stage, d: &Delivery) -> Result<(), Failure> {
+        match stage {
+            Stage::Verify => self.verify(d).await,
+            Stage::Countersign => self.countersign(d).await,
+            Stage::Forward => self.forward(d).await,
+        }
+    }
+
+    /// Handles one delivery to the end: acked, dead-lettered, or (on
+    /// shutdown or a lost connection) left for the broker to redeliver.
+    async fn handle(self: Arc<Self>, stage: Stage, d: Delivery) {
+        let started = Instant::now();
+        let gauge = self.metrics.in_flight.with_label_values(&[stage.name()]);
+        gauge.inc();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let result = std::panic::AssertUnwindSafe(self.process(stage, &d))
+                .catch_unwind()
+                .await;
+            match result {
+                Ok(Ok(())) => {
+                    if let Err(e) = d.ack().await {
+                        tracing::warn!(stage = stage.name(), error = %e, "ack failed; the broker will redeliver");
+                    }
+                    break;
+                }
+                Ok(Err(Failure::Transient(why))) => {
+                    self.metrics
+                        .transient_errors
+                        .with_label_values(&[
+                            stage.name(),
+                            if why.starts_with("store") {
+                                "store"
+                            } else {
+                                "bus"
+                            },
+                        ])
+                        .inc();
+                    tracing::warn!(
+                        stage = stage.name(),
+                        why,
+                        backoff_ms = wait.as_millis() as u64,
+                        "transient failure; holding the message and backing off"
+                    );
+                    if *self.shutdown.borrow() {
+                        break;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Ok(Err(Failure::Poison(p))) => {
+                    self.dead_letter(stage, d, &p.0).await;
+                    break;
+                }
+                Err(_) => {
+                    // A panic: maybe this message, maybe a bug. Requeue until
+                    // the delivery limit, then treat it as poison.
+                    if d.delivery_count + 1 >= self.delivery_limit {
+                        self.dead_letter(stage, d, "processing panicked at every delivery")
+                            .await;
+                    } else if let Err(e) = d.requeue().await {
+                        tracing::warn!(error = %e, "requeue failed");
+                    }
+                    break;
+                }
+            }
+        }
+        gauge.dec();
+        self.metrics
+            .stage_seconds
+            .with_label_values(&[stage.name()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    async fn dead_letter(&self, stage: Stage, d: Delivery, why: &str) {
+        let m = &d.message;
+        let digest = sha256_hex(&m.body);
+        let id = m.message_id.clone().unwrap_or_else(|| digest.clone());
+        let mut event = self.event("dead_lettered", &id, "", "", "dead_lettered", &digest);
+        event.detail = Some(format!("{}: {why}", stage.queue()));
+        let key = format!("dead_lettered:{}:{}", stage.name(), digest);
+        // The audit event must land before the message moves; wait for the
+        // store like any transient failure.
+        let mut wait = Duration::from_millis(100);
+        while let Err(e) = self
+            .store
+            .append_once(&self.chain(stage, &id), &key, &event)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record dead-lettering yet");
+            if *self.shutdown.borrow() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+        self.metrics
+            .dead_lettered
+            .with_label_values(&[stage.name()])
+            .inc();
+        tracing::error!(
+            stage = stage.name(),
+            id,
+            why,
+            "poison message dead-lettered"
+        );
+        if let Err(e) = d.dead_letter().await {
+            tracing::warn!(error = %e, "dead-lettering failed; the broker will redeliver");
+        }
+    }
+}
+
+/// Consumes `stage` until shutdown, re-consuming with backoff whenever the
+/// consumer ends (broker restart, connection loss). Sends on `ready` once
+/// consuming.
+pub async fn run_stage(rt: Arc<Runtime>, stage: Stage, ready: tokio::sync::mpsc::Sender<Stage>) {
+    let mut shutdown = rt.shutdown.clone();
+    let mut wait = Duration::from_millis(100);
+    let mut announced = false;
+    let permits = Arc::new(Semaphore::new(rt.concurrency.max(1)));
+    let tag = format!("{}-{}", rt.worker, stage.name());
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let mut consumer = match rt.bus.consume(stage.queue(), rt.prefetch, &tag).await {
+            Ok(c) => c,
+            Err(e) => {
+                rt.metrics
+                    .transient_errors
+                    .with_label_values(&[stage.name(), "bus"])
+                    .inc();
+                tracing::warn!(stage = stage.name(), error = %e, "cannot consume; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if announced {
+            rt.metrics.reconnects.inc();
+            tracing::info!(stage = stage.name(), "consuming again");
+        } else {
+            announced = true;
+            let _ = ready.send(stage).await;
+        }
+        wait = Duration::from_millis(100);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                _ = shutdown.changed() => break,
+            };
+            let next = tokio::select! {
+                d = consumer.next() => d,
+                _ = shutdown.changed() => break,
+            };
+            match next {
+                Some(Ok(d)) => {
+                    let rt = rt.clone();
+                    tokio::spawn(async move {
+                        rt.handle(stage, d).await;
+                        drop(permit);
+                    });
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(stage = stage.name(), error = %e, "consumer failed; re-consuming");
+                    break;
+                }
+                None => {
+                    tracing::warn!(stage = stage.name(), "consumer ended; re-consuming");
+                    break;
+                }
+            }
+        }
+    }
+    // Let in-flight deliveries finish (or be released) before returning.
+    let _ = permits.acquire_many(rt.concurrency.max(1) as u32).await;
+}

@@ -1,0 +1,638 @@
+//! The PostgreSQL backend.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use deadpool_postgres::{
+    GenericClient, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+};
+use tokio_postgres::{NoTls, Row};
+
+use crate::error::{from_pg, from_pool};
+use crate::{
+    event_hash, redact_url, verify, AuditEvent, ChainReport, Recorded, Store, StoreConfig,
+    StoreError, StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
+};
+
+/// The role the migrations create and grant `SELECT, INSERT` to.
+pub(crate) const DEFAULT_APP_ROLE: &str = "tamga_app";
+
+/// First key of the two-key advisory lock that serialises appends to one chain:
+/// `pg_advisory_xact_lock(CHAIN_LOCK_NAMESPACE, hashtext(chain))` ("TAMG"). The two-key
+/// space does not overlap the one-key space used by the migration lock.
+pub const CHAIN_LOCK_NAMESPACE: i32 = 0x5441_4D47;
+
+/// One-key advisory lock held while migrating ("TAMGMIGR").
+const MIGRATION_LOCK: i64 = 0x5441_4D47_4D49_4752;
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its number (the file name's prefix).
+    pub version: i64,
+    /// The file name without `.sql`.
+    pub name: &'static str,
+    /// The SQL, run as one batch.
+    pub sql: &'static str,
+}
+
+/// The migrations in `infra/postgres/migrations/`, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_audit",
+    sql: include_str!("../../../infra/postgres/migrations/0001_audit.sql"),
+}];
+
+const EVENT_COLUMNS: &str = "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
+     origin, destination, outcome, sub_indication, reason, digest, detail";
+
+/// The PostgreSQL store: a connection pool whose connections have a `statement_timeout`
+/// and (when configured) run as the application role.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    deadline: Duration,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// Creates the pool, applies the embedded migrations as the connecting user, then makes
+/// every pooled connection set its `statement_timeout` and `SET ROLE` to `cfg.app_role`.
+/// One connection is opened before returning, so a missing role or an unreachable server
+/// is reported here ([`StoreError::Unavailable`] for the latter).
+pub async fn connect_postgres(cfg: &StoreConfig) -> Result<PgStore, StoreError> {
+    if cfg.pool_size == 0
+        || cfg.wait_timeout.is_zero()
+        || cfg.create_timeout.is_zero()
+        || cfg.statement_timeout.is_zero()
+    {
+        return Err(StoreError::Other(
+            "invalid store configuration: pool_size and every timeout must be > 0".into(),
+        ));
+    }
+    let mut pg: tokio_postgres::Config = cfg.url.parse().map_err(|e| {
+        StoreError::Other(format!(
+            "invalid PostgreSQL URL {}: {e}",
+            redact_url(&cfg.url)
+        ))
+    })?;
+    pg.connect_timeout(cfg.create_timeout)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
+    if pg.get_application_name().is_none() {
+        pg.application_name("tamga");
+    }
+
+    migrate(&pg, cfg).await?;
+
+    let deadline = cfg.wait_timeout + cfg.create_timeout + cfg.statement_timeout * 4;
+    let setup: Arc<str> = session_setup(cfg, deadline).into();
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            // `Verified` runs an empty query before handing a pooled connection out again,
+            // so a connection the server closed is dropped instead of failing a call.
+            // (`Clean` would RESET the role.)
+            recycling_method: RecyclingMethod::Verified,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(cfg.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(cfg.wait_timeout))
+        .create_timeout(Some(cfg.create_timeout))
+        .recycle_timeout(Some(cfg.statement_timeout))
+        .post_create(Hook::async_fn(move |client, _| {
+            let setup = Arc::clone(&setup);
+            Box::pin(async move {
+                client
+                    .batch_execute(&setup)
+                    .await
+                    .map_err(HookError::Backend)
+            })
+        }))
+        .build()
+        .map_err(|e| StoreError::Other(format!("PostgreSQL pool: {e}")))?;
+    let store = PgStore { pool, deadline };
+    let role = store.current_role().await?;
+    tracing::info!(
+        url = %redact_url(&cfg.url),
+        role = %role,
+        pool_size = cfg.pool_size,
+        "PostgreSQL store ready"
+    );
+    Ok(store)
+}
+
+/// The SQL each new pooled connection runs once.
+fn session_setup(cfg: &StoreConfig, deadline: Duration) -> String {
+    let mut sql = format!(
+        "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {};",
+        cfg.statement_timeout.as_millis(),
+        deadline.as_millis()
+    );
+    if let Some(role) = &cfg.app_role {
+        sql.push_str(&format!(" SET ROLE {};", quote_ident(role)));
+    }
+    sql
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, s.as_bytes()).as_ref())
+}
+
+/// Applies the missing embedded migrations on a dedicated connection (as the connecting
+/// user), in one transaction under an advisory lock, bounded in time.
+async fn migrate(pg: &tokio_postgres::Config, cfg: &StoreConfig) -> Result<(), StoreError> {
+    let statement_timeout = cfg.statement_timeout.max(Duration::from_secs(60));
+    let deadline = cfg.create_timeout + statement_timeout * 2;
+    let run = async {
+        let (mut client, connection) = pg
+            .connect(NoTls)
+            .await
+            .map_err(|e| from_pg("PostgreSQL connect", &e))?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "migration connection ended");
+            }
+        });
+        let result = apply_migrations(&mut client, statement_timeout).await;
+        drop(client);
+        let _ = task.await;
+        result
+    };
+    tokio::time::timeout(deadline, run).await.map_err(|_| {
+        StoreError::Unavailable(format!(
+            "PostgreSQL migration did not finish within {deadline:?}"
+        ))
+    })?
+}
+
+async fn apply_migrations(
+    client: &mut tokio_postgres::Client,
+    statement_timeout: Duration,
+) -> Result<(), StoreError> {
+    let migration_err = |what: String, e: &tokio_postgres::Error| {
+        let err = from_pg(&what, e);
+        if err.is_transient() {
+            err
+        } else {
+            StoreError::Migration(err.to_string())
+        }
+    };
+    client
+        .batch_execute(&format!(
+            "SET statement_timeout = {}",
+            statement_timeout.as_millis()
+        ))
+        .await
+        .map_err(|e| from_pg("PostgreSQL session set-up", &e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| from_pg("begin migration", &e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| migration_err("migration lock".into(), &e))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS tamga_schema_migrations (
+             version    BIGINT      PRIMARY KEY,
+             name       TEXT        NOT NULL,
+             sha256     TEXT        NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );
+         REVOKE ALL ON tamga_schema_migrations FROM PUBLIC;",
+    )
+    .await
+    .map_err(|e| migration_err("create tamga_schema_migrations".into(), &e))?;
+    let mut applied = BTreeMap::new();
+    for row in tx
+        .query(
+            "SELECT version, name, sha256 FROM tamga_schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(|e| migration_err("read tamga_schema_migrations".into(), &e))?
+    {
+        let version: i64 = row
+            .try_get(0)
+            .map_err(|e| migration_err("version".into(), &e))?;
+        let name: String = row
+            .try_get(1)
+            .map_err(|e| migration_err("name".into(), &e))?;
+        let sha: String = row
+            .try_get(2)
+            .map_err(|e| migration_err("sha256".into(), &e))?;
+        applied.insert(version, (name, sha));
+    }
+    for m in MIGRATIONS {
+        let sha = sha256_hex(m.sql);
+        if let Some((name, applied_sha)) = applied.remove(&m.version) {
+            if applied_sha != sha {
+                return Err(StoreError::Migration(format!(
+                    "migration {} ({name}) was applied with SHA-256 {applied_sha}, but the \
+                     embedded {}.sql has {sha}: applied migrations must never change",
+                    m.version, m.name
+                )));
+            }
+            continue;
+        }
+        tx.batch_execute(m.sql)
+            .await
+            .map_err(|e| migration_err(format!("migration {}", m.name), &e))?;
+        tx.execute(
+            "INSERT INTO tamga_schema_migrations (version, name, sha256) VALUES ($1, $2, $3)",
+            &[&m.version, &m.name, &sha],
+        )
+        .await
+        .map_err(|e| migration_err(format!("record migration {}", m.name), &e))?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    for (version, (name, _)) in &applied {
+        tracing::warn!(
+            version,
+            name = %name,
+            "the database has a migration this build does not know (a newer build migrated it)"
+        );
+    }
+    tx.commit()
+        .await
+        .map_err(|e| migration_err("commit migration".into(), &e))
+}
+
+impl PgStore {
+    /// Runs `fut` under the client-side deadline (a pooled connection can be stuck on a
+    /// dead peer longer than any server-side timeout).
+    async fn within<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.deadline, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "{what}: no answer from PostgreSQL within {:?}",
+                self.deadline
+            ))),
+        }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| from_pool(&e))
+    }
+
+    /// The role the pooled connections run as (`current_user`): `tamga_app` when
+    /// `app_role` is set. Also a cheap health check.
+    pub async fn current_role(&self) -> Result<String, StoreError> {
+        self.within("current_role", async {
+            let client = self.client().await?;
+            let row = client
+                .query_one("SELECT current_user::text", &[])
+                .await
+                .map_err(|e| from_pg("current_role", &e))?;
+            row.try_get(0).map_err(|e| from_pg("current_role", &e))
+        })
+        .await
+    }
+
+    /// Closes the pool: connections are closed as they are returned.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn record_once(
+        &self,
+        what: &str,
+        chain: &str,
+        declaration_id: &str,
+        stage: &str,
+        result: &[u8],
+        event: &AuditEvent,
+    ) -> Result<Recorded, StoreError> {
+        self.within(what, async {
+            let pg = |e: tokio_postgres::Error| from_pg(what, &e);
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO stage_results (declaration_id, stage, result) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(pg)?;
+            let inserted = tx
+                .execute(&insert, &[&declaration_id, &stage, &result])
+                .await
+                .map_err(pg)?;
+            if inserted == 0 {
+                let select = tx
+                    .prepare_cached(
+                        "SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let row = tx
+                    .query_opt(&select, &[&declaration_id, &stage])
+                    .await
+                    .map_err(pg)?
+                    .ok_or_else(|| {
+                        StoreError::Other(format!(
+                            "{what}: ({declaration_id:?}, {stage:?}) conflicted but is not readable"
+                        ))
+                    })?;
+                let stored: Vec<u8> = row.try_get(0).map_err(pg)?;
+                tx.commit().await.map_err(pg)?;
+                return Ok(Recorded::AlreadyPresent(stored));
+            }
+            append_tx(&tx, chain, event).await?;
+            tx.commit().await.map_err(pg)?;
+            Ok(Recorded::Inserted)
+        })
+        .await
+    }
+}
+
+/// Appends `event` to `chain` inside `tx`: takes the chain's advisory lock, reads the head,
+/// inserts seq + 1.
+async fn append_tx(
+    tx: &deadpool_postgres::Transaction<'_>,
+    chain: &str,
+    event: &AuditEvent,
+) -> Result<StoredEvent, StoreError> {
+    let pg = |e: tokio_postgres::Error| from_pg("append", &e);
+    if chain.is_empty() {
+        return Err(StoreError::Other("append: the chain name is empty".into()));
+    }
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .await
+        .map_err(pg)?;
+    tx.execute(&lock, &[&CHAIN_LOCK_NAMESPACE, &chain])
+        .await
+        .map_err(pg)?;
+    let head = tx
+        .prepare_cached(
+            "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .await
+        .map_err(pg)?;
+    let (seq, prev_hash) = match tx.query_opt(&head, &[&chain]).await.map_err(pg)? {
+        Some(row) => {
+            let seq: i64 = row.try_get(0).map_err(pg)?;
+            let hash: String = row.try_get(1).map_err(pg)?;
+            let next = seq
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Integrity(format!("append: chain {chain:?} is full")))?;
+            (next, hash)
+        }
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let hash = event_hash(chain, seq, &prev_hash, event);
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO audit_events ({EVENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .await
+        .map_err(pg)?;
+    tx.execute(
+        &insert,
+        &[
+            &chain,
+            &seq,
+            &prev_hash,
+            &hash,
+            &event.at_ms,
+            &event.stage,
+            &event.worker,
+            &event.declaration_id,
+            &event.origin,
+            &event.destination,
+            &event.outcome,
+            &event.sub_indication,
+            &event.reason,
+            &event.digest,
+            &event.detail,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(StoredEvent {
+        chain: chain.to_owned(),
+        seq,
+        prev_hash,
+        hash,
+        event: event.clone(),
+    })
+}
+
+fn stored_event(row: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
+    Ok(StoredEvent {
+        chain: row.try_get(0)?,
+        seq: row.try_get(1)?,
+        prev_hash: row.try_get(2)?,
+        hash: row.try_get(3)?,
+        event: AuditEvent {
+            at_ms: row.try_get(4)?,
+            stage: row.try_get(5)?,
+            worker: row.try_get(6)?,
+            declaration_id: row.try_get(7)?,
+            origin: row.try_get(8)?,
+            destination: row.try_get(9)?,
+            outcome: row.try_get(10)?,
+            sub_indication: row.try_get(11)?,
+            reason: row.try_get(12)?,
+            digest: row.try_get(13)?,
+            detail: row.try_get(14)?,
+        },
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn stage_result(
+        &self,
+        declaration_id: &str,
+        stage: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.within("stage_result", async {
+            let pg = |e: tokio_postgres::Error| from_pg("stage_result", &e);
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
+                )
+                .await
+                .map_err(pg)?;
+            match client
+                .query_opt(&select, &[&declaration_id, &stage])
+                .await
+                .map_err(pg)?
+            {
+                Some(row) => Ok(Some(row.try_get(0).map_err(pg)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn record(
+        &self,
+        chain: &str,
+        declaration_id: &str,
+        stage: &str,
+        result: &[u8],
+        event: &AuditEvent,
+    ) -> Result<Recorded, StoreError> {
+        self.record_once("record", chain, declaration_id, stage, result, event)
+            .await
+    }
+
+    async fn append(&self, chain: &str, event: &AuditEvent) -> Result<StoredEvent, StoreError> {
+        self.within("append", async {
+            let pg = |e: tokio_postgres::Error| from_pg("append", &e);
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let stored = append_tx(&tx, chain, event).await?;
+            tx.commit().await.map_err(pg)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn append_once(
+        &self,
+        chain: &str,
+        key: &str,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let recorded = self
+            .record_once("append_once", chain, key, APPEND_ONCE_STAGE, &[], event)
+            .await?;
+        Ok(matches!(recorded, Recorded::Inserted))
+    }
+
+    async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        verify::verify_store(self, VERIFY_PAGE).await
+    }
+
+    async fn events(
+        &self,
+        after: Option<(String, i64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.within("events", async {
+            let pg = |e: tokio_postgres::Error| from_pg("events", &e);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let client = self.client().await?;
+            let rows = match &after {
+                Some((chain, seq)) => {
+                    let stmt = client
+                        .prepare_cached(&format!(
+                            "SELECT {EVENT_COLUMNS} FROM audit_events \
+                             WHERE (chain, seq) > ($1, $2) ORDER BY chain, seq LIMIT $3"
+                        ))
+                        .await
+                        .map_err(pg)?;
+                    client.query(&stmt, &[chain, seq, &limit]).await
+                }
+                None => {
+                    let stmt = client
+                        .prepare_cached(&format!(
+                            "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY chain, seq LIMIT $1"
+                        ))
+                        .await
+                        .map_err(pg)?;
+                    client.query(&stmt, &[&limit]).await
+                }
+            }
+            .map_err(pg)?;
+            rows.iter()
+                .map(|row| stored_event(row).map_err(pg))
+                .collect()
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.within("counts", async {
+            let pg = |e: tokio_postgres::Error| from_pg("counts", &e);
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT stage, count(*) FROM audit_events GROUP BY stage",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            let mut counts = BTreeMap::new();
+            for row in rows {
+                let stage: String = row.try_get(0).map_err(pg)?;
+                let n: i64 = row.try_get(1).map_err(pg)?;
+                counts.insert(stage, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(counts)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file in infra/postgres/migrations is embedded, in order, numbered 1, 2, 3…
+    #[test]
+    fn migrations_match_the_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../infra/postgres/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let embedded: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}.sql", m.name))
+            .collect();
+        assert_eq!(files, embedded);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+            let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.name))).unwrap();
+            assert_eq!(on_disk, m.sql);
+        }
+    }
+
+    #[test]
+    fn session_setup_quotes_the_role() {
+        let mut cfg = StoreConfig::new("postgres://x@h/d");
+        cfg.statement_timeout = Duration::from_millis(1500);
+        cfg.app_role = Some("odd\"role".into());
+        let sql = session_setup(&cfg, Duration::from_secs(20));
+        assert_eq!(
+            sql,
+            "SET statement_timeout = 1500; SET idle_in_transaction_session_timeout = 20000; \
+             SET ROLE \"odd\"\"role\";"
+        );
+        cfg.app_role = None;
+        assert!(!session_setup(&cfg, Duration::from_secs(1)).contains("ROLE"));
+    }
+}

@@ -1,0 +1,460 @@
+//! The store suite on PostgreSQL, plus roles, timeouts, outages and migrations.
+//!
+//! Needs PostgreSQL at `TAMGA_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`,
+//! a user that may create databases and roles). Each test creates its own database
+//! `tamga_test_<random>` and drops it afterwards (best effort, also on failure). When the
+//! server is not reachable the tests FAIL: CI starts it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{event, Backdoor};
+use tamga_store::{
+    connect_postgres, stage, PgStore, Store, StoreConfig, StoreError, CHAIN_LOCK_NAMESPACE,
+};
+use tokio_postgres::NoTls;
+
+fn base_url() -> String {
+    std::env::var("TAMGA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn admin(db: &str) -> tokio_postgres::Client {
+    let url = format!("{}/{db}", base_url());
+    let connect = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_postgres::connect(&url, NoTls),
+    );
+    let (client, connection) = match connect.await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            panic!(
+                "PostgreSQL is not reachable at {url} ({why}). These tests need a running \
+                 server (CI starts one; set TAMGA_TEST_PG_URL to use another)."
+            )
+        }
+        Err(_) => panic!("PostgreSQL at {url} did not answer within 10 s"),
+    };
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A fresh database, dropped (WITH FORCE) when this is dropped, even after a failure.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    async fn create() -> Self {
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        let name = format!("tamga_test_{}", hex::encode(bytes));
+        admin("postgres")
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", base_url(), self.name)
+    }
+
+    fn config(&self) -> StoreConfig {
+        StoreConfig {
+            url: self.url(),
+            app_role: Some("tamga_app".into()),
+            pool_size: 8,
+            wait_timeout: Duration::from_secs(5),
+            create_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let url = format!("{}/postgres", base_url());
+                if let Ok((client, connection)) = tokio_postgres::connect(&url, NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+struct PgDoor {
+    client: tokio_postgres::Client,
+}
+
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backdoor for PgDoor {
+    async fn exec(&self, sql: &str) -> Result<(), String> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| describe(&e))
+    }
+    async fn disable_guards(&self) {
+        self.exec("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .await
+            .unwrap();
+    }
+    async fn enable_guards(&self) {
+        self.exec("ALTER TABLE audit_events ENABLE TRIGGER USER")
+            .await
+            .unwrap();
+    }
+    fn truncate_sql(&self) -> &'static str {
+        "TRUNCATE audit_events"
+    }
+    async fn poison(&self, declaration_id: &str) {
+        self.exec(&format!(
+            "CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'poisoned' USING ERRCODE = 'check_violation'; END $$; \
+             CREATE TRIGGER test_poison BEFORE INSERT ON audit_events FOR EACH ROW \
+             WHEN (NEW.declaration_id = '{declaration_id}') EXECUTE FUNCTION test_poison();"
+        ))
+        .await
+        .unwrap();
+    }
+    async fn unpoison(&self) {
+        self.exec("DROP TRIGGER test_poison ON audit_events")
+            .await
+            .unwrap();
+    }
+}
+
+async fn setup() -> (Arc<dyn Store>, Box<dyn Backdoor>, TestDb) {
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    let door = PgDoor {
+        client: admin(&db.name).await,
+    };
+    (Arc::new(store), Box::new(door), db)
+}
+
+whole_suite!();
+
+#[tokio::test]
+async fn pooled_connections_run_as_the_app_role() {
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    assert_eq!(store.current_role().await.unwrap(), "tamga_app");
+    let mut cfg = db.config();
+    cfg.app_role = None;
+    let as_admin = connect_postgres(&cfg).await.unwrap();
+    assert_eq!(as_admin.current_role().await.unwrap(), "postgres");
+}
+
+/// Even with the triggers off, the application role has no UPDATE, DELETE or TRUNCATE
+/// privilege, and cannot turn the triggers off itself.
+#[tokio::test]
+async fn app_role_cannot_change_the_trail() {
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    store
+        .append("r", &event("r-1", stage::RECEIVED))
+        .await
+        .unwrap();
+    store
+        .record(
+            "r",
+            "r-2",
+            stage::VERIFIED,
+            b"x",
+            &event("r-2", stage::VERIFIED),
+        )
+        .await
+        .unwrap();
+    let owner = PgDoor {
+        client: admin(&db.name).await,
+    };
+    owner.disable_guards().await;
+    let app = PgDoor {
+        client: admin(&db.name).await,
+    };
+    app.exec("SET ROLE tamga_app").await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET outcome = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "UPDATE stage_results SET result = 'x'",
+        "DELETE FROM stage_results",
+        "ALTER TABLE audit_events DISABLE TRIGGER USER",
+        "DROP TABLE audit_events",
+        "DELETE FROM tamga_schema_migrations",
+    ] {
+        let err = app.exec(sql).await.expect_err(sql);
+        assert!(
+            err.starts_with("42501:"),
+            "{sql}: expected permission denied, got {err}"
+        );
+    }
+    // what it may do
+    app.exec("SELECT count(*) FROM audit_events").await.unwrap();
+    assert!(store.verify_chain().await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn unreachable_database_is_transient_and_quick() {
+    let cfg = StoreConfig {
+        url: "postgres://postgres@127.0.0.1:1/tamga".into(),
+        app_role: Some("tamga_app".into()),
+        pool_size: 2,
+        wait_timeout: Duration::from_secs(1),
+        create_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(1),
+    };
+    let start = Instant::now();
+    let err = connect_postgres(&cfg).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // a host that never answers (TEST-NET-1, RFC 5737): the create timeout bounds it
+    let cfg = StoreConfig {
+        url: "postgres://postgres@192.0.2.1:5432/tamga".into(),
+        ..cfg
+    };
+    let start = Instant::now();
+    let err = connect_postgres(&cfg).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_is_not_transient() {
+    let db = TestDb::create().await;
+    let mut cfg = db.config();
+    cfg.url = "postgres://nobody_here@127.0.0.1:5432/nope".into();
+    let err = connect_postgres(&cfg).await.unwrap_err();
+    assert!(!err.is_transient(), "{err:?}");
+    let mut cfg = db.config();
+    cfg.app_role = Some("no_such_role_tamga".into());
+    let err = connect_postgres(&cfg).await.unwrap_err();
+    assert!(!err.is_transient(), "{err:?}");
+    let mut cfg = db.config();
+    cfg.url = "postgres://[::1".into();
+    assert!(matches!(
+        connect_postgres(&cfg).await.unwrap_err(),
+        StoreError::Other(_)
+    ));
+}
+
+/// A chain lock held elsewhere: the append hits `statement_timeout` (57014), which is
+/// transient, and the rolled-back attempt leaves no gap.
+#[tokio::test]
+async fn statement_timeout_is_transient() {
+    let db = TestDb::create().await;
+    let mut cfg = db.config();
+    cfg.statement_timeout = Duration::from_millis(500);
+    let store = connect_postgres(&cfg).await.unwrap();
+    let holder = admin(&db.name).await;
+    holder
+        .execute(
+            "SELECT pg_advisory_lock($1, hashtext($2))",
+            &[&CHAIN_LOCK_NAMESPACE, &"busy"],
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let err = store
+        .append("busy", &event("b-1", stage::RECEIVED))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(ref m) if m.contains("57014")),
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    // other chains are not blocked
+    assert_eq!(
+        store
+            .append("free", &event("f-1", stage::RECEIVED))
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
+    holder
+        .execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&CHAIN_LOCK_NAMESPACE, &"busy"],
+        )
+        .await
+        .unwrap();
+    let e = store
+        .append("busy", &event("b-1", stage::RECEIVED))
+        .await
+        .unwrap();
+    assert_eq!(e.seq, 1);
+}
+
+/// All connections busy: the pool's wait timeout is transient too.
+#[tokio::test]
+async fn pool_wait_timeout_is_transient() {
+    let db = TestDb::create().await;
+    let mut cfg = db.config();
+    cfg.pool_size = 1;
+    cfg.wait_timeout = Duration::from_millis(300);
+    cfg.statement_timeout = Duration::from_secs(3);
+    let store = Arc::new(connect_postgres(&cfg).await.unwrap());
+    let holder = admin(&db.name).await;
+    holder
+        .execute(
+            "SELECT pg_advisory_lock($1, hashtext($2))",
+            &[&CHAIN_LOCK_NAMESPACE, &"busy"],
+        )
+        .await
+        .unwrap();
+    let blocked = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.append("busy", &event("x", stage::RECEIVED)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let err = store.stage_result("x", stage::VERIFIED).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(ref m) if m.contains("Wait")),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+    holder
+        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .await
+        .unwrap();
+    assert_eq!(blocked.await.unwrap().unwrap().seq, 1);
+}
+
+/// The server kills every connection (admin shutdown, failover): calls fail transiently
+/// at worst, and the pool reconnects.
+#[tokio::test]
+async fn killed_connections_recover() {
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    store
+        .append("k", &event("k-1", stage::RECEIVED))
+        .await
+        .unwrap();
+    let killer = admin(&db.name).await;
+    let killed = killer
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!killed.is_empty());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ok = 0;
+    for i in 2..=6 {
+        match store
+            .append("k", &event(&format!("k-{i}"), stage::RECEIVED))
+            .await
+        {
+            Ok(_) => ok += 1,
+            Err(e) => assert!(e.is_transient(), "{e:?}"),
+        }
+    }
+    assert!(ok >= 4, "the pool did not recover");
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.chains[0].seq, i64::from(ok) + 1);
+}
+
+#[tokio::test]
+async fn migrations_run_once_even_concurrently() {
+    let db = TestDb::create().await;
+    let cfg = db.config();
+    let stores: Vec<Result<PgStore, StoreError>> = futures_join_all((0..4).map(|_| {
+        let cfg = cfg.clone();
+        async move { connect_postgres(&cfg).await }
+    }))
+    .await;
+    for s in &stores {
+        assert!(s.is_ok(), "{s:?}");
+    }
+    // and again, on an up-to-date database
+    connect_postgres(&cfg).await.unwrap();
+    let client = admin(&db.name).await;
+    let rows = client
+        .query("SELECT version, name FROM tamga_schema_migrations", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), tamga_store::MIGRATIONS.len());
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+    assert_eq!(rows[0].get::<_, String>(1), "0001_audit");
+
+    // an applied migration that no longer matches the embedded one stops the start
+    client
+        .execute(
+            "UPDATE tamga_schema_migrations SET sha256 = repeat('0', 64) WHERE version = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = connect_postgres(&cfg).await.unwrap_err();
+    assert!(matches!(err, StoreError::Migration(_)), "{err:?}");
+}
+
+/// `join_all` without pulling in futures-util.
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
