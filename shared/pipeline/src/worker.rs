@@ -121,6 +121,10 @@ impl From<Poison> for Failure {
     }
 }
 
+fn forwarded_key(id: &str) -> String {
+    format!("forwarded:{id}")
+}
+
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
@@ -158,6 +162,16 @@ impl Runtime {
             digest: digest.into(),
             detail: None,
         }
+    }
+
+    /// True when `id` was already forwarded (confirmed) — a duplicate
+    /// submission or a late redelivery needs no re-emission at all.
+    async fn already_forwarded(&self, id: &str) -> Result<bool, Failure> {
+        Ok(self
+            .store
+            .stage_result(&forwarded_key(id), tamga_store::APPEND_ONCE_STAGE)
+            .await?
+            .is_some())
     }
 
     /// Publishes and waits for the broker's confirm; a nack, a return or a
@@ -390,6 +404,13 @@ impl Runtime {
     async fn forward(&self, d: &Delivery) -> Result<(), Failure> {
         let dcd: Decided = serde_json::from_slice(&d.message.body)
             .map_err(|e| Poison(format!("not a decided envelope: {e}")))?;
+        if self.already_forwarded(&dcd.id).await? {
+            self.metrics
+                .redeliveries_suppressed
+                .with_label_values(&["forward"])
+                .inc();
+            return Ok(());
+        }
         let accepted = dcd.decision == tamga_receipt::Decision::Accepted;
         let receipt = dcd.receipt_bytes()?;
         let mut h = BTreeMap::new();

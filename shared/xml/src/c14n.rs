@@ -245,7 +245,9 @@ impl Document {
         } as c_int;
 
         let apex = match selection {
-            Selection::Subtree(n) if from_apex => Some(ApexDocument::new(n.raw())?),
+            Selection::Subtree(n) if from_apex && !self.relative_namespace() => {
+                Some(ApexDocument::new(n.raw())?)
+            }
             _ => None,
         };
         let walk_from = apex.as_ref().map_or(self.raw(), |a| a.0);

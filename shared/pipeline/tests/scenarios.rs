@@ -1,0 +1,505 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The scenario suite, run twice: on the embedded default (in-process bus,
+//! SQLite) and on real infrastructure (RabbitMQ with a vhost per test,
+//! PostgreSQL with a fresh database per test). Every scenario counts in
+//! against out: each declaration gets exactly one result, and the audit
+//! chain verifies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tamga_bus::{AmqpBus, AmqpOptions, Bus, HeaderValue, MemoryBus, Message};
+use tamga_declaration::{sample, SampleSpec};
+use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, SigningKey};
+use tamga_pipeline::config::{
+    AuthorityConfig, EmbeddedConfig, LogConfig, MetricsConfig, TrustConfig, WorkerConfig,
+};
+use tamga_pipeline::site::{start_site, Site, SiteOptions};
+use tamga_pipeline::{headers, Config, Stage};
+use tamga_store::{Store, StoreConfig};
+
+// --- fixtures -------------------------------------------------------------
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn pki() -> &'static Pki {
+    static P: OnceLock<Pki> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        tamga_pki::generate(&tamga_pki::DemoPkiOptions {
+            countries: vec!["KZ".into(), "AZ".into(), "TR".into(), "UZ".into()],
+            now_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+        })
+        .unwrap()
+        .write_to(dir.path())
+        .unwrap();
+        Pki {
+            root: dir.path().to_path_buf(),
+            _dir: dir,
+        }
+    })
+}
+
+fn config(sqlite: &Path) -> Config {
+    let root = &pki().root;
+    Config {
+        amqp: None,
+        database: None,
+        trust: TrustConfig {
+            dir: root.join("trust"),
+            policy: None,
+        },
+        // UZ is in the trust list but not served: its declarations are refused.
+        authority: ["KZ", "AZ", "TR"]
+            .iter()
+            .map(|cc| {
+                let d = root.join("keys").join(cc);
+                AuthorityConfig {
+                    country: cc.to_string(),
+                    key: d.join("authority.key").display().to_string(),
+                    cert: d.join("authority.pem"),
+                    chain: vec![d.join("issuing-ca.pem")],
+                }
+            })
+            .collect(),
+        worker: WorkerConfig {
+            name: "scenario".into(),
+            concurrency: 8,
+        },
+        metrics: MetricsConfig {
+            listen: String::new(),
+        },
+        log: LogConfig::default(),
+        embedded: EmbeddedConfig {
+            sqlite: sqlite.display().to_string(),
+        },
+    }
+}
+
+fn signed(from: &str, to: &str, seq: u64, broker: &str) -> Vec<u8> {
+    let d = pki().root.join("keys").join(from);
+    let key = SigningKey::from_pkcs8_pem(&std::fs::read(d.join(format!("{broker}.key"))).unwrap())
+        .unwrap();
+    let mut certs =
+        tamga_dsig::certificates_from_pem(&std::fs::read(d.join(format!("{broker}.pem"))).unwrap())
+            .unwrap();
+    certs.extend(
+        tamga_dsig::certificates_from_pem(&std::fs::read(d.join("issuing-ca.pem")).unwrap())
+            .unwrap(),
+    );
+    let doc = sample(&SampleSpec::new(from, to, seq, 4));
+    sign_enveloped(
+        doc.as_bytes(),
+        &key,
+        &SignOptions {
+            certificates: certs,
+            digest: DigestAlgorithm::Sha256,
+            xades: seq % 2 == 0,
+            signing_time: time::OffsetDateTime::now_utc(),
+            limits: Default::default(),
+        },
+    )
+    .unwrap()
+}
+
+// --- environments ---------------------------------------------------------
+
+struct Env {
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    sqlite: PathBuf,
+    _dir: tempfile::TempDir,
+    cleanup: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for c in self.cleanup.drain(..) {
+            c();
+        }
+    }
+}
+
+async fn embedded() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("audit.sqlite");
+    let store = tamga_store::open_sqlite(&sqlite).unwrap();
+    Env {
+        bus: Arc::new(MemoryBus::new()),
+        store: Arc::new(store),
+        sqlite,
+        _dir: dir,
+        cleanup: Vec::new(),
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let n = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{prefix}_{}_{:x}", std::process::id(), n)
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl is required (RabbitMQ from Debian: make services)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn real() -> Env {
+    // A vhost per test.
+    let vhost = unique("tamga-scenario");
+    rabbitmqctl(&["add_vhost", &vhost]);
+    rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+    let bus = AmqpBus::connect(
+        &format!("amqp://guest:guest@127.0.0.1:5672/{vhost}"),
+        AmqpOptions::default(),
+    )
+    .await
+    .expect("RabbitMQ must run on 127.0.0.1:5672 (make services)");
+    // A fresh database per test.
+    let db = unique("tamga_scenario");
+    let (admin, conn) = tokio_postgres::connect(
+        "host=127.0.0.1 user=postgres dbname=postgres",
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("PostgreSQL must run on 127.0.0.1:5432 (make services)");
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let store = tamga_store::connect_postgres(&StoreConfig {
+        app_role: Some("tamga_app".into()),
+        ..StoreConfig::new(format!("postgres://postgres@127.0.0.1:5432/{db}"))
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v = vhost.clone();
+    let d = db.clone();
+    Env {
+        bus: Arc::new(bus),
+        store: Arc::new(store),
+        sqlite: dir.path().join("unused.sqlite"),
+        _dir: dir,
+        cleanup: vec![Box::new(move || {
+            let _ = Command::new("rabbitmqctl")
+                .args(["delete_vhost", &v])
+                .output();
+            let _ = Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+                .arg(format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"))
+                .output();
+        })],
+    }
+}
+
+async fn start(env: &Env) -> Site {
+    start_site(
+        &config(&env.sqlite),
+        &SiteOptions {
+            embedded: false,
+            stages: Stage::ALL.to_vec(),
+        },
+        &tamga_pipeline::open_key,
+        Some(env.bus.clone()),
+        Some(env.store.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// A result seen by a destination or a broker.
+#[derive(Debug, Clone)]
+struct Outcome {
+    queue: String,
+    accepted: bool,
+    reason: Option<String>,
+    correlation_id: String,
+    message_id: String,
+}
+
+async fn collect(env: &Env, want: usize, within: Duration) -> Vec<Outcome> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for cc in ["kz", "az", "tr", "uz"] {
+        for (q, accepted) in [
+            (format!("tamga.outbound.{cc}"), true),
+            (format!("tamga.rejected.{cc}"), false),
+        ] {
+            let Ok(mut consumer) = env.bus.consume(&q, 64, "scenario-collector").await else {
+                continue;
+            };
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(Ok(d)) = consumer.next().await {
+                    let m = d.message.clone();
+                    let _ = d.ack().await;
+                    let reason = match m.headers.get(headers::REASON) {
+                        Some(HeaderValue::Str(s)) => Some(s.clone()),
+                        _ => None,
+                    };
+                    let _ = tx.send(Outcome {
+                        queue: q.clone(),
+                        accepted,
+                        reason,
+                        correlation_id: m.correlation_id.clone().unwrap_or_default(),
+                        message_id: m.message_id.clone().unwrap_or_default(),
+                    });
+                }
+            }));
+        }
+    }
+    drop(tx);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + within;
+    while out.len() < want && Instant::now() < deadline {
+        if let Ok(Some(o)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            out.push(o);
+        }
+    }
+    // Linger briefly: anything more would be a duplicate.
+    while let Ok(Some(o)) = tokio::time::timeout(Duration::from_millis(700), rx.recv()).await {
+        out.push(o);
+    }
+    for t in tasks {
+        t.abort();
+    }
+    out
+}
+
+async fn publish(env: &Env, route: &str, id: Option<&str>, body: Vec<u8>) {
+    env.bus
+        .publish(
+            "tamga.inbound",
+            Message {
+                body,
+                routing_key: route.into(),
+                message_id: id.map(str::to_string),
+                correlation_id: None,
+                headers: BTreeMap::new(),
+                timestamp_ms: Some(tamga_pipeline::now_ms()),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn audit_ok(env: &Env) -> BTreeMap<String, u64> {
+    let report = env.store.verify_chain().await.unwrap();
+    assert!(
+        report.problem.is_none(),
+        "audit chain: {:?}",
+        report.problem
+    );
+    env.store.counts().await.unwrap()
+}
+
+// --- scenarios --------------------------------------------------------------
+
+/// Good, forged, wrapped, wrong-country and unserved-destination
+/// declarations: each gets exactly one, correct, result.
+async fn mixed_batch(env: Env) {
+    let site = start(&env).await;
+    let good = signed("KZ", "AZ", 1, "broker-ecdsa");
+    let mut cases: Vec<(String, &str, Vec<u8>, bool, Option<&str>)> = vec![
+        ("good-1".into(), "kz.az", good.clone(), true, None),
+        (
+            "good-2".into(),
+            "az.tr",
+            signed("AZ", "TR", 2, "broker-rsa"),
+            true,
+            None,
+        ),
+        (
+            "good-3".into(),
+            "tr.kz",
+            signed("TR", "KZ", 3, "broker-ecdsa"),
+            true,
+            None,
+        ),
+        (
+            "forged".into(),
+            "kz.az",
+            String::from_utf8(signed("KZ", "AZ", 4, "broker-ecdsa"))
+                .unwrap()
+                .replacen("<HSCode>", "<HSCode>9", 1)
+                .into_bytes(),
+            false,
+            Some("digest_mismatch"),
+        ),
+        (
+            "wrapped".into(),
+            "kz.az",
+            format!(
+                "<Wrapper>{}</Wrapper>",
+                String::from_utf8(signed("KZ", "AZ", 5, "broker-ecdsa"))
+                    .unwrap()
+                    .trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+            )
+            .into_bytes(),
+            false,
+            Some("signature_wrapping"),
+        ),
+        (
+            "wrong-country".into(),
+            "tr.az",
+            signed("KZ", "AZ", 6, "broker-ecdsa"),
+            false,
+            Some("untrusted_signer"),
+        ),
+        (
+            "revoked".into(),
+            "kz.tr",
+            signed("KZ", "TR", 7, "broker-revoked"),
+            false,
+            Some("certificate_revoked"),
+        ),
+        (
+            "unserved".into(),
+            "kz.uz",
+            signed("KZ", "UZ", 8, "broker-ecdsa"),
+            false,
+            Some("destination_not_served"),
+        ),
+        (
+            "hostile".into(),
+            "az.kz",
+            b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///etc/passwd'>]><x>&a;</x>".to_vec(),
+            false,
+            Some("doctype_forbidden"),
+        ),
+    ];
+    for i in 0..6 {
+        cases.push((
+            format!("bulk-{i}"),
+            "az.kz",
+            signed("AZ", "KZ", 100 + i, "broker-ecdsa"),
+            true,
+            None,
+        ));
+    }
+    for (id, route, body, _, _) in &cases {
+        publish(&env, route, Some(id), body.clone()).await;
+    }
+    let out = collect(&env, cases.len(), Duration::from_secs(60)).await;
+    let by_id: HashMap<&str, Vec<&Outcome>> = out.iter().fold(HashMap::new(), |mut m, o| {
+        m.entry(o.correlation_id.as_str()).or_default().push(o);
+        m
+    });
+    for (id, route, _, accepted, reason) in &cases {
+        let got = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{id}: no result"));
+        assert_eq!(got.len(), 1, "{id}: {} results", got.len());
+        assert_eq!(got[0].accepted, *accepted, "{id}: {:?}", got[0]);
+        assert_eq!(got[0].reason.as_deref(), *reason, "{id}");
+        assert_eq!(got[0].message_id, format!("tamga:{id}"));
+        let to = route.split('.').nth(1).unwrap();
+        let from = route.split('.').next().unwrap();
+        let expected_queue = if *accepted {
+            format!("tamga.outbound.{to}")
+        } else {
+            format!("tamga.rejected.{from}")
+        };
+        assert_eq!(got[0].queue, expected_queue, "{id}");
+    }
+    assert_eq!(out.len(), cases.len(), "no duplicates");
+    site.stop().await;
+    let counts = audit_ok(&env).await;
+    let n = cases.len() as u64;
+    assert_eq!(counts.get("received").copied().unwrap_or(0), n);
+    assert_eq!(
+        counts.get("verified").copied().unwrap_or(0) + counts.get("rejected").copied().unwrap_or(0),
+        n
+    );
+    assert_eq!(
+        counts.get("countersigned").copied().unwrap_or(0)
+            + counts.get("receipt_issued").copied().unwrap_or(0),
+        n
+    );
+    assert_eq!(counts.get("forwarded").copied().unwrap_or(0), n);
+}
+
+/// The same message twice, and the same bytes under another message id:
+/// processed once, answered once.
+async fn duplicates(env: Env) {
+    let site = start(&env).await;
+    let doc = signed("AZ", "KZ", 20, "broker-rsa");
+    publish(&env, "az.kz", Some("dup-1"), doc.clone()).await;
+    let first = collect(&env, 1, Duration::from_secs(30)).await;
+    assert_eq!(first.len(), 1);
+    publish(&env, "az.kz", Some("dup-1"), doc.clone()).await;
+    publish(&env, "az.kz", Some("dup-1-again-other-id"), doc.clone()).await;
+    publish(&env, "az.kz", None, doc.clone()).await;
+    let again = collect(&env, 0, Duration::from_secs(3)).await;
+    assert!(
+        again.is_empty(),
+        "duplicates must not be re-forwarded: {again:?}"
+    );
+    site.stop().await;
+    let counts = audit_ok(&env).await;
+    assert_eq!(
+        counts.get("countersigned").copied().unwrap_or(0),
+        1,
+        "signed once"
+    );
+    assert_eq!(counts.get("forwarded").copied().unwrap_or(0), 1);
+}
+
+/// A message that can never be processed ends in the stage's dead-letter
+/// queue, with an audit event.
+async fn poison(env: Env) {
+    let site = start(&env).await;
+    publish(&env, "nonsense", Some("poison-1"), b"<x/>".to_vec()).await;
+    let mut dlq = env
+        .bus
+        .consume("tamga.verify.dlq", 1, "scenario-dlq")
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(30), dlq.next())
+        .await
+        .expect("the poison message reaches tamga.verify.dlq")
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.message_id.as_deref(), Some("poison-1"));
+    d.ack().await.unwrap();
+    site.stop().await;
+    let counts = audit_ok(&env).await;
+    assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 1);
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::embedded().await).await
+                }
+            )*
+        }
+        mod rabbitmq_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::real().await).await
+                }
+            )*
+        }
+    };
+}
+
+both!(mixed_batch, duplicates, poison);
