@@ -425,6 +425,10 @@ const PHAOS_EXT: &[(&str, &str)] = &[
     ),
     ("document.xml", "phaos-xmldsig-three/document.xml"),
 ];
+/// `ds:Manifest` anywhere in the signature: refused before any digest runs.
+const MANIFEST: Verdict = Verdict::new(INDET, S::SigConstraintsFailure, "indirection_forbidden");
+const WHY_MANIFEST_XSW: &str = "refused as soon as a ds:Manifest is seen (every profile): the same rejection DSS gives, under Tamga's Manifest rule rather than its wrapping rule";
+
 const fn phaos(file: &'static str) -> Case {
     case(file, Prof::Generic, Trust::Phaos, PHAOS_AT)
         .hmac("phaos-xmldsig-three/certs/hmackey.bin")
@@ -560,8 +564,8 @@ static CASES: &[Case] = &[
     phaos("phaos-xmldsig-three/signature-rsa-enveloping.xml").diverges(MD5_CHAIN, WHY_MD5),
     phaos("phaos-xmldsig-three/signature-rsa-detached.xml").diverges(MD5_CHAIN, WHY_MD5),
     phaos("phaos-xmldsig-three/signature-rsa-manifest-x509-data-cert-chain.xml").diverges(
-        MD5_CHAIN,
-        "MD5 chain (as signature-rsa-enveloped); note also that the Manifest's own references (document.xml, rfc3161.txt) are never digested by the generic profile",
+        MANIFEST,
+        "ds:Manifest is refused in every profile: its references are not part of core validation, so accepting it would vouch for unchecked data (the chain is MD5-signed too)",
     ),
     phaos("phaos-xmldsig-three/signature-hmac-sha1-exclusive-c14n-enveloped.xml"),
     phaos("phaos-xmldsig-three/signature-hmac-sha1-exclusive-c14n-comments-detached.xml"),
@@ -577,8 +581,8 @@ static CASES: &[Case] = &[
     .ext(PHAOS_EXT)
     .expect(REVOKED)
     .diverges(
-        MD5_CHAIN,
-        "MD5 chain (as signature-rsa-enveloped) is refused before revocation is looked at; the revoking CRL is MD5-signed too, and KeyInfo's X509CRL is never used",
+        MANIFEST,
+        "it also carries a ds:Manifest, refused in every profile before any digest; behind that, the chain and the revoking CRL are MD5-signed (refused), and KeyInfo's X509CRL is not used as revocation input",
     ),
     // ---- 5. xmldsig2ed (Sun): C14N 1.1 and comments ---------------------------
     sun("w3c-xmldsig2ed-tests/defCan-1.xml").diverges(XPATH_REFUSED, WHY_XPATH),
@@ -808,25 +812,29 @@ static CASES: &[Case] = &[
         Prof::Generic,
         "2020-07-28T14:09:48Z",
     )
-    .expect(NO_CHAIN),
+    .expect(NO_CHAIN)
+    .diverges(
+        Verdict::new(INDET, S::SigConstraintsFailure, "timestamp_invalid").intact(true),
+        "its SignatureTimeStamp's CMS SignerInfo digest is SHA-1, which tamga-timestamp refuses even under the generic (legacy SHA-1) profile; time-stamps are checked before the signer's chain (with no anchor the TSA could not chain either)",
+    ),
     // B-LTA, basic validation: the anchors, revocation where available.
     case(
         "dss-xades/xades-lta-valid.xml",
         Prof::Generic,
         Trust::DssLta,
-        "2021-07-13T13:27:44Z",
+        "2021-08-13T00:00:00Z",
     ),
     // B-LTA as DSS validates it: revocation data required for the signer.
     case(
         "dss-xades/xades-lta-valid.xml",
         Prof::Generic,
         Trust::DssLta,
-        "2021-07-13T13:27:44Z",
+        "2021-08-13T00:00:00Z",
     )
     .revocation(RevocationMode::Require)
     .diverges(
         NO_REVOCATION_DATA,
-        "no OCSP support: neither RevocationValues' OCSP response nor trust/…external-ocsp-response.der can be consumed, and timestamps are not evaluated",
+        "no OCSP support: neither RevocationValues' OCSP response nor trust/…external-ocsp-response.der can be consumed (the SignatureTimeStamp is verified; ArchiveTimeStamp, CertificateValues and RevocationValues are not evaluated)",
     ),
     dss(
         "dss-xades/xades-with-dtd-injection.xml",
@@ -869,7 +877,7 @@ static CASES: &[Case] = &[
         "2018-08-31T13:07:08Z",
     )
     .expect(WRAPPED.intact(true))
-    .diverges(NO_CHAIN, WHY_XSW_GENERIC),
+    .diverges(MANIFEST, WHY_MANIFEST_XSW),
     dss(
         "dss-xades/xsw/XSW-enveloping-fake-manifest.xml",
         Prof::Customs,
@@ -1703,4 +1711,26 @@ fn keyname_only_vectors_have_no_key() {
             );
         }
     }
+}
+
+/// B-LTA, basic validation: besides TOTAL_PASSED (in the table), the
+/// SignatureTimeStamp is verified (TSA good-tsa chains to root-ca). The
+/// ArchiveTimeStamp and the LT material are not evaluated.
+#[test]
+fn lta_signature_timestamp_is_verified() {
+    let case = case(
+        "dss-xades/xades-lta-valid.xml",
+        Prof::Generic,
+        Trust::DssLta,
+        "2021-08-13T00:00:00Z",
+    );
+    let report = run(&case);
+    assert!(report.passed(), "{}", report.message);
+    assert_eq!(report.timestamps.len(), 1, "{:?}", report.timestamps);
+    let ts = &report.timestamps[0];
+    assert!(ts.verified, "{}", ts.message);
+    assert!(
+        ts.tsa.as_deref().is_some_and(|t| t.contains("CN=good-tsa")),
+        "{ts:?}"
+    );
 }

@@ -684,12 +684,12 @@ impl Bus for AmqpBus {
             .await
             .map_err(|e| with_context(map_err(&e), &format!("consuming {queue}")))?;
         Ok(Consumer {
-            inner: ConsumerInner::Amqp(AmqpConsumer {
+            inner: ConsumerInner::Amqp(Box::new(AmqpConsumer {
                 consumer,
                 _channel: channel,
                 queue: queue.to_string(),
                 ended: false,
-            }),
+            })),
         })
     }
 }

@@ -246,7 +246,8 @@ pub struct Consumer {
 
 enum ConsumerInner {
     Memory(memory::MemoryConsumer),
-    Amqp(amqp::AmqpConsumer),
+    // Boxed: a lapin consumer is several hundred bytes.
+    Amqp(Box<amqp::AmqpConsumer>),
 }
 
 impl fmt::Debug for Consumer {

@@ -70,6 +70,10 @@ fn check(
     }
     let xades = parse_xades(&sig).map_err(format_reason)?;
     if let Some(x) = &xades {
+        // Same digest rules as the declarant's signing-certificate binding.
+        for cd in &x.signing_certificates {
+            policy.digest_allowed(&cd.digest)?;
+        }
         out.signing_time = x.signing_time.clone();
     }
     check_signed_properties(doc, &sig, xades.as_ref())?;

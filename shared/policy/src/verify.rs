@@ -147,6 +147,14 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         return Err(Reason::SignedPropertiesNotSigned);
     }
 
+    // Manifest references are not part of core validation: a verifier that
+    // accepts a Manifest without checking it vouches for unchecked data. No
+    // profile accepts one.
+    if element.descendants().any(|n| n.is(DSIG_NS, "Manifest")) {
+        return Err(Reason::IndirectionForbidden {
+            what: "ds:Manifest".into(),
+        });
+    }
     // Shapes: what is signed, and how.
     if customs {
         check_customs_shape(&doc, &sig, xades.as_ref())?;
@@ -199,6 +207,12 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
                 Some(k) if k.certificate_pointers > 0 => Reason::NoSigningCertificate(
                     "KeyInfo names a certificate but does not carry it".into(),
                 ),
+                Some(k) if k.key_info_reference || k.retrieval_method => {
+                    Reason::NoSigningCertificate(
+                        "KeyInfo points elsewhere (KeyInfoReference/RetrievalMethod), which is not followed"
+                            .into(),
+                    )
+                }
                 Some(_) => Reason::NoSigningCertificate("KeyInfo carries no certificate".into()),
             });
         }
@@ -328,7 +342,8 @@ fn check_timestamps(
                         at_unix: u64::try_from(req.at_unix).unwrap_or(0),
                     })
                     .map_err(|e| e.to_string())
-                }),
+                })
+                .and_then(|v| check_gen_time(v, x.signing_time.as_deref(), req.at_unix)),
         };
         match outcome {
             Ok(v) => report.timestamps.push(crate::TimestampReport {
@@ -352,6 +367,35 @@ fn check_timestamps(
         Some(detail) => Err(Reason::TimestampInvalid { detail }),
         None => Ok(()),
     }
+}
+
+/// A time-stamp proves existence at genTime: one from after the validation
+/// time, or from before the signer's own claimed SigningTime, contradicts
+/// the signature it is about (clock skew of five minutes allowed).
+fn check_gen_time(
+    v: tamga_timestamp::VerifiedTimestamp,
+    signing_time: Option<&str>,
+    at_unix: i64,
+) -> Result<tamga_timestamp::VerifiedTimestamp, String> {
+    const SKEW: i64 = 300;
+    if v.gen_time_unix > at_unix + SKEW {
+        return Err(format!(
+            "its genTime {} is after the validation time",
+            v.gen_time
+        ));
+    }
+    if let Some(claimed) = signing_time.and_then(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    }) {
+        if v.gen_time_unix + SKEW < claimed.unix_timestamp() {
+            return Err(format!(
+                "its genTime {} precedes the claimed SigningTime {}",
+                v.gen_time,
+                signing_time.unwrap_or_default()
+            ));
+        }
+    }
+    Ok(v)
 }
 
 pub(crate) fn has_signature_ancestor(n: Node<'_>) -> bool {
@@ -417,11 +461,6 @@ fn check_customs_shape(
     xades: Option<&Xades<'_>>,
 ) -> Result<(), Reason> {
     let root = doc.root();
-    if sig.element.descendants().any(|n| n.is(DSIG_NS, "Manifest")) {
-        return Err(Reason::IndirectionForbidden {
-            what: "ds:Manifest".into(),
-        });
-    }
     let mut document_refs = 0;
     for r in &sig.references {
         let uri = r.uri.clone().ok_or(Reason::UnexpectedReference {

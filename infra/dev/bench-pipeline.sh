@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The pipeline benchmark (`make bench-pipeline`): a demo PKI, a fresh vhost
+# and database, `tamga bench pipeline` at full speed and at 500/s.
+# Durability is on: persistent messages, publisher confirms, quorum queues,
+# synchronous_commit (PostgreSQL's default).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -q -p tamga
+T=target/release/tamga
+work=$(mktemp -d)
+vhost="tamga-bench-$$"
+db="tamga_bench_$$"
+cleanup() {
+  rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+rabbitmqctl -q add_vhost "$vhost"
+rabbitmqctl -q set_permissions -p "$vhost" guest ".*" ".*" ".*"
+psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
+$T pki demo --out "$work/pki" --countries KZ,AZ,TR,KG 2>/dev/null
+cat > "$work/site.toml" <<TOML
+[amqp]
+url = "amqp://guest:guest@127.0.0.1:5672/$vhost"
+prefetch = ${PREFETCH:-128}
+[database]
+url = "postgres://postgres@127.0.0.1:5432/$db"
+pool_size = ${POOL:-16}
+[trust]
+dir = "$work/pki/trust"
+[worker]
+name = "bench"
+concurrency = ${CONCURRENCY:-64}
+[metrics]
+listen = ""
+[log]
+level = "info"
+TOML
+for cc in KZ AZ TR KG; do
+cat >> "$work/site.toml" <<TOML
+[[authority]]
+country = "$cc"
+key = "$work/pki/keys/$cc/authority.key"
+cert = "$work/pki/keys/$cc/authority.pem"
+chain = ["$work/pki/keys/$cc/issuing-ca.pem"]
+TOML
+done
+echo "== full speed, ${COUNT:-3000} declarations (ECDSA P-256 countersigning)"
+$T bench pipeline --config "$work/site.toml" --pki "$work/pki" --count "${COUNT:-3000}"
+echo "== 500/s, ${COUNT500:-3000} declarations"
+$T bench pipeline --config "$work/site.toml" --pki "$work/pki" --count "${COUNT500:-3000}" --rate 500

@@ -1,0 +1,1076 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Fault tests: the workers run as child processes (`tamga run --config
+//! FILE`) against the local RabbitMQ (a fresh vhost per test) and PostgreSQL
+//! (a fresh database per test), and are disturbed — killed with SIGKILL, the
+//! broker restarted, the database stopped, poison messages, a burst. Each
+//! test counts in against out: every declaration gets exactly one result
+//! (accepted on `tamga.outbound.<to>` or rejected on `tamga.rejected.<from>`;
+//! a redelivery of the *same* `tamga:<id>` message is allowed and reported),
+//! nothing is lost, the audit counts agree, and `tamga audit verify` passes.
+//!
+//! These tests stop and restart shared services: run them alone and
+//! serially (`make faults`, or `cargo nextest run -p tamga --test faults -j 1`
+//! / `cargo test -p tamga --test faults -- --test-threads=1`). Every test
+//! name starts with `fault_` so that the workspace run can skip them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tamga_bus::{AmqpBus, AmqpOptions, Bus, HeaderValue, Message};
+use tamga_declaration::{sample, SampleSpec};
+use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, SigningKey};
+use tamga_pki::{generate, BrokerKind, DemoPki, DemoPkiOptions};
+use tamga_xml::ParseLimits;
+
+const TAMGA: &str = env!("CARGO_BIN_EXE_tamga");
+/// Countries of the demo PKI; the site countersigns for all of them.
+const COUNTRIES: [&str; 3] = ["KZ", "AZ", "TR"];
+const ROUTES: [(&str, &str); 6] = [
+    ("KZ", "AZ"),
+    ("AZ", "TR"),
+    ("TR", "KZ"),
+    ("KZ", "TR"),
+    ("AZ", "KZ"),
+    ("TR", "AZ"),
+];
+
+// --- fixtures ---------------------------------------------------------------
+
+fn pki() -> &'static DemoPki {
+    static PKI: OnceLock<DemoPki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        generate(&DemoPkiOptions::new(COUNTRIES, now)).expect("demo PKI")
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    let n = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{prefix}_{}_{:x}", std::process::id(), n)
+}
+
+/// One declaration as a broker submits it.
+#[derive(Debug, Clone)]
+struct Doc {
+    id: String,
+    route: String,
+    from: String,
+    to: String,
+    body: Vec<u8>,
+    forged: bool,
+}
+
+impl Doc {
+    /// The queue its one result must land on.
+    fn expected_queue(&self) -> String {
+        if self.forged {
+            format!("tamga.rejected.{}", self.from.to_ascii_lowercase())
+        } else {
+            format!("tamga.outbound.{}", self.to.to_ascii_lowercase())
+        }
+    }
+}
+
+/// Signs one small declaration with the origin's ECDSA broker.
+fn sign_one(key: &SigningKey, certs: &[Vec<u8>], from: &str, to: &str, seq: u64) -> Vec<u8> {
+    let doc = sample(&SampleSpec::new(from, to, seq, 4));
+    sign_enveloped(
+        doc.as_bytes(),
+        key,
+        &SignOptions {
+            certificates: certs.to_vec(),
+            digest: DigestAlgorithm::Sha256,
+            xades: false,
+            signing_time: time::OffsetDateTime::now_utc(),
+            limits: ParseLimits::default(),
+        },
+    )
+    .unwrap()
+}
+
+/// `n` declarations over six corridors, every tenth forged (a goods code
+/// changed after signing: `digest_mismatch`). Signed on every core.
+fn declarations(tag: &str, n: usize) -> Vec<Doc> {
+    let threads = std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(2)
+        .min(8);
+    let mut out: Vec<Option<Doc>> = vec![None; n];
+    std::thread::scope(|s| {
+        let chunks: Vec<_> = out
+            .chunks_mut(n.div_ceil(threads).max(1))
+            .enumerate()
+            .map(|(c, chunk)| (c * n.div_ceil(threads).max(1), chunk))
+            .collect();
+        for (start, chunk) in chunks {
+            s.spawn(move || {
+                let mut keys = HashMap::new();
+                for cc in COUNTRIES {
+                    let c = pki().country(cc).unwrap();
+                    let b = c.broker(BrokerKind::Ecdsa).unwrap();
+                    let key = SigningKey::from_pkcs8_pem(b.key_pkcs8_pem.as_bytes()).unwrap();
+                    let certs = vec![b.cert_der.clone(), c.issuing.cert_der.clone()];
+                    keys.insert(cc, (key, certs));
+                }
+                for (k, slot) in chunk.iter_mut().enumerate() {
+                    let i = start + k;
+                    let (from, to) = ROUTES[i % ROUTES.len()];
+                    let (key, certs) = &keys[from];
+                    let signed = sign_one(key, certs, from, to, 1_000_000 + i as u64);
+                    let forged = i % 10 == 7;
+                    let body = if forged {
+                        String::from_utf8(signed)
+                            .unwrap()
+                            .replacen("<HSCode>", "<HSCode>9", 1)
+                            .into_bytes()
+                    } else {
+                        signed
+                    };
+                    *slot = Some(Doc {
+                        id: format!("{tag}-{i}"),
+                        route: format!("{}.{}", from.to_ascii_lowercase(), to.to_ascii_lowercase()),
+                        from: from.into(),
+                        to: to.into(),
+                        body,
+                        forged,
+                    });
+                }
+            });
+        }
+    });
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"))
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = run("rabbitmqctl", args);
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn pg_admin(db: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 user=postgres dbname={db}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("PostgreSQL must run on 127.0.0.1:5432 (make services)");
+    tokio::spawn(conn);
+    client
+}
+
+/// Worker logs of one test: kept after a worker is killed, printed (the
+/// tail of each) when the test fails.
+type LogBook = Arc<Mutex<Vec<(String, Arc<Mutex<Vec<String>>>)>>>;
+
+/// A fresh vhost, a fresh database and the demo PKI on disk; all removed
+/// on drop.
+struct Site {
+    dir: tempfile::TempDir,
+    vhost: String,
+    db: String,
+    logs: LogBook,
+}
+
+impl Site {
+    async fn new(tag: &str) -> Self {
+        let vhost = unique(&format!("tamga-fault-{tag}"));
+        rabbitmqctl(&["add_vhost", &vhost]);
+        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+        let db = unique(&format!("tamga_fault_{tag}"));
+        pg_admin("postgres")
+            .await
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        pki().write_to(dir.path()).unwrap();
+        Site {
+            dir,
+            vhost,
+            db,
+            logs: Arc::default(),
+        }
+    }
+
+    fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.vhost)
+    }
+
+    fn db_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.db)
+    }
+
+    /// Writes the site configuration for the worker `name`.
+    fn config(&self, name: &str) -> PathBuf {
+        let root = self.dir.path();
+        let mut toml = format!(
+            "[amqp]\nurl = \"{}\"\ndelivery_limit = 5\n\n\
+             [database]\nurl = \"{}\"\n\n\
+             [trust]\ndir = \"{}\"\n\n",
+            self.amqp_url(),
+            self.db_url(),
+            root.join("trust").display()
+        );
+        for cc in COUNTRIES {
+            let k = root.join("keys").join(cc);
+            toml.push_str(&format!(
+                "[[authority]]\ncountry = \"{cc}\"\nkey = \"{}\"\ncert = \"{}\"\nchain = [\"{}\"]\n\n",
+                k.join("authority.key").display(),
+                k.join("authority.pem").display(),
+                k.join("issuing-ca.pem").display()
+            ));
+        }
+        toml.push_str(&format!(
+            "[worker]\nname = \"{name}\"\nconcurrency = 16\n\n\
+             [metrics]\nlisten = \"\"\n\n\
+             [log]\nlevel = \"info\"\n"
+        ));
+        let path = root.join(format!("site-{name}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    async fn bus(&self) -> Arc<AmqpBus> {
+        Arc::new(
+            AmqpBus::connect(&self.amqp_url(), AmqpOptions::default())
+                .await
+                .expect("RabbitMQ must run on 127.0.0.1:5672 (make services)"),
+        )
+    }
+
+    /// Audit events by stage, straight from the database.
+    async fn audit_counts(&self) -> BTreeMap<String, u64> {
+        let rows = pg_admin(&self.db)
+            .await
+            .query(
+                "SELECT stage, count(*) FROM audit_events GROUP BY stage",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.get(1);
+                (r.get::<_, String>(0), n as u64)
+            })
+            .collect()
+    }
+
+    /// `tamga audit verify` must pass.
+    fn audit_verify(&self) {
+        let out = Command::new(TAMGA)
+            .args(["audit", "verify", "--config"])
+            .arg(self.config("fault-audit"))
+            .envs(clean_env())
+            .env_clear_tamga()
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("audit trail intact"),
+            "tamga audit verify: {:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Messages in each of the stage dead-letter queues.
+    fn dlq_depths(&self) -> BTreeMap<String, u64> {
+        let out = run(
+            "rabbitmqctl",
+            &["-q", "list_queues", "-p", &self.vhost, "name", "messages"],
+        );
+        assert!(out.status.success(), "rabbitmqctl list_queues");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (name, n) = (f.next()?, f.next()?.parse().ok()?);
+                name.ends_with(".dlq").then(|| (name.to_string(), n))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (name, log) in self.logs.lock().unwrap().iter() {
+                let log = log.lock().unwrap();
+                let from = log.len().saturating_sub(300);
+                eprintln!(
+                    "===== worker {name}: stderr ({} lines, last {}) =====",
+                    log.len(),
+                    log.len() - from
+                );
+                for l in &log[from..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.vhost])
+            .output();
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .output();
+    }
+}
+
+/// The process environment minus `TAMGA_*` (an override such as
+/// `TAMGA_AMQP_URL` in the caller's environment must not redirect the
+/// workers away from the test's vhost and database).
+fn clean_env() -> Vec<(String, String)> {
+    vec![("NO_COLOR".into(), "1".into())]
+}
+
+trait ClearTamga {
+    fn env_clear_tamga(&mut self) -> &mut Self;
+}
+
+impl ClearTamga for Command {
+    fn env_clear_tamga(&mut self) -> &mut Self {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("TAMGA_") {
+                self.env_remove(k);
+            }
+        }
+        self
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `tamga run --config FILE` as a child process; stderr drained into a log.
+struct Worker {
+    child: Child,
+    name: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Worker {
+    /// Starts the worker and waits for its `ready` line.
+    async fn start(site: &Site, name: &str) -> Worker {
+        let config = site.config(name);
+        let mut child = Command::new(TAMGA)
+            .args(["run", "--config"])
+            .arg(&config)
+            .envs(clean_env())
+            .env_clear_tamga()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let ready = Arc::new(AtomicBool::new(false));
+        let stderr = child.stderr.take().unwrap();
+        {
+            let (log, ready) = (log.clone(), ready.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let line = strip_ansi(&line);
+                    if line.contains("ready") && !line.contains("not ready") {
+                        ready.store(true, Ordering::SeqCst);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        site.logs
+            .lock()
+            .unwrap()
+            .push((name.to_string(), log.clone()));
+        let mut w = Worker {
+            child,
+            name: name.to_string(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !ready.load(Ordering::SeqCst) {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!("worker {name} exited before `ready`: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {name} did not log `ready` within 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        w
+    }
+
+    fn log_contains(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    fn log_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// SIGKILL, and reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; the worker must stop by itself (in-flight work settled).
+    async fn terminate(&mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "worker {} exited with {status} on SIGTERM",
+                    self.name
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {} did not stop within 30 s of SIGTERM",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+// --- publishing and collecting ----------------------------------------------
+
+fn inbound(doc: &Doc) -> Message {
+    Message {
+        body: doc.body.clone(),
+        routing_key: doc.route.clone(),
+        message_id: Some(doc.id.clone()),
+        correlation_id: None,
+        headers: BTreeMap::new(),
+        timestamp_ms: Some(tamga_pipeline::now_ms()),
+    }
+}
+
+/// Publishes until confirmed, riding out broker restarts (the bus
+/// reconnects by itself; a publish during the outage fails and is retried —
+/// a duplicate is deduplicated by the pipeline by message id).
+async fn publish_confirmed(bus: &AmqpBus, exchange: &str, message: Message, retries: &AtomicU64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match bus.publish(exchange, message.clone()).await {
+            Ok(()) => return,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "publishing {:?} not confirmed for 120 s: {e}",
+                    message.message_id
+                );
+                if retries.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("publish {:?}: {e}; again", message.message_id);
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Publishes `docs` on `tasks` concurrent publishers. The first `fast`
+/// go as fast as confirms allow, the rest at `per_sec` (0: unpaced).
+/// Returns the number of publish retries.
+fn spawn_publisher(
+    bus: Arc<AmqpBus>,
+    docs: Arc<Vec<Doc>>,
+    tasks: usize,
+    fast: usize,
+    per_sec: u64,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let retries = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let (bus, docs, retries) = (bus.clone(), docs.clone(), retries.clone());
+            handles.push(tokio::spawn(async move {
+                for i in (t..docs.len()).step_by(tasks) {
+                    if per_sec > 0 && i >= fast {
+                        let at = Duration::from_millis((i - fast) as u64 * 1000 / per_sec);
+                        tokio::time::sleep_until((started + at).into()).await;
+                    }
+                    publish_confirmed(&bus, "tamga.inbound", inbound(&docs[i]), &retries).await;
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        retries.load(Ordering::Relaxed)
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    queues: Vec<String>,
+    decision: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    by_id: HashMap<String, Seen>,
+    deliveries: u64,
+    last_at: Option<Instant>,
+}
+
+/// Consumes every outbound and rejected queue of the site, re-consuming
+/// whenever a consumer ends (broker restart), and tallies results by
+/// message id.
+struct Collector {
+    tally: Arc<Mutex<Tally>>,
+    reconsumes: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _bus: Arc<AmqpBus>,
+}
+
+impl Collector {
+    async fn start(site: &Site) -> Self {
+        let bus = site.bus().await;
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let reconsumes = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for cc in COUNTRIES {
+            let cc = cc.to_ascii_lowercase();
+            for q in [
+                format!("tamga.outbound.{cc}"),
+                format!("tamga.rejected.{cc}"),
+            ] {
+                let (bus, tally, reconsumes) = (bus.clone(), tally.clone(), reconsumes.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut first = true;
+                    loop {
+                        // Not declared until the first worker starts: retry.
+                        if let Ok(mut c) = bus.consume(&q, 256, "fault-collector").await {
+                            if !first {
+                                reconsumes.fetch_add(1, Ordering::Relaxed);
+                            }
+                            first = false;
+                            while let Some(Ok(d)) = c.next().await {
+                                let m = &d.message;
+                                let id = m.message_id.clone().unwrap_or_default();
+                                let decision =
+                                    match m.headers.get(tamga_pipeline::headers::DECISION) {
+                                        Some(HeaderValue::Str(s)) => Some(s.clone()),
+                                        _ => None,
+                                    };
+                                {
+                                    let mut t = tally.lock().unwrap();
+                                    t.deliveries += 1;
+                                    t.last_at = Some(Instant::now());
+                                    t.by_id
+                                        .entry(id)
+                                        .or_insert_with(|| Seen {
+                                            queues: Vec::new(),
+                                            decision,
+                                        })
+                                        .queues
+                                        .push(q.clone());
+                                }
+                                // A failed ack is redelivered: a duplicate, counted.
+                                let _ = d.ack().await;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }));
+            }
+        }
+        Collector {
+            tally,
+            reconsumes,
+            tasks,
+            _bus: bus,
+        }
+    }
+
+    fn distinct(&self) -> usize {
+        self.tally.lock().unwrap().by_id.len()
+    }
+
+    /// Waits until `n` distinct results arrived; panics after `within`.
+    async fn wait_for(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.distinct();
+            if got >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {got} of {n} results within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for all `docs`, lingers for late duplicates, then checks that
+    /// each got exactly one (distinct) result on the right queue and that
+    /// nothing else arrived. Returns the number of duplicate deliveries.
+    async fn settle(&self, docs: &[Doc], within: Duration) -> u64 {
+        self.wait_for(docs.len(), within).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let t = self.tally.lock().unwrap();
+        let mut problems = Vec::new();
+        for d in docs {
+            let id = format!("tamga:{}", d.id);
+            match t.by_id.get(&id) {
+                None => problems.push(format!("{id}: no result")),
+                Some(seen) => {
+                    let want = d.expected_queue();
+                    if seen.queues.iter().any(|q| *q != want) {
+                        problems.push(format!(
+                            "{id}: results on {:?}, expected {want} (forged: {})",
+                            seen.queues, d.forged
+                        ));
+                    }
+                    let decision = if d.forged { "rejected" } else { "accepted" };
+                    if seen.decision.as_deref() != Some(decision) {
+                        problems.push(format!("{id}: decision {:?}", seen.decision));
+                    }
+                }
+            }
+        }
+        let known: std::collections::HashSet<String> =
+            docs.iter().map(|d| format!("tamga:{}", d.id)).collect();
+        for id in t.by_id.keys().filter(|id| !known.contains(*id)) {
+            problems.push(format!("{id}: a result for no declaration"));
+        }
+        assert!(
+            problems.is_empty(),
+            "{} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        let dups = t.deliveries - t.by_id.len() as u64;
+        if dups > 0 {
+            let redelivered: Vec<_> = t
+                .by_id
+                .iter()
+                .filter(|(_, s)| s.queues.len() > 1)
+                .map(|(id, s)| format!("{id}×{}", s.queues.len()))
+                .take(20)
+                .collect();
+            eprintln!("duplicates (same message id, redelivered): {dups}: {redelivered:?}");
+        }
+        dups
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// After the worker stopped: the audit trail has exactly one event per
+/// declaration and stage, and verifies.
+async fn check_audit(site: &Site, docs: &[Doc], dead_lettered: u64) -> BTreeMap<String, u64> {
+    let counts = site.audit_counts().await;
+    let n = docs.len() as u64;
+    let forged = docs.iter().filter(|d| d.forged).count() as u64;
+    let c = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let expected = [
+        ("received", n),
+        ("verified", n - forged),
+        ("rejected", forged),
+        ("countersigned", n - forged),
+        ("receipt_issued", forged),
+        ("forwarded", n),
+        ("dead_lettered", dead_lettered),
+    ];
+    for (stage, want) in expected {
+        assert_eq!(c(stage), want, "audit events {stage:?}: {counts:?}");
+    }
+    site.audit_verify();
+    counts
+}
+
+// --- PostgreSQL and RabbitMQ control ------------------------------------------
+
+fn pg_version() -> String {
+    let mut v: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .expect("PostgreSQL from Debian (/etc/postgresql)")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    v.sort_by_key(|s| s.parse::<u32>().unwrap_or(0));
+    v.pop().expect("a PostgreSQL cluster under /etc/postgresql")
+}
+
+fn pg_ctlcluster(action: &str, extra: &[&str]) -> bool {
+    let version = pg_version();
+    let mut args = vec!["--skip-systemctl-redirect", &version, "main", action];
+    args.extend_from_slice(extra);
+    if run("pg_ctlcluster", &args).status.success() {
+        return true;
+    }
+    let mut args = vec![version.as_str(), "main", action];
+    args.extend_from_slice(extra);
+    run("pg_ctlcluster", &args).status.success()
+}
+
+fn pg_is_up() -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], 5432)),
+        Duration::from_secs(1),
+    )
+    .is_ok()
+}
+
+/// PostgreSQL stopped for as long as this lives; started again on drop,
+/// even when the test panics.
+struct PgStopped {
+    stopped_at: Instant,
+}
+
+impl PgStopped {
+    fn stop() -> Self {
+        assert!(
+            pg_ctlcluster("stop", &["-m", "fast"]),
+            "pg_ctlcluster stop failed"
+        );
+        PgStopped {
+            stopped_at: Instant::now(),
+        }
+    }
+}
+
+impl Drop for PgStopped {
+    fn drop(&mut self) {
+        let ok = pg_ctlcluster("start", &[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !pg_is_up() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!(
+            "PostgreSQL down for {:.1} s (restarted: {ok}, answering: {})",
+            self.stopped_at.elapsed().as_secs_f64(),
+            pg_is_up()
+        );
+        if !std::thread::panicking() {
+            assert!(ok && pg_is_up(), "PostgreSQL did not come back");
+        }
+    }
+}
+
+/// The RabbitMQ application stopped for as long as this lives (every
+/// connection dropped; vhosts and durable queues survive).
+struct RabbitStopped;
+
+impl RabbitStopped {
+    fn stop() -> Self {
+        rabbitmqctl(&["stop_app"]);
+        RabbitStopped
+    }
+}
+
+impl Drop for RabbitStopped {
+    fn drop(&mut self) {
+        let out = run("rabbitmqctl", &["start_app"]);
+        if !std::thread::panicking() {
+            assert!(
+                out.status.success(),
+                "rabbitmqctl start_app: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+// --- the faults ---------------------------------------------------------------
+
+/// SIGKILL the worker three times mid-flight (at ~25 %, ~50 %, ~75 % of
+/// the results), restarting it each time: every declaration is decided
+/// exactly once, and the audit trail verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_sigkill_worker_mid_flight() {
+    let t0 = Instant::now();
+    const N: usize = 400;
+    let docs = Arc::new(declarations("kill", N));
+    let site = Site::new("kill").await;
+    let collector = Collector::start(&site).await;
+    let mut worker = Worker::start(&site, "fault-1-a").await;
+    let publisher = spawn_publisher(site.bus().await, docs.clone(), 4, N, 0);
+    for (k, pct) in [25, 50, 75].into_iter().enumerate() {
+        collector
+            .wait_for(N * pct / 100, Duration::from_secs(120))
+            .await;
+        let at = collector.distinct();
+        worker.kill();
+        eprintln!("SIGKILL {} at {at}/{N} results", worker.name);
+        worker = Worker::start(&site, &format!("fault-1-{}", (b'b' + k as u8) as char)).await;
+    }
+    let retries = publisher.await.unwrap();
+    let dups = collector.settle(&docs, Duration::from_secs(180)).await;
+    worker.terminate().await;
+    let counts = check_audit(&site, &docs, 0).await;
+    eprintln!(
+        "fault_sigkill_worker_mid_flight: {N} decided exactly once ({dups} duplicate deliveries, \
+         {retries} publish retries), audit {counts:?}, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// `rabbitmqctl stop_app`, 3 s, `start_app` at ~30 % of the results: the
+/// worker reconnects by itself (no restart) and finishes; so do the test's
+/// publisher (still publishing during the outage) and collectors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_rabbitmq_restart_during_run() {
+    let t0 = Instant::now();
+    const N: usize = 300;
+    let docs = Arc::new(declarations("mq", N));
+    let site = Site::new("mq").await;
+    let collector = Collector::start(&site).await;
+    let mut worker = Worker::start(&site, "fault-2-a").await;
+    // Half at once, the rest at 25/s: publishing goes on through the outage.
+    let publisher = spawn_publisher(site.bus().await, docs.clone(), 4, N / 2, 25);
+    collector
+        .wait_for(N * 30 / 100, Duration::from_secs(120))
+        .await;
+    let at = collector.distinct();
+    let down = Instant::now();
+    let stopped = blocking(RabbitStopped::stop).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    blocking(move || drop(stopped)).await;
+    eprintln!(
+        "RabbitMQ stopped at {at}/{N} results, started again after {:.1} s",
+        down.elapsed().as_secs_f64()
+    );
+    let retries = publisher.await.unwrap();
+    let dups = collector.settle(&docs, Duration::from_secs(180)).await;
+    assert!(
+        worker.log_contains("consuming again"),
+        "the worker must log that it re-consumed after the broker restart"
+    );
+    let reconsumed = worker.log_count("consuming again");
+    worker.terminate().await;
+    let counts = check_audit(&site, &docs, 0).await;
+    eprintln!(
+        "fault_rabbitmq_restart_during_run: {N} decided exactly once ({dups} duplicate deliveries, \
+         {retries} publish retries, {} collector re-consumes, worker re-consumed {reconsumed} \
+         stages), audit {counts:?}, {:.1} s",
+        collector.reconsumes.load(Ordering::Relaxed),
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// PostgreSQL stopped for 10 s at ~30 % of the results: the worker holds
+/// its deliveries and backs off (no delivery count burned: nothing in any
+/// dead-letter queue), then finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_postgres_down_for_10s() {
+    let t0 = Instant::now();
+    const N: usize = 300;
+    let docs = Arc::new(declarations("pg", N));
+    let site = Site::new("pg").await;
+    let collector = Collector::start(&site).await;
+    let mut worker = Worker::start(&site, "fault-3-a").await;
+    let publisher = spawn_publisher(site.bus().await, docs.clone(), 4, N, 0);
+    collector
+        .wait_for(N * 30 / 100, Duration::from_secs(120))
+        .await;
+    let at = collector.distinct();
+    {
+        let stopped = blocking(PgStopped::stop).await;
+        eprintln!("PostgreSQL stopped at {at}/{N} results");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        blocking(move || drop(stopped)).await;
+    }
+    let during = collector.distinct();
+    let retries = publisher.await.unwrap();
+    let dups = collector.settle(&docs, Duration::from_secs(180)).await;
+    assert!(
+        worker.log_contains("transient failure; holding the message"),
+        "the worker must have held messages while PostgreSQL was down"
+    );
+    let transient = worker.log_count("transient failure");
+    worker.terminate().await;
+    let dlq = site.dlq_depths();
+    assert_eq!(dlq.len(), 3, "the three stage DLQs: {dlq:?}");
+    assert!(
+        dlq.values().all(|n| *n == 0),
+        "a database outage must not burn delivery counts: {dlq:?}"
+    );
+    let counts = check_audit(&site, &docs, 0).await;
+    eprintln!(
+        "fault_postgres_down_for_10s: {N} decided exactly once ({dups} duplicate deliveries, \
+         {retries} publish retries, {during} results when PostgreSQL came back, {transient} \
+         transient-failure log lines), audit {counts:?}, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// A message with routing key `garbage` and a valid declaration on
+/// `kz.k1` end in `tamga.verify.dlq` with `dead_lettered` audit events;
+/// 50 normal declarations around them are all decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_poison_message_dead_lettered() {
+    let t0 = Instant::now();
+    const N: usize = 50;
+    let docs = Arc::new(declarations("poison", N));
+    let site = Site::new("poison").await;
+    let collector = Collector::start(&site).await;
+    let mut worker = Worker::start(&site, "fault-4-a").await;
+    let bus = site.bus().await;
+    let retries = AtomicU64::new(0);
+    let valid = docs.iter().find(|d| !d.forged && d.from == "KZ").unwrap();
+    let poison = [
+        ("poison-garbage", "garbage", b"<x/>".to_vec()),
+        ("poison-kz-k1", "kz.k1", valid.body.clone()),
+    ];
+    for (i, d) in docs.iter().enumerate() {
+        if i == N / 3 || i == 2 * N / 3 {
+            let (id, route, body) = &poison[usize::from(i != N / 3)];
+            let mut m = Message::new(*route, body.clone());
+            m.message_id = Some(id.to_string());
+            publish_confirmed(&bus, "tamga.inbound", m, &retries).await;
+        }
+        publish_confirmed(&bus, "tamga.inbound", inbound(d), &retries).await;
+    }
+    let dups = collector.settle(&docs, Duration::from_secs(120)).await;
+    let mut dlq = bus
+        .consume("tamga.verify.dlq", 8, "fault-dlq")
+        .await
+        .unwrap();
+    let mut dead = BTreeMap::new();
+    while dead.len() < 2 {
+        let d = tokio::time::timeout(Duration::from_secs(30), dlq.next())
+            .await
+            .expect("both poison messages reach tamga.verify.dlq")
+            .unwrap()
+            .unwrap();
+        let reason = d
+            .message
+            .headers
+            .get(tamga_bus::death_headers::REASON)
+            .and_then(HeaderValue::as_str)
+            .map(str::to_string);
+        dead.insert(d.message.message_id.clone().unwrap_or_default(), reason);
+        d.ack().await.unwrap();
+    }
+    let want: BTreeMap<String, Option<String>> = poison
+        .iter()
+        .map(|(id, _, _)| (id.to_string(), Some("rejected".to_string())))
+        .collect();
+    assert_eq!(dead, want, "tamga.verify.dlq");
+    worker.terminate().await;
+    let n: i64 = pg_admin(&site.db)
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_events WHERE stage = 'dead_lettered'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2, "dead_lettered audit events");
+    let counts = check_audit(&site, &docs, 2).await;
+    let others = site.dlq_depths();
+    assert!(others.values().all(|n| *n == 0), "DLQs: {others:?}");
+    eprintln!(
+        "fault_poison_message_dead_lettered: 2 dead-lettered, {N} decided exactly once \
+         ({dups} duplicate deliveries), audit {counts:?}, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// 5,000 declarations as fast as confirms allow (eight publishers): all
+/// decided exactly once; prints the throughput.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_burst_of_5000() {
+    let t0 = Instant::now();
+    let n: usize = std::env::var("FAULT_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let docs = Arc::new(declarations("burst", n));
+    eprintln!(
+        "signed {n} declarations in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let site = Site::new("burst").await;
+    let collector = Collector::start(&site).await;
+    let mut worker = Worker::start(&site, "fault-5-a").await;
+    let started = Instant::now();
+    let retries = spawn_publisher(site.bus().await, docs.clone(), 8, n, 0)
+        .await
+        .unwrap();
+    let published = started.elapsed();
+    let dups = collector.settle(&docs, Duration::from_secs(300)).await;
+    let last = collector.tally.lock().unwrap().last_at.unwrap();
+    let elapsed = last.duration_since(started);
+    worker.terminate().await;
+    let counts = check_audit(&site, &docs, 0).await;
+    eprintln!(
+        "fault_burst_of_5000: {n} declarations published in {:.1} s ({:.0}/s), all decided in \
+         {:.1} s: {:.1} declarations/s end to end ({dups} duplicate deliveries, {retries} publish \
+         retries), audit {counts:?}, test {:.1} s",
+        published.as_secs_f64(),
+        n as f64 / published.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+}
