@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps services build demo test lint unit fuzz-build bench bench-pipeline clean
+.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline clean
 
 all: build
 
@@ -39,18 +39,33 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Everything but the fault tests (services/tamga/tests/faults.rs: they stop
+# RabbitMQ and PostgreSQL, so they run alone, in `faults`). Every fault test is
+# named faults::fault_*, which is how the cargo-test fallback skips them.
 unit: deps services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	  $(CARGO) nextest run --workspace --no-fail-fast -E 'not binary_id(tamga::faults)'; \
 	else \
-	  $(CARGO) test --workspace --no-fail-fast; \
+	  $(CARGO) test --workspace --no-fail-fast -- --skip faults::fault_; \
 	fi
 	$(CARGO) test --workspace --doc -q
+
+# The fault tests: workers as child processes, killed with SIGKILL, the broker
+# restarted, PostgreSQL stopped for 10 s, poison messages, a burst of 5,000.
+# They disturb the shared services, so they run serially and alone.
+faults: deps services
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run -p tamga --test faults -j 1 --no-fail-fast --no-capture; \
+	else \
+	  $(CARGO) test -p tamga --test faults --no-fail-fast -- --test-threads=1 --nocapture; \
+	fi
 
 fuzz-build: deps
 	@if [ -f fuzz/Cargo.toml ]; then $(CARGO) build --manifest-path fuzz/Cargo.toml; fi
 
-test: lint unit fuzz-build
+# In this order even under `make -j`: the fault tests must not overlap `unit`.
+.NOTPARALLEL: test
+test: lint unit faults fuzz-build
 
 bench: deps
 	$(CARGO) bench -p tamga --bench verify

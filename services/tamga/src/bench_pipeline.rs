@@ -126,7 +126,7 @@ async fn start_workers(config: &Path) -> anyhow::Result<tokio::process::Child> {
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     let ready = tokio::time::timeout(Duration::from_secs(60), async {
         while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains("ready") {
+            if l.contains(": ready") || l.contains("\"message\":\"ready\"") {
                 return true;
             }
         }

@@ -116,12 +116,13 @@ fn sign_as(c: &CountryPki, signer: &Issued, xades: bool, doc: &str) -> String {
 
 fn signed(cc: &str, kind: BrokerKind, xades: bool) -> String {
     let w = world();
-    sign_as(
-        country(&w.pki, cc),
-        broker(&w.pki, cc, kind),
-        xades,
-        &declaration(),
-    )
+    // The declaration states the signer's country as its origin.
+    let doc = if cc == "KZ" {
+        declaration()
+    } else {
+        sample(&SampleSpec::new(cc, "AZ", 1, 2))
+    };
+    sign_as(country(&w.pki, cc), broker(&w.pki, cc, kind), xades, &doc)
 }
 
 /// KZ ECDSA broker, plain XML-DSig: the workhorse.
@@ -768,12 +769,13 @@ fn too_deep_beyond_libxml_limit() {
                 deep(10_000),
                 Reject("too_deep", ff),
             ),
-            // A policy may allow more depth than libxml2's default; a document
-            // within that policy is then judged on its signature.
+            // libxml2's own limit (256, no XML_PARSE_HUGE) caps any policy:
+            // Policy::from_toml refuses max_depth above it, and a document
+            // deeper than 256 is `too_deep` whatever the struct says.
             case(
                 "280 nested elements under a max_depth 300 policy",
                 deep(280),
-                Reject("digest_mismatch", S::HashFailure),
+                Reject("too_deep", S::FormatFailure),
             )
             .policy(deeper),
         ],
@@ -1660,6 +1662,16 @@ fn trust_attacks() {
             Reject("untrusted_signer", ncf),
         )
         .origin("TR"),
+        case(
+            "KZ signer, declaration stating origin TR, submitted as from KZ",
+            sign_as(
+                country(&w.pki, "KZ"),
+                broker(&w.pki, "KZ", BrokerKind::Ecdsa),
+                false,
+                &sample(&SampleSpec::new("TR", "AZ", 1, 2)),
+            ),
+            Reject("origin_mismatch", S::SigConstraintsFailure),
+        ),
         case(
             "origin not in the trust list (UZ)",
             s.clone(),

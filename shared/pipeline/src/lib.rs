@@ -198,7 +198,7 @@ pub async fn start(
         match bus.declare(&topology).await {
             Ok(()) => break,
             Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "broker not ready; retrying");
+                tracing::warn!(error = %e, "broker unavailable; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
             }

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub audit_chain_head: IntGaugeVec,
 }
 
+#[allow(clippy::panic)]
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
     match r {
         Ok(t) => t,
@@ -42,7 +43,6 @@ fn must<T>(r: Result<T, prometheus::Error>) -> T {
 }
 
 impl Metrics {
-    #[allow(clippy::panic)]
     pub fn new() -> Self {
         let registry = Registry::new();
         let declarations = must(IntCounterVec::new(

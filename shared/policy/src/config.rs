@@ -158,7 +158,7 @@ impl Policy {
     /// The error is one line (`line L, column C: message`): it ends up in a
     /// one-line `tamga: error:` and in logs.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
+        let policy: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
             let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
             match e.span() {
                 Some(span) => {
@@ -169,7 +169,15 @@ impl Policy {
                 }
                 None => message,
             }
-        })
+        })?;
+        if policy.limits.max_depth > tamga_xml::LIBXML2_MAX_DEPTH {
+            return Err(format!(
+                "limits.max_depth = {} is above the parser's hard limit of {}",
+                policy.limits.max_depth,
+                tamga_xml::LIBXML2_MAX_DEPTH
+            ));
+        }
+        Ok(policy)
     }
 
     pub fn parse_limits(&self) -> ParseLimits {

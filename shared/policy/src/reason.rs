@@ -101,9 +101,9 @@ pub enum Reason {
     MalformedSignature(String),
     /// A budget was exceeded.
     Budget(String),
-    /// A transform the profile forbids (XSLT, XPath, …).
+    /// A transform the profile forbids (XSLT, XPath, XPointer URIs, …).
     ForbiddenTransform { name: String },
-    /// A reference URI pointing outside the document, or an XPointer.
+    /// A reference URI pointing outside the document.
     ExternalReference { uri: String },
     /// `ds:Manifest`, `RetrievalMethod` or `KeyInfoReference`.
     IndirectionForbidden { what: String },
@@ -138,6 +138,8 @@ pub enum Reason {
     CounterSignatureTarget { uri: String },
     /// A XAdES signature time-stamp (RFC 3161) does not verify.
     TimestampInvalid { detail: String },
+    /// The (signed) declaration states another origin than it was submitted as.
+    OriginMismatch { stated: String, declared: String },
 }
 
 impl Reason {
@@ -206,6 +208,7 @@ impl Reason {
             CounterSignature { .. } => "countersignature_invalid",
             CounterSignatureTarget { .. } => "countersignature_target_mismatch",
             TimestampInvalid { .. } => "timestamp_invalid",
+            OriginMismatch { .. } => "origin_mismatch",
         }
     }
 
@@ -241,6 +244,7 @@ impl Reason {
             CounterSignature { .. } => S::SigConstraintsFailure,
             CounterSignatureTarget { .. } => S::SignedDataNotFound,
             TimestampInvalid { .. } => S::SigConstraintsFailure,
+            OriginMismatch { .. } => S::SigConstraintsFailure,
             Path(p) => match p {
                 PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
                     S::NoCertificateChainFound
@@ -307,6 +311,7 @@ impl Reason {
             CounterSignature { index, detail } => format!("Counter-signature {index} is invalid: {}", detail.trim_end_matches('.').to_string() + "."),
             CounterSignatureTarget { uri } => format!("The counter-signature's reference {uri:?} does not cover its parent's SignatureValue."),
             TimestampInvalid { detail } => format!("The signature time-stamp is not valid: {detail}."),
+            OriginMismatch { stated, declared } => format!("The declaration states origin {stated} but was submitted as from {declared}."),
         }
     }
 }

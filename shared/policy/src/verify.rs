@@ -281,6 +281,21 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         .iter()
         .map(|c| Signer::from_summary(c, None))
         .collect();
+    // The origin the authenticated document states must be the one its
+    // signer was trusted for: a KZ-certified declaration must not say "from
+    // TR". Only for the bundled declaration format, whose <Origin> is known
+    // to mean the dispatching country; national formats need their own
+    // mapping before such a rule can apply.
+    if customs && root.namespace() == Some(tamga_declaration::NAMESPACE) {
+        if let Some(stated) = report.declaration.as_ref().and_then(|d| d.origin.clone()) {
+            if !stated.eq_ignore_ascii_case(req.origin.as_str()) {
+                return Err(Reason::OriginMismatch {
+                    stated,
+                    declared: req.origin.to_string(),
+                });
+            }
+        }
+    }
     if let Some((index, cs)) = report
         .counter_signatures
         .iter()

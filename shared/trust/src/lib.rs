@@ -47,6 +47,8 @@ mod validate;
 pub use country::{CountryCode, InvalidCountryCode};
 pub use eku::{Eku, EkuOid, InvalidEku};
 pub use error::{PathError, TrustLoadError};
+#[doc(hidden)]
+pub use memo::forget_verified_signatures;
 pub use summary::{summarize_certificate, CertSummary};
 pub use trust_list::{CrlSummary, TrustFile, TrustList};
 pub use validate::{PathRequest, RevocationMode, ValidatedSigner};

@@ -27,6 +27,10 @@ pub struct Document {
 
 static INIT: Once = Once::new();
 
+/// libxml2's nesting limit without `XML_PARSE_HUGE`: a `max_depth` above it
+/// cannot take effect.
+pub const LIBXML2_MAX_DEPTH: usize = 256;
+
 /// Parser options: no recovery (fail closed), no network, no DTD loading or
 /// defaulted attributes, no entity substitution, no XInclude, no diagnostics on
 /// stderr (errors are returned instead), line numbers beyond 65535.
@@ -116,6 +120,16 @@ impl Document {
         }
         if let Some(error) = error {
             free_doc(doc);
+            // libxml2 enforces its own nesting limit (256 without
+            // XML_PARSE_HUGE, which Tamga never sets) before our scan runs.
+            if let ParseError::Malformed { message, .. } = &error {
+                if message.contains("Excessive depth") {
+                    return Err(ParseError::TooDeep {
+                        depth: LIBXML2_MAX_DEPTH + 1,
+                        limit: limits.max_depth.min(LIBXML2_MAX_DEPTH),
+                    });
+                }
+            }
             return Err(error);
         }
         let Some(doc) = doc else {
@@ -477,6 +491,14 @@ mod tests {
     #[test]
     fn deep_nesting_beyond_libxml_default_is_an_error_not_a_crash() {
         let deep = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
-        assert!(parse(&deep).is_err());
+        assert!(matches!(
+            parse(&deep).unwrap_err(),
+            ParseError::TooDeep { .. }
+        ));
+        let deep = format!("{}{}", "<a>".repeat(300), "</a>".repeat(300));
+        assert!(matches!(
+            parse(&deep).unwrap_err(),
+            ParseError::TooDeep { .. }
+        ));
     }
 }

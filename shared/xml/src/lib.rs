@@ -22,7 +22,7 @@ mod limits;
 mod node;
 
 pub use c14n::{C14nMethod, Canonicalization, Selection};
-pub use document::Document;
+pub use document::{Document, LIBXML2_MAX_DEPTH};
 pub use error::{C14nError, ParseError};
 pub use ids::IdIndex;
 pub use limits::ParseLimits;
