@@ -10,8 +10,11 @@
 //!
 //! These tests stop and restart shared services: run them alone and
 //! serially (`make faults`, or `cargo nextest run -p tamga --test faults -j 1`
-//! / `cargo test -p tamga --test faults -- --test-threads=1`). Every test
-//! name starts with `fault_` so that the workspace run can skip them.
+//! / `cargo test -p tamga --test faults -- --test-threads=1`). Every test is
+//! named `faults::fault_*` so that the workspace run can skip them.
+//!
+//! A failing test prints the tail of every worker's stderr; `FAULT_LOGS=1`
+//! prints it on success too. `FAULT_BURST=N` changes the size of the burst.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
@@ -303,6 +306,18 @@ impl Site {
                 name.ends_with(".dlq").then(|| (name.to_string(), n))
             })
             .collect()
+    }
+}
+
+impl Site {
+    /// Nothing may have been dead-lettered.
+    fn assert_dlqs_empty(&self) {
+        let dlq = self.dlq_depths();
+        assert_eq!(dlq.len(), 3, "the three stage DLQs: {dlq:?}");
+        assert!(
+            dlq.values().all(|n| *n == 0),
+            "nothing may be dead-lettered: {dlq:?}"
+        );
     }
 }
 
@@ -874,6 +889,7 @@ mod faults {
         let retries = publisher.await.unwrap();
         let dups = collector.settle(&docs, Duration::from_secs(180)).await;
         worker.terminate().await;
+        site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
         eprintln!(
             "fault_sigkill_worker_mid_flight: {N} decided exactly once ({dups} duplicate deliveries, \
@@ -916,6 +932,7 @@ mod faults {
         );
         let reconsumed = worker.log_count("consuming again");
         worker.terminate().await;
+        site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
         eprintln!(
             "fault_rabbitmq_restart_during_run: {N} decided exactly once ({dups} duplicate deliveries, \
@@ -963,12 +980,8 @@ mod faults {
         );
         let transient = worker.log_count("transient failure");
         worker.terminate().await;
-        let dlq = site.dlq_depths();
-        assert_eq!(dlq.len(), 3, "the three stage DLQs: {dlq:?}");
-        assert!(
-            dlq.values().all(|n| *n == 0),
-            "a database outage must not burn delivery counts: {dlq:?}"
-        );
+        // A database outage must not burn delivery counts.
+        site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
         eprintln!(
             "fault_postgres_down_for_10s: {N} decided exactly once ({dups} duplicate deliveries, \
@@ -1043,8 +1056,8 @@ mod faults {
             .get(0);
         assert_eq!(n, 2, "dead_lettered audit events");
         let counts = check_audit(&site, &docs, 2).await;
-        let others = site.dlq_depths();
-        assert!(others.values().all(|n| *n == 0), "DLQs: {others:?}");
+        // Both consumed above; nothing else.
+        site.assert_dlqs_empty();
         eprintln!(
             "fault_poison_message_dead_lettered: 2 dead-lettered, {N} decided exactly once \
              ({dups} duplicate deliveries), audit {counts:?}, {:.1} s",
@@ -1078,6 +1091,7 @@ mod faults {
         let last = collector.tally.lock().unwrap().last_at.unwrap();
         let elapsed = last.duration_since(started);
         worker.terminate().await;
+        site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
         eprintln!(
             "fault_burst_of_5000: {n} declarations published in {:.1} s ({:.0}/s), all decided in \

@@ -718,7 +718,20 @@ impl AmqpConsumer {
         if self.ended {
             return None;
         }
-        match self.consumer.next().await {
+        // lapin hands out the deliveries it buffered (up to the prefetch)
+        // before reporting that their channel died. Those can no longer be
+        // settled and the broker has already requeued them: skip them, or
+        // the caller would process each message twice (this copy and the
+        // redelivery) and hold its slots with dead work after a reconnect.
+        let mut next = self.consumer.next().await;
+        while let Some(Ok(d)) = &next {
+            if d.acker.usable() {
+                break;
+            }
+            // Dropping a lapin delivery sends nothing.
+            next = self.consumer.next().await;
+        }
+        match next {
             Some(Ok(d)) => Some(Ok(delivery(d))),
             Some(Err(e)) => {
                 self.ended = true;
@@ -750,6 +763,11 @@ impl fmt::Debug for AmqpAcker {
 }
 
 impl AmqpAcker {
+    /// Not settled yet and its channel still open.
+    pub(crate) fn is_settleable(&self) -> bool {
+        !self.settled && self.acker.usable()
+    }
+
     pub(crate) async fn settle(mut self, how: Settlement) -> Result<(), BusError> {
         self.settled = true;
         let result = match how {

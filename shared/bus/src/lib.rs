@@ -207,6 +207,14 @@ impl Delivery {
     pub async fn dead_letter(self) -> Result<(), BusError> {
         self.acker.settle(Settlement::DeadLetter).await
     }
+
+    /// False once this delivery can no longer be settled because its channel
+    /// or connection is gone (or its consumer was dropped): the broker has
+    /// taken the message back and redelivers it, so working on this copy any
+    /// further only duplicates that work.
+    pub fn is_settleable(&self) -> bool {
+        self.acker.is_settleable()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,15 +239,23 @@ impl Acker {
             Acker::Amqp(a) => a.settle(how).await,
         }
     }
+
+    fn is_settleable(&self) -> bool {
+        match self {
+            Acker::Memory(a) => a.is_settleable(),
+            Acker::Amqp(a) => a.is_settleable(),
+        }
+    }
 }
 
 /// A stream of deliveries from one queue.
 ///
 /// [`next`](Consumer::next) is cancel-safe: a `select!` that drops its future
 /// loses no message. It yields `None` (possibly after one `Err`) when the
-/// channel or connection died; consume again after a backoff. Dropping the
-/// consumer requeues its unsettled deliveries, as closing an AMQP channel
-/// does.
+/// channel or connection died — and never a delivery buffered before that
+/// can no longer be settled (the broker redelivers those); consume again
+/// after a backoff. Dropping the consumer requeues its unsettled
+/// deliveries, as closing an AMQP channel does.
 pub struct Consumer {
     inner: ConsumerInner,
 }

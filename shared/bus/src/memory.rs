@@ -573,6 +573,17 @@ impl MemoryAcker {
         self.settled = true;
         self.shared.lock().settle(&self.queue, self.tag, how)
     }
+
+    /// Still unacked on its queue (not taken back with its consumer).
+    pub(crate) fn is_settleable(&self) -> bool {
+        !self.settled
+            && self
+                .shared
+                .lock()
+                .queues
+                .get(&self.queue)
+                .is_some_and(|q| q.unacked.contains_key(&self.tag))
+    }
 }
 
 impl Drop for MemoryAcker {

@@ -24,8 +24,12 @@ pub struct SiteOptions {
 pub fn init_logging(format: &str, level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TAMGA_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only on a terminal: logs read by tools (and `ready` probes)
+    // must be plain text.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()

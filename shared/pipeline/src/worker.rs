@@ -5,7 +5,10 @@
 //! (receipt, audit, ack). A store or broker outage is *transient*: the
 //! delivery is held, not acked and not requeued (so no delivery count is
 //! burned), and the stage retries with exponential backoff — consumption
-//! pauses because every prefetch slot is held. A *poison* message (one that
+//! pauses because every prefetch slot is held. A delivery whose connection
+//! died meanwhile (broker restart) is let go instead: the broker already has
+//! it back and redelivers it, and the redelivery re-emits the stored result.
+//! A *poison* message (one that
 //! can never be processed) is dead-lettered with an audit event; a panic is
 //! retried through requeue until the queue's delivery limit, then
 //! dead-lettered the same way.
@@ -174,11 +177,18 @@ impl Runtime {
             .is_some())
     }
 
-    /// Publishes and waits for the broker's confirm; a nack, a return or a
-    /// timeout means "unknown", so it publishes again.
-    async fn publish(&self, exchange: &str, message: Message) -> Result<(), Failure> {
+    /// Publishes what `d` leads to and waits for the broker's confirm; a
+    /// nack, a return or a timeout means "unknown", so it publishes again.
+    /// Gives up once `d` can no longer be settled (its connection died): the
+    /// broker redelivers it, and the redelivery re-emits the stored result.
+    async fn publish(&self, d: &Delivery, exchange: &str, message: Message) -> Result<(), Failure> {
         let mut wait = Duration::from_millis(20);
         for _ in 0..6 {
+            if !d.is_settleable() {
+                return Err(Failure::Transient(
+                    "bus: the delivery's channel is gone".into(),
+                ));
+            }
             match self.bus.publish(exchange, message.clone()).await {
                 Ok(()) => {
                     self.metrics
@@ -222,7 +232,7 @@ impl Runtime {
                 .redeliveries_suppressed
                 .with_label_values(&["verify"])
                 .inc();
-            return self.publish("tamga.stages", next(stored)).await;
+            return self.publish(d, "tamga.stages", next(stored)).await;
         }
         // The same bytes under another message id are the same declaration.
         let (origin, destination) = match crate::engine::parse_route(&m.routing_key) {
@@ -255,7 +265,7 @@ impl Runtime {
                         .redeliveries_suppressed
                         .with_label_values(&["verify"])
                         .inc();
-                    return self.publish("tamga.stages", next(stored)).await;
+                    return self.publish(d, "tamga.stages", next(stored)).await;
                 }
             }
         }
@@ -330,7 +340,7 @@ impl Runtime {
             }
             _ => bytes,
         };
-        self.publish("tamga.stages", next(to_publish)).await
+        self.publish(d, "tamga.stages", next(to_publish)).await
     }
 
     async fn countersign(&self, d: &Delivery) -> Result<(), Failure> {
@@ -349,7 +359,7 @@ impl Runtime {
                 .redeliveries_suppressed
                 .with_label_values(&["countersign"])
                 .inc();
-            return self.publish("tamga.stages", next(stored)).await;
+            return self.publish(d, "tamga.stages", next(stored)).await;
         }
         let engine = self.engine.clone();
         let env = v.clone();
@@ -398,7 +408,7 @@ impl Runtime {
                 bytes
             }
         };
-        self.publish("tamga.stages", next(to_publish)).await
+        self.publish(d, "tamga.stages", next(to_publish)).await
     }
 
     async fn forward(&self, d: &Delivery) -> Result<(), Failure> {
@@ -454,6 +464,7 @@ impl Runtime {
             )
         };
         self.publish(
+            d,
             exchange,
             Message {
                 body,
@@ -540,6 +551,17 @@ impl Runtime {
                             },
                         ])
                         .inc();
+                    if !d.is_settleable() {
+                        // Its channel died (a broker restart): the broker has
+                        // the message back and redelivers it. Retrying this
+                        // copy would only race the redelivery.
+                        tracing::info!(
+                            stage = stage.name(),
+                            why,
+                            "the delivery went with its connection; the broker redelivers it"
+                        );
+                        break;
+                    }
                     tracing::warn!(
                         stage = stage.name(),
                         why,
@@ -592,7 +614,7 @@ impl Runtime {
             .await
         {
             tracing::warn!(error = %e, "cannot record dead-lettering yet");
-            if *self.shutdown.borrow() {
+            if *self.shutdown.borrow() || !d.is_settleable() {
                 return;
             }
             tokio::time::sleep(wait).await;

@@ -100,7 +100,7 @@ fn signed(from: &str, to: &str, seq: u64, broker: &str) -> Vec<u8> {
         &SignOptions {
             certificates: certs,
             digest: DigestAlgorithm::Sha256,
-            xades: seq % 2 == 0,
+            xades: seq.is_multiple_of(2),
             signing_time: time::OffsetDateTime::now_utc(),
             limits: Default::default(),
         },
@@ -309,12 +309,15 @@ async fn audit_ok(env: &Env) -> BTreeMap<String, u64> {
 
 // --- scenarios --------------------------------------------------------------
 
+/// (id, route, body, accepted, reason)
+type Case = (String, &'static str, Vec<u8>, bool, Option<&'static str>);
+
 /// Good, forged, wrapped, wrong-country and unserved-destination
 /// declarations: each gets exactly one, correct, result.
 async fn mixed_batch(env: Env) {
     let site = start(&env).await;
     let good = signed("KZ", "AZ", 1, "broker-ecdsa");
-    let mut cases: Vec<(String, &str, Vec<u8>, bool, Option<&str>)> = vec![
+    let mut cases: Vec<Case> = vec![
         ("good-1".into(), "kz.az", good.clone(), true, None),
         (
             "good-2".into(),

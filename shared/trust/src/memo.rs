@@ -13,6 +13,13 @@
 //! come from a check that really passed. The memo is process-wide (the
 //! inputs, not the trust list, decide the answer) and bounded: when full it
 //! is emptied, which costs only recomputation.
+//!
+//! A document can get its own checks remembered (say, an end-entity
+//! certificate signed by an intermediate the attacker made up): that is
+//! harmless, since the remembered fact, "this key signed these bytes", is
+//! true whoever made the key, and trust still needs the whole path to reach
+//! an anchor. The worst a flood of such documents can do is empty the memo
+//! and make everyone's checks cold again.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
