@@ -87,6 +87,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
         worker: WorkerConfig {
             name: "demo".into(),
             concurrency: 16,
+            ..WorkerConfig::default()
         },
         metrics: MetricsConfig {
             listen: String::new(),

@@ -15,7 +15,8 @@ use crate::algorithms::DSIG_NS;
 use crate::core::find_signatures;
 use crate::model::{parse_signature, Budget};
 use crate::sign::{
-    build_signature, digest, self_check, unique_id, RefSpec, SignError, SignOptions, Signer, EXC,
+    build_signature, digest, self_check_only, unique_id, RefSpec, SignError, SignOptions, Signer,
+    EXC,
 };
 use crate::splice::{attribute_insertion_point, element_spans, insert_all, span_of};
 use crate::xades::{parse_xades, COUNTERSIGNED_SIGNATURE_TYPE, XADES_NS};
@@ -128,6 +129,17 @@ pub fn countersign(
     let spans = element_spans(&stage1)?;
     let root = doc.root();
     let xades = parse_xades(&model).map_err(|e| SignError::NotCountersignable(e.to_string()))?;
+    // Does the declarant sign anything inside its own Signature element
+    // besides SignedProperties (e.g. a whole ds:Object)? Then adding unsigned
+    // properties could touch signed bytes, and everything is re-verified.
+    let signed_props = xades.as_ref().and_then(|x| x.signed_properties);
+    let signs_inside = model.references.iter().any(|r| {
+        r.uri
+            .as_deref()
+            .and_then(|u| u.strip_prefix('#'))
+            .and_then(|id| doc.element_by_id(id))
+            .is_some_and(|n| sig_node.contains(n) && Some(n) != signed_props)
+    });
     let (at, text) = match xades {
         Some(x) => {
             let qp = x.qualifying_properties;
@@ -170,8 +182,11 @@ pub fn countersign(
             "bytes outside the declarant's signature would change".into(),
         ));
     }
-    // ...and every signature (declarant's, earlier and new counter-signatures) still verifies.
-    self_check(&out, limits)?;
+    // ...which also leaves the declarant's signature as valid as it was: its
+    // SignedInfo, SignatureValue octets and signed content are untouched, and
+    // the enveloped transform excludes the whole element. So only the new
+    // counter-signature needs checking here.
+    self_check_only(&out, limits, if signs_inside { None } else { Some(&cs_id) })?;
     Ok(out)
 }
 

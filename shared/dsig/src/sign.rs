@@ -470,8 +470,24 @@ pub(crate) fn splice_before_root_end(input: &[u8], fragment: &str) -> Result<Vec
 /// value against the first certificate of each): catches any splice or
 /// canonicalisation mistake before a bad document leaves Tamga.
 pub(crate) fn self_check(out: &[u8], limits: &ParseLimits) -> Result<(), SignError> {
+    self_check_only(out, limits, None)
+}
+
+/// [`self_check`] restricted to the signature with Id `only` (when given):
+/// a counter-signature is checked alone, the declarant's signature being
+/// unchanged byte for byte in everything it signs.
+pub(crate) fn self_check_only(
+    out: &[u8],
+    limits: &ParseLimits,
+    only: Option<&str>,
+) -> Result<(), SignError> {
     let doc = Document::parse(out, limits)?;
+    let mut checked = 0;
     for node in find_signatures(&doc) {
+        if only.is_some() && node.attribute("Id").as_deref() != only {
+            continue;
+        }
+        checked += 1;
         let sig = parse_signature(node, &Budget::default())
             .map_err(|e| SignError::SelfCheck(e.to_string()))?;
         for r in check_references(&doc, &sig, &NoExternal, limits) {
@@ -489,6 +505,11 @@ pub(crate) fn self_check(out: &[u8], limits: &ParseLimits) -> Result<(), SignErr
             .ok_or_else(|| SignError::SelfCheck("no certificate".into()))?;
         let key = PublicKey::from_certificate_der(cert)?;
         check_signature_value(&doc, &sig, &key).map_err(|e| SignError::SelfCheck(e.to_string()))?;
+    }
+    if checked == 0 {
+        return Err(SignError::SelfCheck(
+            "the new signature is not in the output".into(),
+        ));
     }
     Ok(())
 }

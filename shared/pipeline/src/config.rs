@@ -24,6 +24,10 @@ pub struct AmqpConfig {
     pub delivery_limit: u32,
     #[serde(default = "default_confirm_timeout_ms")]
     pub confirm_timeout_ms: u64,
+    /// Confirm-mode publisher channels, each with one publish awaiting its
+    /// confirm: the number of publishes confirmed concurrently.
+    #[serde(default = "default_publisher_channels")]
+    pub publisher_channels: usize,
 }
 
 /// PostgreSQL. Absent: the embedded SQLite audit store.
@@ -73,6 +77,9 @@ pub struct WorkerConfig {
     pub name: String,
     /// Deliveries handled at once per stage.
     pub concurrency: usize,
+    /// Audit hash chains per stage in this process: appends within one chain
+    /// are serialised, so more chains mean more commits in parallel.
+    pub audit_chains: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -131,6 +138,9 @@ fn default_delivery_limit() -> u32 {
 fn default_confirm_timeout_ms() -> u64 {
     10_000
 }
+fn default_publisher_channels() -> usize {
+    64
+}
 fn default_app_role() -> Option<String> {
     Some("tamga_app".into())
 }
@@ -149,6 +159,7 @@ impl Default for WorkerConfig {
         Self {
             name: "tamga".into(),
             concurrency: 32,
+            audit_chains: 16,
         }
     }
 }

@@ -189,6 +189,7 @@ pub async fn start(
     prefetch: u16,
     concurrency: usize,
     delivery_limit: u32,
+    audit_chains: usize,
     stages: &[Stage],
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Running, StartError> {
@@ -214,7 +215,7 @@ pub async fn start(
         prefetch,
         concurrency,
         delivery_limit,
-        chains_per_stage: 4,
+        chains_per_stage: audit_chains.max(1),
         shutdown,
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel(stages.len().max(1));

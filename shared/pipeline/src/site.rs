@@ -47,6 +47,7 @@ pub async fn connect_bus(cfg: &Config, embedded: bool) -> Result<Arc<dyn Bus>, S
                 heartbeat_secs: a.heartbeat_secs,
                 connect_timeout: Duration::from_secs(5),
                 confirm_timeout: Duration::from_millis(a.confirm_timeout_ms),
+                publisher_channels: a.publisher_channels.max(1),
                 ..AmqpOptions::default()
             };
             let mut wait = Duration::from_millis(200);
@@ -168,6 +169,7 @@ pub async fn start_site(
         prefetch,
         cfg.worker.concurrency,
         limit,
+        cfg.worker.audit_chains,
         &options.stages,
         rx,
     )

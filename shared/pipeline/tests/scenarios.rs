@@ -71,6 +71,7 @@ fn config(sqlite: &Path) -> Config {
         worker: WorkerConfig {
             name: "scenario".into(),
             concurrency: 8,
+            ..WorkerConfig::default()
         },
         metrics: MetricsConfig {
             listen: String::new(),
