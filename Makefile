@@ -60,8 +60,13 @@ faults: deps services
 	  $(CARGO) test -p tamga --test faults --no-fail-fast -- --test-threads=1 --nocapture; \
 	fi
 
+# Builds the fuzz targets with the stable toolchain (running them needs
+# `cargo fuzz`, see fuzz/README.md). Shares the main target directory and
+# lock file versions so the dependencies are not compiled twice.
 fuzz-build: deps
-	@if [ -f fuzz/Cargo.toml ]; then $(CARGO) build --manifest-path fuzz/Cargo.toml; fi
+	@if [ -f fuzz/Cargo.toml ]; then \
+	  CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --manifest-path fuzz/Cargo.toml --bins; \
+	fi
 
 # In this order even under `make -j`: the fault tests must not overlap `unit`.
 # (Lints are `make lint`; CI runs both.)

@@ -100,5 +100,9 @@ fn main() {
         ),
     )
     .unwrap();
-    println!("seeds written to {} (AT_UNIX {})", seeds.display(), now + 60);
+    println!(
+        "seeds written to {} (AT_UNIX {})",
+        seeds.display(),
+        now + 60
+    );
 }
