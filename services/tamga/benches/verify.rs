@@ -276,6 +276,115 @@ fn bench_xmlsec1(c: &mut Criterion, fx: &Fixture) {
     g.finish();
 }
 
+// ------------------------------------------- countersign + receipt (issue 3)
+
+/// The authority's work per accepted declaration: the counter-signature and
+/// the signed receipt (verification excluded: that is the `verify` group).
+fn bench_countersign(c: &mut Criterion, fx: &Fixture, xmlsec: bool) {
+    let keys = fx.root_pem.parent().unwrap().to_path_buf();
+    let report = fx.verify(&fx.rsa_25k.bytes);
+    let mut g = c.benchmark_group("countersign");
+    g.throughput(Throughput::Bytes(fx.rsa_25k.bytes.len() as u64));
+    for (label, name, alg) in [
+        ("25KB ECDSA P-256 authority", "authority", "ecdsa-sha256"),
+        ("25KB RSA-2048 authority", "authority-rsa", "rsa-sha256"),
+    ] {
+        let key =
+            SigningKey::from_pkcs8_pem(&std::fs::read(keys.join(format!("{name}.key"))).unwrap())
+                .unwrap();
+        let mut certs = tamga_dsig::certificates_from_pem(
+            &std::fs::read(keys.join(format!("{name}.pem"))).unwrap(),
+        )
+        .unwrap();
+        certs.push(
+            std::fs::read(&fx.issuing_pem)
+                .map(|p| tamga_dsig::certificates_from_pem(&p).unwrap().remove(0))
+                .unwrap(),
+        );
+        let authority = tamga_receipt::Authority::from_certificate(&certs[0], COUNTRY).unwrap();
+        let options = tamga_dsig::SignOptions {
+            certificates: certs.clone(),
+            digest: tamga_dsig::DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::from_unix_timestamp(fx.now).unwrap(),
+            limits: Default::default(),
+        };
+        g.bench_function(BenchmarkId::new("tamga", label), |b| {
+            b.iter(|| {
+                let out =
+                    tamga_dsig::countersign(black_box(&fx.rsa_25k.bytes), &key, &options).unwrap();
+                let content = tamga_receipt::ReceiptContent::for_report(
+                    &report,
+                    authority.clone(),
+                    fx.now,
+                    Some(&out),
+                )
+                .unwrap();
+                tamga_receipt::issue_receipt(&content, &key, certs.clone(), fx.now).unwrap()
+            })
+        });
+        if xmlsec {
+            // xmlsec1 signing the same 25 KB document (an enveloped template).
+            let template = fx.unsigned_25k.replacen(
+                "</Declaration>",
+                &format!(
+                    concat!(
+                        r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
+                        r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+                        r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#{alg}"/>"#,
+                        r#"<ds:Reference URI=""><ds:Transforms>"#,
+                        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
+                        r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>"#,
+                        r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/>"#,
+                        r#"</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo>"#,
+                        r#"</ds:Signature></Declaration>"#
+                    ),
+                    alg = alg
+                ),
+                1,
+            );
+            let tmpl = keys.join(format!("{name}-template.xml"));
+            std::fs::write(&tmpl, template).unwrap();
+            let run = |repeat: u64| {
+                let start = Instant::now();
+                let status = Command::new("xmlsec1")
+                    .arg("--sign")
+                    .arg("--repeat")
+                    .arg(repeat.to_string())
+                    .arg("--privkey-pem")
+                    .arg(format!(
+                        "{},{}",
+                        keys.join(format!("{name}.key")).display(),
+                        keys.join(format!("{name}.pem")).display()
+                    ))
+                    .arg("--output")
+                    .arg("/dev/null")
+                    .arg(&tmpl)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("running xmlsec1");
+                assert!(status.success(), "xmlsec1 --sign failed");
+                start.elapsed()
+            };
+            g.bench_function(BenchmarkId::new("xmlsec1 sign", label), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..4 {
+                        total = run(iters + 2);
+                        let base = run(2);
+                        if total > base {
+                            return total - base;
+                        }
+                    }
+                    total.mul_f64(iters as f64 / (iters + 2) as f64)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 // ------------------------------------------------------ where the time goes
 
 const EXCLUSIVE: Canonicalization = Canonicalization {
@@ -614,6 +723,7 @@ fn main() {
         bench_xmlsec1(&mut c, &fx);
     }
     bench_sign(&mut c, &fx);
+    bench_countersign(&mut c, &fx, xmlsec);
     bench_parse_c14n(&mut c, &fx);
     bench_path(&mut c, &fx);
     c.final_summary();
