@@ -200,3 +200,49 @@ pub async fn run_until_signal(
     site.stop().await;
     Ok(())
 }
+
+/// `main` of a per-stage binary (`verifier`, `countersigner`, `forwarder`):
+/// `<name> --config FILE`, the stage alone, until SIGINT/SIGTERM.
+pub fn stage_main(name: &str, stage: Stage) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args: Vec<String> = std::env::args().collect();
+    let Some(config) = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|i| args.get(i + 1))
+    else {
+        eprintln!(
+            "usage: {name} --config FILE   (environment: TAMGA_AMQP_URL, TAMGA_DATABASE_URL, …)"
+        );
+        return ExitCode::from(2);
+    };
+    let cfg = match Config::load(std::path::Path::new(config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg.log.format, &cfg.log.level);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = SiteOptions {
+        embedded: false,
+        stages: vec![stage],
+    };
+    match rt.block_on(run_until_signal(&cfg, &options, &crate::open_key)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
