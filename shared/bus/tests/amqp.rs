@@ -226,9 +226,10 @@ async fn an_unreachable_broker_is_a_clear_transient_error() {
     );
 }
 
-/// `cargo test -p tamga-bus --test amqp -- --ignored --nocapture`
+/// Every confirmed publish is routed, at every concurrency, on both buses;
+/// the rate is printed (`--nocapture`; `TAMGA_BUS_BENCH_N=2048` for a
+/// steadier figure).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check"]
 async fn publish_throughput_with_confirms() {
     let vhost = TestVhost::create();
     let wide = AmqpOptions {
@@ -252,7 +253,10 @@ async fn publish_throughput_with_confirms() {
     ];
     for (name, bus, concurrency) in runs {
         bus.declare(&tamga_topology(5)).await.unwrap();
-        let n = 2048;
+        let n: usize = std::env::var("TAMGA_BUS_BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256);
         let started = Instant::now();
         let mut tasks = Vec::new();
         for t in 0..concurrency {

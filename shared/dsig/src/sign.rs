@@ -427,43 +427,30 @@ pub(crate) fn unique_id(doc: &Document, prefix: &str, seed: &[u8]) -> String {
 /// Inserts `fragment` as the last child of the document element, leaving
 /// every other byte as it was.
 pub(crate) fn splice_before_root_end(input: &[u8], fragment: &str) -> Result<Vec<u8>, SignError> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(input);
-    let mut depth = 0usize;
-    loop {
-        let before = usize::try_from(reader.buffer_position()).map_err(|_| SignError::Splice)?;
-        match reader.read_event().map_err(|_| SignError::Splice)? {
-            Event::Start(_) => depth += 1,
-            Event::End(_) => {
-                depth = depth.checked_sub(1).ok_or(SignError::Splice)?;
-                if depth == 0 {
-                    let mut out = Vec::with_capacity(input.len() + fragment.len());
-                    out.extend_from_slice(&input[..before]);
-                    out.extend_from_slice(fragment.as_bytes());
-                    out.extend_from_slice(&input[before..]);
-                    return Ok(out);
-                }
-            }
-            Event::Empty(e) if depth == 0 => {
-                // `<root/>`: same canonical form as `<root></root>`.
-                let after =
-                    usize::try_from(reader.buffer_position()).map_err(|_| SignError::Splice)?;
-                let tag = &input[before..after];
-                let close = tag.len().checked_sub(2).ok_or(SignError::Splice)?;
-                let name = String::from_utf8_lossy(e.name().as_ref()).to_string();
-                let mut out = Vec::with_capacity(input.len() + fragment.len() + name.len() + 3);
-                out.extend_from_slice(&input[..before]);
-                out.extend_from_slice(&tag[..close]);
-                out.push(b'>');
-                out.extend_from_slice(fragment.as_bytes());
-                out.extend_from_slice(format!("</{name}>").as_bytes());
-                out.extend_from_slice(&input[after..]);
-                return Ok(out);
-            }
-            Event::Eof => return Err(SignError::Splice),
-            _ => {}
-        }
+    let spans = crate::splice::element_spans(input)?;
+    let root = spans.first().ok_or(SignError::Splice)?;
+    if !root.empty {
+        return Ok(crate::splice::insert_all(
+            input,
+            vec![(root.end_tag_start, fragment.to_string())],
+        ));
     }
+    // `<root/>`: same canonical form as `<root></root>`.
+    let tag = &input[root.start..root.start_tag_end];
+    let close = tag.len().checked_sub(2).ok_or(SignError::Splice)?;
+    let name_end = tag
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')
+        .ok_or(SignError::Splice)?;
+    let name = String::from_utf8_lossy(&tag[1..name_end]).into_owned();
+    let mut out = Vec::with_capacity(input.len() + fragment.len() + name.len() + 3);
+    out.extend_from_slice(&input[..root.start]);
+    out.extend_from_slice(&tag[..close]);
+    out.push(b'>');
+    out.extend_from_slice(fragment.as_bytes());
+    out.extend_from_slice(format!("</{name}>").as_bytes());
+    out.extend_from_slice(&input[root.start_tag_end..]);
+    Ok(out)
 }
 
 /// Verifies every signature in `out` cryptographically (references and the

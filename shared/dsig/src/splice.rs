@@ -117,3 +117,29 @@ pub(crate) fn attribute_insertion_point(input: &[u8], span: &ElementSpan) -> usi
         close
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::splice_before_root_end;
+
+    #[test]
+    fn splices_before_the_root_end_keeping_other_bytes() {
+        let input = b"<?xml version='1.0'?>\n<a x='1'><b/>text</a >\n<!-- tail -->\n";
+        let out = splice_before_root_end(input, "<S/>").unwrap();
+        assert_eq!(
+            out,
+            b"<?xml version='1.0'?>\n<a x='1'><b/>text<S/></a >\n<!-- tail -->\n".to_vec()
+        );
+        for (empty, expected) in [
+            (&b"<a/>"[..], &b"<a><S/></a>"[..]),
+            (b"<p:a xmlns:p='u' />", b"<p:a xmlns:p='u' ><S/></p:a>"),
+        ] {
+            assert_eq!(
+                splice_before_root_end(empty, "<S/>").unwrap(),
+                expected.to_vec()
+            );
+        }
+        assert_eq!(element_spans(b"<a><b></b><c/></a>").unwrap().len(), 3);
+    }
+}

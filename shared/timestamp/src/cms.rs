@@ -108,7 +108,7 @@ pub(crate) fn parse_signed_data(token: &[u8]) -> Result<SignedData<'_>, Timestam
     if content_type != OID_SIGNED_DATA {
         return Err(TimestampError::NotATimestamp);
     }
-    let explicit = r.expect(der::ctx_cons(0))?;
+    let explicit = r.take(der::ctx_cons(0))?;
     r.finish()?;
 
     let what = "SignedData";
@@ -118,14 +118,14 @@ pub(crate) fn parse_signed_data(token: &[u8]) -> Result<SignedData<'_>, Timestam
     if !matches!(version, 1 | 3 | 4 | 5) {
         return Err(malformed(format!("SignedData.version {version}")));
     }
-    let digest_algs = r.expect(der::TAG_SET)?;
+    let digest_algs = r.take(der::TAG_SET)?;
     let mut dr = digest_algs.reader("SignedData.digestAlgorithms");
     while !dr.is_empty() {
         AlgId::parse(dr.read()?, "SignedData.digestAlgorithms")?;
     }
 
     // EncapsulatedContentInfo
-    let eci = r.expect(der::TAG_SEQUENCE)?;
+    let eci = r.take(der::TAG_SEQUENCE)?;
     let mut er = eci.reader("EncapsulatedContentInfo");
     let econtent_type = der::oid(er.read()?, "eContentType")?;
     if econtent_type != OID_CT_TST_INFO {
@@ -157,7 +157,7 @@ pub(crate) fn parse_signed_data(token: &[u8]) -> Result<SignedData<'_>, Timestam
     // CRLs / other revocation info: skipped (no revocation checking).
     r.optional(der::ctx_cons(1))?;
 
-    let signer_infos = r.expect(der::TAG_SET)?;
+    let signer_infos = r.take(der::TAG_SET)?;
     r.finish()?;
     let mut sr = signer_infos.reader("SignedData.signerInfos");
     if sr.is_empty() {
@@ -186,7 +186,7 @@ fn parse_signer_info(tlv: Tlv<'_>) -> Result<SignerInfo<'_>, TimestampError> {
     let sid = match sid_tlv.tag {
         der::TAG_SEQUENCE => {
             let mut ir = sid_tlv.reader("SignerInfo.sid");
-            let issuer = ir.expect(der::TAG_SEQUENCE)?.raw;
+            let issuer = ir.take(der::TAG_SEQUENCE)?.raw;
             let serial = der::integer(ir.read()?, "SignerInfo.sid.serialNumber")?;
             ir.finish()?;
             Sid::IssuerSerial { issuer, serial }
@@ -231,10 +231,10 @@ fn parse_signer_info(tlv: Tlv<'_>) -> Result<SignerInfo<'_>, TimestampError> {
                 "more than {MAX_ATTRS} signed attributes"
             )));
         }
-        let a = ar.expect(der::TAG_SEQUENCE)?;
+        let a = ar.take(der::TAG_SEQUENCE)?;
         let mut a_r = a.reader("Attribute");
         let oid = der::oid(a_r.read()?, "Attribute.attrType")?;
-        let set = a_r.expect(der::TAG_SET)?;
+        let set = a_r.take(der::TAG_SET)?;
         a_r.finish()?;
         let mut values = Vec::new();
         let mut vr = set.reader("Attribute.attrValues");
@@ -288,7 +288,7 @@ pub(crate) fn parse_signing_certificate(
     };
     let sc = value.expect_tag(der::TAG_SEQUENCE, what)?;
     let mut r = sc.reader(what);
-    let certs = r.expect(der::TAG_SEQUENCE)?;
+    let certs = r.take(der::TAG_SEQUENCE)?;
     // policies SEQUENCE OF PolicyInformation OPTIONAL: not interpreted.
     r.optional(der::TAG_SEQUENCE)?;
     r.finish()?;
@@ -296,10 +296,10 @@ pub(crate) fn parse_signing_certificate(
     if cr.is_empty() {
         return Err(malformed(format!("{what}: no ESSCertID")));
     }
-    let first = cr.expect(der::TAG_SEQUENCE)?;
+    let first = cr.take(der::TAG_SEQUENCE)?;
     // Further ESSCertIDs (CA certificates) are only checked for well-formedness.
     while !cr.is_empty() {
-        cr.expect(der::TAG_SEQUENCE)?;
+        cr.take(der::TAG_SEQUENCE)?;
     }
     let mut er = first.reader(what);
     let hash_alg = if v2 {
@@ -314,7 +314,7 @@ pub(crate) fn parse_signing_certificate(
     let issuer_serial = match er.optional(der::TAG_SEQUENCE)? {
         Some(is) => {
             let mut ir = is.reader("IssuerSerial");
-            let names = ir.expect(der::TAG_SEQUENCE)?;
+            let names = ir.take(der::TAG_SEQUENCE)?;
             let serial = der::integer(ir.read()?, "IssuerSerial.serialNumber")?;
             ir.finish()?;
             Some((names, serial))

@@ -127,7 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next element and checks its tag.
-    pub(crate) fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, TimestampError> {
+    pub(crate) fn take(&mut self, tag: u8) -> Result<Tlv<'a>, TimestampError> {
         let what = self.what;
         self.read()?.expect_tag(tag, what)
     }

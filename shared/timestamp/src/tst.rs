@@ -61,7 +61,7 @@ pub(crate) fn parse_tst_info(content: &[u8]) -> Result<TstInfo<'_>, TimestampErr
     }
     let policy = der::oid(r.read()?, "TSTInfo.policy")?;
 
-    let mi = r.expect(der::TAG_SEQUENCE)?;
+    let mi = r.take(der::TAG_SEQUENCE)?;
     let mut mr = mi.reader("TSTInfo.messageImprint");
     let imprint_alg = AlgId::parse(mr.read()?, "messageImprint.hashAlgorithm")?;
     let hashed_message = der::octet_string(mr.read()?, "messageImprint.hashedMessage")?;
@@ -71,7 +71,7 @@ pub(crate) fn parse_tst_info(content: &[u8]) -> Result<TstInfo<'_>, TimestampErr
     if serial[0] & 0x80 != 0 {
         return Err(malformed("TSTInfo.serialNumber is negative"));
     }
-    let gen_time = parse_generalized_time(r.expect(der::TAG_GENERALIZED_TIME)?.value)?;
+    let gen_time = parse_generalized_time(r.take(der::TAG_GENERALIZED_TIME)?.value)?;
 
     let accuracy = match r.optional(der::TAG_SEQUENCE)? {
         Some(a) => Some(parse_accuracy(a)?),
@@ -148,7 +148,7 @@ fn parse_extensions(tlv: Tlv<'_>) -> Result<Vec<TstExtension>, TimestampError> {
         return Err(malformed(format!("{what}: empty")));
     }
     while !r.is_empty() {
-        let ext = r.expect(der::TAG_SEQUENCE)?;
+        let ext = r.take(der::TAG_SEQUENCE)?;
         let mut er = ext.reader(what);
         let oid = der::oid(er.read()?, what)?;
         let critical = match er.optional(der::TAG_BOOLEAN)? {
