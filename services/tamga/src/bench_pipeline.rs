@@ -4,7 +4,7 @@
 //! measures from publish to the confirmed outbound/rejected message.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +39,85 @@ pub struct BenchPipelineArgs {
     /// Do not start workers; measure an already running site.
     #[arg(long)]
     external: bool,
+    /// `tamga run --stages` for the workers under test (`fused`, or
+    /// `verify,countersign,forward`).
+    #[arg(long, default_value = "fused")]
+    stages: String,
+    /// Measure the reference instead: a bare broker relay (inbound → outbound,
+    /// confirm, ack; no verification, no database), same messages and rate.
+    #[arg(long)]
+    reference: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Site configuration ([amqp] and [worker] concurrency are used).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+}
+
+/// CPU time (user + system, ms) of every process whose command name is
+/// `comm` (e.g. `beam.smp`, `postgres`), or of one pid.
+fn cpu_ms(which: CpuOf) -> f64 {
+    // USER_HZ: /proc reports clock ticks of 1/100 s on Linux.
+    const TICKS_PER_S: f64 = 100.0;
+    let ticks = |stat: &str| -> Option<f64> {
+        // Fields after the parenthesised command name; utime and stime are
+        // the 12th and 13th of those.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+    };
+    let mut total = 0.0;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let wanted = match &which {
+            CpuOf::Pid(p) => *p == pid,
+            CpuOf::Comm(c) => std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|s| s.trim() == *c)
+                .unwrap_or(false),
+        };
+        if wanted {
+            if let Some(t) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .as_deref()
+                .and_then(ticks)
+            {
+                total += t;
+            }
+        }
+    }
+    total * 1000.0 / TICKS_PER_S
+}
+
+enum CpuOf {
+    Pid(u32),
+    Comm(&'static str),
+}
+
+/// CPU used by each part of the system during the measurement.
+struct CpuSnapshot {
+    broker: f64,
+    database: f64,
+    workers: f64,
+    generator: f64,
+}
+
+impl CpuSnapshot {
+    fn take(worker_pid: Option<u32>) -> Self {
+        Self {
+            broker: cpu_ms(CpuOf::Comm("beam.smp")),
+            database: cpu_ms(CpuOf::Comm("postgres")),
+            workers: worker_pid.map_or(0.0, |p| cpu_ms(CpuOf::Pid(p))),
+            generator: cpu_ms(CpuOf::Pid(std::process::id())),
+        }
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -113,11 +192,17 @@ pub fn run(a: &BenchPipelineArgs) -> anyhow::Result<Outcome> {
     rt.block_on(measure(a, &amqp.url, docs))
 }
 
-async fn start_workers(config: &Path) -> anyhow::Result<tokio::process::Child> {
+async fn start_workers(a: &BenchPipelineArgs) -> anyhow::Result<tokio::process::Child> {
     let exe = std::env::current_exe()?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["run", "--config"])
-        .arg(config)
+    let mut command = tokio::process::Command::new(exe);
+    if a.reference {
+        command.args(["bench", "relay", "--config"]).arg(&a.config);
+    } else {
+        command
+            .args(["run", "--stages", &a.stages, "--config"])
+            .arg(&a.config);
+    }
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -147,8 +232,9 @@ async fn measure(
     let child = if a.external {
         None
     } else {
-        Some(start_workers(&a.config).await?)
+        Some(start_workers(a).await?)
     };
+    let worker_pid = child.as_ref().and_then(|c| c.id());
     let bus = Arc::new(
         AmqpBus::connect(
             url,
@@ -182,6 +268,7 @@ async fn measure(
         }
     }
     drop(tx);
+    let cpu_before = CpuSnapshot::take(worker_pid);
     let started = Instant::now();
     let publishers = 16usize;
     let per_publisher_interval = if a.rate > 0 {
@@ -247,6 +334,8 @@ async fn measure(
             }
         }
     }
+    let cpu_after = CpuSnapshot::take(worker_pid);
+    let per_decl = |before: f64, after: f64| (after - before) / seen.len().max(1) as f64;
     let elapsed = (last - started).as_secs_f64();
     latencies.sort_by(|a, b| a.total_cmp(b));
     let result = serde_json::json!({
@@ -262,6 +351,14 @@ async fn measure(
             "max": latencies.last().copied().unwrap_or(f64::NAN),
         },
         "workerPeakRssMiB": peak_rss as f64 / 1024.0,
+        "measured": if a.reference { "reference relay (broker only)".to_string() } else { format!("tamga run --stages {}", a.stages) },
+        // Where the two cores went: CPU ms per completed declaration.
+        "cpuMsPerDeclaration": {
+            "rabbitmq": per_decl(cpu_before.broker, cpu_after.broker),
+            "postgres": per_decl(cpu_before.database, cpu_after.database),
+            "workers": per_decl(cpu_before.workers, cpu_after.workers),
+            "loadGenerator": per_decl(cpu_before.generator, cpu_after.generator),
+        },
     });
     println!("{}", serde_json::to_string_pretty(&result)?);
     if let Some(mut c) = child {
@@ -273,4 +370,84 @@ async fn measure(
     } else {
         Outcome::Failed
     })
+}
+
+/// `tamga bench relay`: the broker-only reference (see [`RelayArgs`]).
+pub fn relay(a: &RelayArgs) -> anyhow::Result<Outcome> {
+    let cfg = Config::load(&a.config)?;
+    tamga_pipeline::site::init_logging(&cfg.log.format, &cfg.log.level);
+    let amqp = cfg.amqp.clone().context("the relay needs [amqp]")?;
+    let concurrency = cfg.worker.concurrency.max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let bus: Arc<dyn Bus> = Arc::new(
+            AmqpBus::connect(
+                &amqp.url,
+                AmqpOptions {
+                    publisher_channels: amqp.publisher_channels.max(1),
+                    ..AmqpOptions::default()
+                },
+            )
+            .await?,
+        );
+        // The same queues the site declares for these four countries.
+        let mut t = tamga_bus::tamga_topology(tamga_bus::DEFAULT_STAGE_DELIVERY_LIMIT);
+        for cc in ["kz", "az", "tr", "kg"] {
+            for (exchange, queue, key) in [
+                (
+                    "tamga.outbound",
+                    format!("tamga.outbound.{cc}"),
+                    cc.to_string(),
+                ),
+                (
+                    "tamga.rejected",
+                    format!("tamga.rejected.{cc}"),
+                    format!("{cc}.*"),
+                ),
+            ] {
+                t.queues.push(tamga_bus::QueueSpec {
+                    name: queue.clone(),
+                    quorum: true,
+                    delivery_limit: None,
+                    dead_letter_exchange: None,
+                    dead_letter_routing_key: None,
+                });
+                t.bindings.push(tamga_bus::BindingSpec {
+                    exchange: exchange.into(),
+                    queue,
+                    routing_key: key,
+                });
+            }
+        }
+        bus.declare(&t).await?;
+        let prefetch = amqp.prefetch;
+        let mut consumer = bus.consume("tamga.verify", prefetch, "relay").await?;
+        tracing::info!("relay: ready");
+        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        while let Some(Ok(d)) = consumer.next().await {
+            let permit = permits.clone().acquire_owned().await?;
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                let m = &d.message;
+                let to = m.routing_key.split('.').nth(1).unwrap_or("").to_string();
+                let out = Message {
+                    body: m.body.clone(),
+                    routing_key: to,
+                    message_id: m.message_id.clone(),
+                    correlation_id: m.message_id.clone(),
+                    headers: Default::default(),
+                    timestamp_ms: Some(tamga_pipeline::now_ms()),
+                };
+                while bus.publish("tamga.outbound", out.clone()).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let _ = d.ack().await;
+                drop(permit);
+            });
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Outcome::Passed)
 }

@@ -73,6 +73,11 @@ struct BenchArgs {
 enum BenchCommand {
     /// Publish N declarations through RabbitMQ and PostgreSQL; report throughput, latency, worker RSS.
     Pipeline(bench_pipeline::BenchPipelineArgs),
+    /// The reference the pipeline benchmark compares with: a bare relay from
+    /// tamga.inbound to tamga.outbound (confirm, then ack), no verification,
+    /// no database: what the broker alone allows on this machine.
+    #[command(hide = true)]
+    Relay(bench_pipeline::RelayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +151,9 @@ fn main() -> ExitCode {
         Command::Bench(BenchArgs {
             command: BenchCommand::Pipeline(a),
         }) => bench_pipeline::run(&a),
+        Command::Bench(BenchArgs {
+            command: BenchCommand::Relay(a),
+        }) => bench_pipeline::relay(&a),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::SUCCESS,

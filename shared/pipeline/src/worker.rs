@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use futures_util::FutureExt;
 use tamga_bus::{Bus, BusError, Delivery, HeaderValue, Message};
-use tamga_store::{AuditEvent, Recorded, Store, StoreError};
+use tamga_store::{AuditEvent, Recorded, ResultRow, Store, StoreError};
 use tokio::sync::{watch, Semaphore};
 
 use crate::engine::{sha256_hex, Decided, Engine, Poison, Verified};
@@ -33,9 +33,15 @@ pub enum Stage {
     Verify,
     Countersign,
     Forward,
+    /// Verify, countersign and forward in one hop: consumes what `Verify`
+    /// consumes and publishes what `Forward` publishes, with one store
+    /// commit for the decision and one for the forwarding instead of four,
+    /// and no internal messages (see the README's pipeline figures).
+    Fused,
 }
 
 impl Stage {
+    /// The three separate stages, in pipeline order.
     pub const ALL: [Stage; 3] = [Stage::Verify, Stage::Countersign, Stage::Forward];
 
     pub fn name(self) -> &'static str {
@@ -43,19 +49,23 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::Countersign => "countersign",
             Stage::Forward => "forward",
+            Stage::Fused => "fused",
         }
     }
 
     pub fn queue(self) -> &'static str {
         match self {
-            Stage::Verify => "tamga.verify",
+            Stage::Verify | Stage::Fused => "tamga.verify",
             Stage::Countersign => "tamga.countersign",
             Stage::Forward => "tamga.forward",
         }
     }
 
     pub fn parse(s: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|st| st.name() == s)
+        Stage::ALL
+            .into_iter()
+            .chain([Stage::Fused])
+            .find(|st| st.name() == s)
     }
 }
 
@@ -414,7 +424,20 @@ impl Runtime {
     async fn forward(&self, d: &Delivery) -> Result<(), Failure> {
         let dcd: Decided = serde_json::from_slice(&d.message.body)
             .map_err(|e| Poison(format!("not a decided envelope: {e}")))?;
-        if self.already_forwarded(&dcd.id).await? {
+        self.forward_decided(d, &dcd, true).await
+    }
+
+    /// Publishes `dcd` to the destination (or back to the broker), then
+    /// records the forwarding once. `check_first`: look for an earlier
+    /// forwarding before publishing (a fused stage that has just decided
+    /// knows there was none).
+    async fn forward_decided(
+        &self,
+        d: &Delivery,
+        dcd: &Decided,
+        check_first: bool,
+    ) -> Result<(), Failure> {
+        if check_first && self.already_forwarded(&dcd.id).await? {
             self.metrics
                 .redeliveries_suppressed
                 .with_label_values(&["forward"])
@@ -513,11 +536,167 @@ impl Runtime {
         Ok(())
     }
 
+    /// The fused stage: verify, decide and forward in one hop.
+    async fn fused(&self, d: &Delivery) -> Result<(), Failure> {
+        let m = &d.message;
+        let received_at = now_ms();
+        let digest = sha256_hex(&m.body);
+        let identity = m.message_id.clone().unwrap_or_else(|| digest.clone());
+        // A bad route is poison whatever else is known about these bytes.
+        let (origin, destination) = match crate::engine::parse_route(&m.routing_key) {
+            Ok((o, t)) => (o.to_string(), t.to_string()),
+            Err(p) => return Err(p.into()),
+        };
+        // A redelivery (or the same bytes under another message id): re-emit
+        // what was decided, never decide again.
+        let found = self
+            .store
+            .stage_results(&[(&identity, "decide"), (&digest, "received")])
+            .await?;
+        let mut stored = found.first().cloned().flatten();
+        if stored.is_none() {
+            if let Some(first) = found.get(1).cloned().flatten() {
+                let first = String::from_utf8_lossy(&first).into_owned();
+                if first != identity {
+                    stored = self.store.stage_result(&first, "decide").await?;
+                }
+            }
+        }
+        if let Some(stored) = stored {
+            self.metrics
+                .redeliveries_suppressed
+                .with_label_values(&["fused"])
+                .inc();
+            let dcd: Decided = serde_json::from_slice(&stored)
+                .map_err(|e| Failure::Transient(format!("store: stored decision: {e}")))?;
+            return self.forward_decided(d, &dcd, true).await;
+        }
+        let engine = self.engine.clone();
+        let body = m.body.clone();
+        let routing_key = m.routing_key.clone();
+        let message_id = m.message_id.clone();
+        let (verified, decided) = tokio::task::spawn_blocking(move || {
+            let v = engine.verify(
+                &body,
+                &routing_key,
+                message_id.as_deref(),
+                received_at,
+                now_ms(),
+            )?;
+            let decided = engine.decide(&v, now_ms())?;
+            Ok::<_, Poison>((v, decided))
+        })
+        .await
+        .map_err(|e| Failure::Transient(format!("verification task: {e}")))??;
+
+        let mut events = Vec::with_capacity(3);
+        let mut received = self.event(
+            "received",
+            &identity,
+            &origin,
+            &destination,
+            "received",
+            &digest,
+        );
+        received.at_ms = received_at;
+        events.push(received);
+        let verify_outcome = if verified.passed {
+            "passed"
+        } else {
+            "rejected"
+        };
+        let mut event = self.event(
+            if verified.passed {
+                "verified"
+            } else {
+                "rejected"
+            },
+            &identity,
+            &origin,
+            &destination,
+            verify_outcome,
+            &digest,
+        );
+        event.sub_indication = verified.sub_indication.clone();
+        event.reason = verified.reason.clone();
+        events.push(event);
+        let accepted = decided.decision == tamga_receipt::Decision::Accepted;
+        let mut event = self.event(
+            if accepted {
+                "countersigned"
+            } else {
+                "receipt_issued"
+            },
+            &identity,
+            &origin,
+            &destination,
+            decided.decision.as_str(),
+            &digest,
+        );
+        event.sub_indication = decided.sub_indication.clone();
+        event.reason = decided.reason.clone();
+        events.push(event);
+
+        let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
+        let claim = ResultRow {
+            declaration_id: &identity,
+            stage: "decide",
+            result: &bytes,
+        };
+        let seen = ResultRow {
+            declaration_id: &digest,
+            stage: "received",
+            result: identity.as_bytes(),
+        };
+        match self
+            .store
+            .record_all(
+                &self.chain(Stage::Fused, &identity),
+                claim,
+                &[seen],
+                &events,
+            )
+            .await?
+        {
+            Recorded::AlreadyPresent(stored) => {
+                // Another delivery of the same declaration decided first.
+                self.metrics
+                    .redeliveries_suppressed
+                    .with_label_values(&["fused"])
+                    .inc();
+                let dcd: Decided = serde_json::from_slice(&stored)
+                    .map_err(|e| Failure::Transient(format!("store: stored decision: {e}")))?;
+                self.forward_decided(d, &dcd, true).await
+            }
+            _ => {
+                self.metrics
+                    .declarations
+                    .with_label_values(&["verify", verify_outcome])
+                    .inc();
+                if !verified.passed {
+                    self.metrics
+                        .rejections
+                        .with_label_values(&[
+                            verified.sub_indication.as_deref().unwrap_or("NONE"),
+                            &origin,
+                        ])
+                        .inc();
+                }
+                self.metrics
+                    .declarations
+                    .with_label_values(&["countersign", decided.decision.as_str()])
+                    .inc();
+                self.forward_decided(d, &decided, false).await
+            }
+        }
+    }
+
     async fn process(&self, stage: Stage, d: &Delivery) -> Result<(), Failure> {
         match stage {
             Stage::Verify => self.verify(d).await,
             Stage::Countersign => self.countersign(d).await,
             Stage::Forward => self.forward(d).await,
+            Stage::Fused => self.fused(d).await,
         }
     }
 

@@ -207,12 +207,12 @@ async fn real() -> Env {
     }
 }
 
-async fn start(env: &Env) -> Site {
+async fn start(env: &Env, stages: &[Stage]) -> Site {
     start_site(
         &config(&env.sqlite),
         &SiteOptions {
             embedded: false,
-            stages: Stage::ALL.to_vec(),
+            stages: stages.to_vec(),
         },
         &tamga_pipeline::open_key,
         Some(env.bus.clone()),
@@ -315,8 +315,8 @@ type Case = (String, &'static str, Vec<u8>, bool, Option<&'static str>);
 
 /// Good, forged, wrapped, wrong-country and unserved-destination
 /// declarations: each gets exactly one, correct, result.
-async fn mixed_batch(env: Env) {
-    let site = start(&env).await;
+async fn mixed_batch(env: Env, stages: &[Stage]) {
+    let site = start(&env, stages).await;
     let good = signed("KZ", "AZ", 1, "broker-ecdsa");
     let mut cases: Vec<Case> = vec![
         ("good-1".into(), "kz.az", good.clone(), true, None),
@@ -439,8 +439,8 @@ async fn mixed_batch(env: Env) {
 
 /// The same message twice, and the same bytes under another message id:
 /// processed once, answered once.
-async fn duplicates(env: Env) {
-    let site = start(&env).await;
+async fn duplicates(env: Env, stages: &[Stage]) {
+    let site = start(&env, stages).await;
     let doc = signed("AZ", "KZ", 20, "broker-rsa");
     publish(&env, "az.kz", Some("dup-1"), doc.clone()).await;
     let first = collect(&env, 1, Duration::from_secs(30)).await;
@@ -465,8 +465,8 @@ async fn duplicates(env: Env) {
 
 /// A message that can never be processed ends in the stage's dead-letter
 /// queue, with an audit event.
-async fn poison(env: Env) {
-    let site = start(&env).await;
+async fn poison(env: Env, stages: &[Stage]) {
+    let site = start(&env, stages).await;
     publish(&env, "nonsense", Some("poison-1"), b"<x/>".to_vec()).await;
     let mut dlq = env
         .bus
@@ -485,23 +485,45 @@ async fn poison(env: Env) {
     assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 1);
 }
 
+/// Every scenario on both paths (in-process bus + SQLite; RabbitMQ +
+/// PostgreSQL), each with the fused stage and with the three separate ones.
 macro_rules! both {
     ($($name:ident),*) => {
         mod embedded {
+            use tamga_pipeline::Stage;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::embedded().await).await
+                    super::$name(super::embedded().await, &Stage::ALL).await
                 }
             )*
+            mod fused {
+                use tamga_pipeline::Stage;
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::super::$name(super::super::embedded().await, &[Stage::Fused]).await
+                    }
+                )*
+            }
         }
         mod rabbitmq_postgres {
+            use tamga_pipeline::Stage;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::real().await).await
+                    super::$name(super::real().await, &Stage::ALL).await
                 }
             )*
+            mod fused {
+                use tamga_pipeline::Stage;
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::super::$name(super::super::real().await, &[Stage::Fused]).await
+                    }
+                )*
+            }
         }
     };
 }

@@ -147,6 +147,17 @@ pub enum Recorded {
     AlreadyPresent(Vec<u8>),
 }
 
+/// One `(declaration_id, stage) → result` row for [`Store::record_all`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultRow<'a> {
+    /// The declaration (or dedup key) the result belongs to.
+    pub declaration_id: &'a str,
+    /// Which step produced it.
+    pub stage: &'a str,
+    /// The stored bytes, re-emitted on a redelivery.
+    pub result: &'a [u8],
+}
+
 /// The newest event of one chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainHead {
@@ -236,6 +247,33 @@ pub trait Store: Send + Sync {
         result: &[u8],
         event: &AuditEvent,
     ) -> Result<Recorded, StoreError>;
+
+    /// [`Store::record`] for a step that produces several rows and events at once (the
+    /// fused stage): `claim` decides exactly as in `record`. When it is inserted, every row
+    /// of `also` is inserted unless already present (its conflict is not an error: it is a
+    /// secondary index such as "these bytes were first seen as declaration X"), and `events`
+    /// are appended to `chain` in order — all in one transaction, so one commit (one WAL
+    /// flush) instead of one per row.
+    async fn record_all(
+        &self,
+        chain: &str,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
+    ) -> Result<Recorded, StoreError>;
+
+    /// The results stored for several `(declaration_id, stage)` keys, in the order asked
+    /// (PostgreSQL: one round trip).
+    async fn stage_results(
+        &self,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (id, stage) in keys {
+            out.push(self.stage_result(id, stage).await?);
+        }
+        Ok(out)
+    }
 
     /// Appends a standalone event. Not idempotent: when a retry is possible after an
     /// ambiguous failure (e.g. the connection dropped during commit), use

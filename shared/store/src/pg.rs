@@ -14,8 +14,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::error::{from_pg, from_pool};
 use crate::{
-    event_hash, redact_url, verify, AuditEvent, ChainReport, Recorded, Store, StoreConfig,
-    StoreError, StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
+    event_hash, redact_url, verify, AuditEvent, ChainReport, Recorded, ResultRow, Store,
+    StoreConfig, StoreError, StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
 };
 
 /// The role the migrations create and grant `SELECT, INSERT` to.
@@ -320,10 +320,9 @@ impl PgStore {
         &self,
         what: &str,
         chain: &str,
-        declaration_id: &str,
-        stage: &str,
-        result: &[u8],
-        event: &AuditEvent,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
         self.within(what, async {
             let pg = |e: tokio_postgres::Error| from_pg(what, &e);
@@ -337,7 +336,10 @@ impl PgStore {
                 .await
                 .map_err(pg)?;
             let inserted = tx
-                .execute(&insert, &[&declaration_id, &stage, &result])
+                .execute(
+                    &insert,
+                    &[&claim.declaration_id, &claim.stage, &claim.result],
+                )
                 .await
                 .map_err(pg)?;
             if inserted == 0 {
@@ -348,19 +350,25 @@ impl PgStore {
                     .await
                     .map_err(pg)?;
                 let row = tx
-                    .query_opt(&select, &[&declaration_id, &stage])
+                    .query_opt(&select, &[&claim.declaration_id, &claim.stage])
                     .await
                     .map_err(pg)?
                     .ok_or_else(|| {
                         StoreError::Other(format!(
-                            "{what}: ({declaration_id:?}, {stage:?}) conflicted but is not readable"
+                            "{what}: ({:?}, {:?}) conflicted but is not readable",
+                            claim.declaration_id, claim.stage
                         ))
                     })?;
                 let stored: Vec<u8> = row.try_get(0).map_err(pg)?;
                 tx.commit().await.map_err(pg)?;
                 return Ok(Recorded::AlreadyPresent(stored));
             }
-            append_tx(&tx, chain, event).await?;
+            for row in also {
+                tx.execute(&insert, &[&row.declaration_id, &row.stage, &row.result])
+                    .await
+                    .map_err(pg)?;
+            }
+            append_all_tx(&tx, chain, events).await?;
             tx.commit().await.map_err(pg)?;
             Ok(Recorded::Inserted)
         })
@@ -368,13 +376,25 @@ impl PgStore {
     }
 }
 
-/// Appends `event` to `chain` inside `tx`: takes the chain's advisory lock, reads the head,
-/// inserts seq + 1.
+/// Appends `event` to `chain` inside `tx`.
 async fn append_tx(
     tx: &deadpool_postgres::Transaction<'_>,
     chain: &str,
     event: &AuditEvent,
 ) -> Result<StoredEvent, StoreError> {
+    append_all_tx(tx, chain, std::slice::from_ref(event))
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Other("append: nothing was appended".into()))
+}
+
+/// Appends `events` to `chain` inside `tx`: takes the chain's advisory lock, reads the head
+/// once, inserts seq + 1, seq + 2, …
+async fn append_all_tx(
+    tx: &deadpool_postgres::Transaction<'_>,
+    chain: &str,
+    events: &[AuditEvent],
+) -> Result<Vec<StoredEvent>, StoreError> {
     let pg = |e: tokio_postgres::Error| from_pg("append", &e);
     if chain.is_empty() {
         return Err(StoreError::Other("append: the chain name is empty".into()));
@@ -392,18 +412,13 @@ async fn append_tx(
         )
         .await
         .map_err(pg)?;
-    let (seq, prev_hash) = match tx.query_opt(&head, &[&chain]).await.map_err(pg)? {
-        Some(row) => {
-            let seq: i64 = row.try_get(0).map_err(pg)?;
-            let hash: String = row.try_get(1).map_err(pg)?;
-            let next = seq
-                .checked_add(1)
-                .ok_or_else(|| StoreError::Integrity(format!("append: chain {chain:?} is full")))?;
-            (next, hash)
-        }
-        None => (1, GENESIS_HASH.to_owned()),
+    let (mut seq, mut prev_hash) = match tx.query_opt(&head, &[&chain]).await.map_err(pg)? {
+        Some(row) => (
+            row.try_get::<_, i64>(0).map_err(pg)?,
+            row.try_get(1).map_err(pg)?,
+        ),
+        None => (0, GENESIS_HASH.to_owned()),
     };
-    let hash = event_hash(chain, seq, &prev_hash, event);
     let insert = tx
         .prepare_cached(&format!(
             "INSERT INTO audit_events ({EVENT_COLUMNS}) \
@@ -411,35 +426,43 @@ async fn append_tx(
         ))
         .await
         .map_err(pg)?;
-    tx.execute(
-        &insert,
-        &[
-            &chain,
-            &seq,
-            &prev_hash,
-            &hash,
-            &event.at_ms,
-            &event.stage,
-            &event.worker,
-            &event.declaration_id,
-            &event.origin,
-            &event.destination,
-            &event.outcome,
-            &event.sub_indication,
-            &event.reason,
-            &event.digest,
-            &event.detail,
-        ],
-    )
-    .await
-    .map_err(pg)?;
-    Ok(StoredEvent {
-        chain: chain.to_owned(),
-        seq,
-        prev_hash,
-        hash,
-        event: event.clone(),
-    })
+    let mut stored = Vec::with_capacity(events.len());
+    for event in events {
+        seq = seq
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Integrity(format!("append: chain {chain:?} is full")))?;
+        let hash = event_hash(chain, seq, &prev_hash, event);
+        tx.execute(
+            &insert,
+            &[
+                &chain,
+                &seq,
+                &prev_hash,
+                &hash,
+                &event.at_ms,
+                &event.stage,
+                &event.worker,
+                &event.declaration_id,
+                &event.origin,
+                &event.destination,
+                &event.outcome,
+                &event.sub_indication,
+                &event.reason,
+                &event.digest,
+                &event.detail,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        stored.push(StoredEvent {
+            chain: chain.to_owned(),
+            seq,
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+            event: event.clone(),
+        });
+    }
+    Ok(stored)
 }
 
 fn stored_event(row: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
@@ -500,8 +523,58 @@ impl Store for PgStore {
         result: &[u8],
         event: &AuditEvent,
     ) -> Result<Recorded, StoreError> {
-        self.record_once("record", chain, declaration_id, stage, result, event)
+        let claim = ResultRow {
+            declaration_id,
+            stage,
+            result,
+        };
+        self.record_once("record", chain, claim, &[], std::slice::from_ref(event))
             .await
+    }
+
+    async fn record_all(
+        &self,
+        chain: &str,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
+    ) -> Result<Recorded, StoreError> {
+        self.record_once("record_all", chain, claim, also, events)
+            .await
+    }
+
+    async fn stage_results(
+        &self,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.within("stage_results", async {
+            let pg = |e: tokio_postgres::Error| from_pg("stage_results", &e);
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT declaration_id, stage, result FROM stage_results \
+                     WHERE (declaration_id, stage) IN \
+                     (SELECT * FROM unnest($1::text[], $2::text[]))",
+                )
+                .await
+                .map_err(pg)?;
+            let ids: Vec<&str> = keys.iter().map(|k| k.0).collect();
+            let stages: Vec<&str> = keys.iter().map(|k| k.1).collect();
+            let rows = client.query(&select, &[&ids, &stages]).await.map_err(pg)?;
+            let mut out = vec![None; keys.len()];
+            for row in rows {
+                let id: &str = row.try_get(0).map_err(pg)?;
+                let stage: &str = row.try_get(1).map_err(pg)?;
+                let result: Vec<u8> = row.try_get(2).map_err(pg)?;
+                for (slot, key) in out.iter_mut().zip(keys) {
+                    if key.0 == id && key.1 == stage {
+                        *slot = Some(result.clone());
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn append(&self, chain: &str, event: &AuditEvent) -> Result<StoredEvent, StoreError> {
@@ -523,7 +596,17 @@ impl Store for PgStore {
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let recorded = self
-            .record_once("append_once", chain, key, APPEND_ONCE_STAGE, &[], event)
+            .record_once(
+                "append_once",
+                chain,
+                ResultRow {
+                    declaration_id: key,
+                    stage: APPEND_ONCE_STAGE,
+                    result: &[],
+                },
+                &[],
+                std::slice::from_ref(event),
+            )
             .await?;
         Ok(matches!(recorded, Recorded::Inserted))
     }

@@ -10,8 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use crate::error::from_sqlite;
 use crate::{
-    event_hash, verify, AuditEvent, ChainReport, Recorded, Store, StoreError, StoredEvent,
-    APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
+    event_hash, verify, AuditEvent, ChainReport, Recorded, ResultRow, Store, StoreError,
+    StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
 };
 
 const SCHEMA: &str = include_str!("sqlite.sql");
@@ -92,40 +92,50 @@ impl SqliteStore {
         &self,
         what: &'static str,
         chain: &str,
-        declaration_id: &str,
-        stage: &str,
-        result: &[u8],
-        event: &AuditEvent,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
-        let (chain, declaration_id, stage) = (
-            chain.to_owned(),
-            declaration_id.to_owned(),
-            stage.to_owned(),
-        );
-        let (result, event) = (result.to_vec(), event.clone());
+        let owned = |r: &ResultRow<'_>| {
+            (
+                r.declaration_id.to_owned(),
+                r.stage.to_owned(),
+                r.result.to_vec(),
+            )
+        };
+        let chain = chain.to_owned();
+        let claim = owned(&claim);
+        let also: Vec<_> = also.iter().map(owned).collect();
+        let events = events.to_vec();
         self.blocking(move |conn| {
             let err = |e: rusqlite::Error| from_sqlite(what, &e);
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
-            let inserted = tx
-                .prepare_cached(
+            let insert = |(id, stage, result): &(String, String, Vec<u8>)| {
+                tx.prepare_cached(
                     "INSERT INTO stage_results (declaration_id, stage, result) \
                      VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 )
-                .and_then(|mut s| s.execute(params![declaration_id, stage, result]))
-                .map_err(err)?;
-            if inserted == 0 {
+                .and_then(|mut s| s.execute(params![id, stage, result]))
+                .map_err(err)
+            };
+            if insert(&claim)? == 0 {
                 let stored: Vec<u8> = tx
                     .prepare_cached(
                         "SELECT result FROM stage_results WHERE declaration_id = ?1 AND stage = ?2",
                     )
-                    .and_then(|mut s| s.query_row(params![declaration_id, stage], |r| r.get(0)))
+                    .and_then(|mut s| s.query_row(params![claim.0, claim.1], |r| r.get(0)))
                     .map_err(err)?;
                 tx.commit().map_err(err)?;
                 return Ok(Recorded::AlreadyPresent(stored));
             }
-            append_tx(&tx, &chain, &event)?;
+            for row in &also {
+                insert(row)?;
+            }
+            for event in &events {
+                append_tx(&tx, &chain, event)?;
+            }
             tx.commit().map_err(err)?;
             Ok(Recorded::Inserted)
         })
@@ -246,7 +256,23 @@ impl Store for SqliteStore {
         result: &[u8],
         event: &AuditEvent,
     ) -> Result<Recorded, StoreError> {
-        self.record_once("record", chain, declaration_id, stage, result, event)
+        let claim = ResultRow {
+            declaration_id,
+            stage,
+            result,
+        };
+        self.record_once("record", chain, claim, &[], std::slice::from_ref(event))
+            .await
+    }
+
+    async fn record_all(
+        &self,
+        chain: &str,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
+    ) -> Result<Recorded, StoreError> {
+        self.record_once("record_all", chain, claim, also, events)
             .await
     }
 
@@ -271,7 +297,17 @@ impl Store for SqliteStore {
         event: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let recorded = self
-            .record_once("append_once", chain, key, APPEND_ONCE_STAGE, &[], event)
+            .record_once(
+                "append_once",
+                chain,
+                ResultRow {
+                    declaration_id: key,
+                    stage: APPEND_ONCE_STAGE,
+                    result: &[],
+                },
+                &[],
+                std::slice::from_ref(event),
+            )
             .await?;
         Ok(matches!(recorded, Recorded::Inserted))
     }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tamga_store::{
-    event_hash, stage, verify_store, AuditEvent, ProblemKind, Recorded, Store, StoreError,
-    StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH,
+    event_hash, stage, verify_store, AuditEvent, ProblemKind, Recorded, ResultRow, Store,
+    StoreError, StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH,
 };
 
 /// Raw access to the database, as its owner.
@@ -95,6 +95,95 @@ pub async fn record_inserts_once(store: Arc<dyn Store>, _door: &dyn Backdoor) {
     let report = store.verify_chain().await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events, 2);
+}
+
+/// The fused stage's write: a claim, a secondary row whose conflict is not an error, and
+/// several events, all or nothing, in one chain without gaps.
+pub async fn record_all_is_one_claim(store: Arc<dyn Store>, door: &dyn Backdoor) {
+    let events = [
+        event("f1", stage::RECEIVED),
+        event("f1", stage::VERIFIED),
+        event("f1", stage::COUNTERSIGNED),
+    ];
+    let claim = |result: &'static [u8]| ResultRow {
+        declaration_id: "f1",
+        stage: "decide",
+        result,
+    };
+    let seen = ResultRow {
+        declaration_id: "digest-1",
+        stage: "received",
+        result: b"f1",
+    };
+    // Nothing is written when an event cannot be: the claim is not taken either.
+    door.poison("f1").await;
+    store
+        .record_all("fw", claim(b"first"), &[seen], &events)
+        .await
+        .unwrap_err();
+    door.unpoison().await;
+    assert_eq!(
+        store
+            .stage_results(&[("f1", "decide"), ("digest-1", "received")])
+            .await
+            .unwrap(),
+        vec![None, None]
+    );
+    let first = store
+        .record_all("fw", claim(b"first"), &[seen], &events)
+        .await
+        .unwrap();
+    assert_eq!(first, Recorded::Inserted);
+    // A redelivery gets the stored bytes and appends nothing.
+    let again = store
+        .record_all("fw2", claim(b"second"), &[seen], &events)
+        .await
+        .unwrap();
+    assert_eq!(again, Recorded::AlreadyPresent(b"first".to_vec()));
+    // The same bytes under another id: the secondary row keeps its first value, and its
+    // conflict does not fail the transaction.
+    let other = store
+        .record_all(
+            "fw",
+            ResultRow {
+                declaration_id: "f2",
+                stage: "decide",
+                result: b"other",
+            },
+            &[ResultRow {
+                declaration_id: "digest-1",
+                stage: "received",
+                result: b"f2",
+            }],
+            &[event("f2", stage::RECEIVED)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(other, Recorded::Inserted);
+    assert_eq!(
+        store
+            .stage_results(&[
+                ("digest-1", "received"),
+                ("f1", "decide"),
+                ("nope", "decide")
+            ])
+            .await
+            .unwrap(),
+        vec![Some(b"f1".to_vec()), Some(b"first".to_vec()), None]
+    );
+    let stored = all_events(&*store).await;
+    assert_eq!(stored.len(), 4, "{stored:#?}");
+    assert!(stored.iter().all(|e| e.chain == "fw"));
+    assert_eq!(
+        stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    for w in stored.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash);
+    }
+    assert_eq!(stored[2].event, events[2]);
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
 }
 
 pub async fn record_race_has_one_winner(store: Arc<dyn Store>, _door: &dyn Backdoor) {
@@ -464,6 +553,7 @@ macro_rules! whole_suite {
     () => {
         $crate::store_suite!(
             record_inserts_once,
+            record_all_is_one_claim,
             record_race_has_one_winner,
             events_chain_correctly,
             concurrent_appends_have_no_gaps,
