@@ -46,7 +46,13 @@ cert = "$work/pki/keys/$cc/authority.pem"
 chain = ["$work/pki/keys/$cc/issuing-ca.pem"]
 TOML
 done
-echo "== full speed, ${COUNT:-3000} declarations (ECDSA P-256 countersigning)"
-$T bench pipeline --config "$work/site.toml" --pki "$work/pki" --count "${COUNT:-3000}"
-echo "== 500/s, ${COUNT500:-3000} declarations"
-$T bench pipeline --config "$work/site.toml" --pki "$work/pki" --count "${COUNT500:-3000}" --rate 500
+B="$T bench pipeline --config $work/site.toml --pki $work/pki"
+N=${COUNT:-3000}
+echo "== reference: a bare broker relay (no verification, no database), full speed, $N messages"
+$B --count "$N" --reference
+echo "== tamga, fused stage (the default), full speed, $N declarations (ECDSA P-256 countersigning)"
+$B --count "$N"
+echo "== tamga, three separate stages, full speed, $N declarations"
+$B --count "$N" --stages verify,countersign,forward
+echo "== tamga, fused, at ${RATE:-500}/s, ${COUNT500:-3000} declarations"
+$B --count "${COUNT500:-3000}" --rate "${RATE:-500}"

@@ -393,7 +393,7 @@ pub fn relay(a: &RelayArgs) -> anyhow::Result<Outcome> {
             .await?,
         );
         // The same queues the site declares for these four countries.
-        let mut t = tamga_bus::tamga_topology(tamga_bus::DEFAULT_STAGE_DELIVERY_LIMIT);
+        let mut t = tamga_bus::tamga_topology(amqp.delivery_limit);
         for cc in ["kz", "az", "tr", "kg"] {
             for (exchange, queue, key) in [
                 (

@@ -41,11 +41,18 @@ pub struct Migration {
 }
 
 /// The migrations in `infra/postgres/migrations/`, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_audit",
-    sql: include_str!("../../../infra/postgres/migrations/0001_audit.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_audit",
+        sql: include_str!("../../../infra/postgres/migrations/0001_audit.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_result_compression",
+        sql: include_str!("../../../infra/postgres/migrations/0002_result_compression.sql"),
+    },
+];
 
 const EVENT_COLUMNS: &str = "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
      origin, destination, outcome, sub_indication, reason, digest, detail";

@@ -426,12 +426,26 @@ async fn migrations_run_once_even_concurrently() {
     connect_postgres(&cfg).await.unwrap();
     let client = admin(&db.name).await;
     let rows = client
-        .query("SELECT version, name FROM tamga_schema_migrations", &[])
+        .query(
+            "SELECT version, name FROM tamga_schema_migrations ORDER BY version",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), tamga_store::MIGRATIONS.len());
     assert_eq!(rows[0].get::<_, i64>(0), 1);
     assert_eq!(rows[0].get::<_, String>(1), "0001_audit");
+    // Debian's PostgreSQL is built with lz4: stage results use it (0002).
+    let compression: String = client
+        .query_one(
+            "SELECT attcompression::text FROM pg_attribute \
+             WHERE attrelid = 'stage_results'::regclass AND attname = 'result'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(compression, "l", "stage_results.result compression");
 
     // an applied migration that no longer matches the embedded one stops the start
     client
