@@ -188,7 +188,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
         &cfg,
         &SiteOptions {
             embedded: true,
-            stages: Stage::ALL.to_vec(),
+            stages: vec![Stage::Fused],
         },
         &tamga_pipeline::open_key,
         Some(bus.clone() as Arc<dyn Bus>),

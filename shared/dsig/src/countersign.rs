@@ -9,14 +9,14 @@
 //! declarant's signature stays valid and every byte outside that element is
 //! unchanged — which is checked before the result is returned.
 
-use tamga_xml::{Document, Node, Selection};
+use tamga_xml::{Document, Node, ParseLimits, Selection};
 
 use crate::algorithms::DSIG_NS;
 use crate::core::find_signatures;
 use crate::model::{parse_signature, Budget};
 use crate::sign::{
-    build_signature, digest, self_check_only, unique_id, RefSpec, SignError, SignOptions, Signer,
-    EXC,
+    attr_escape, build_signature, digest, self_check, unique_id, RefSpec, SignError, SignOptions,
+    Signer, EXC,
 };
 use crate::splice::{attribute_insertion_point, element_spans, insert_all, span_of};
 use crate::xades::{parse_xades, COUNTERSIGNED_SIGNATURE_TYPE, XADES_NS};
@@ -48,6 +48,12 @@ fn top_level_signature(doc: &Document) -> Result<Node<'_>, SignError> {
 
 /// Adds a counter-signature by `signer` to the (single, already verified)
 /// declarant signature in `input`.
+///
+/// The input is parsed once: the Ids the counter-signature needs are added
+/// as byte insertions into the input, and the digest of the declarant's
+/// `SignatureValue` as it will then stand is computed from the parsed tree
+/// (see [`value_c14n_with_id`]). The output is parsed once more, by the
+/// self-check.
 pub fn countersign(
     input: &[u8],
     signer: &dyn Signer,
@@ -56,61 +62,56 @@ pub fn countersign(
     let limits = &options.limits;
     let budget = Budget::default();
 
-    // Step 1: make sure the declarant's Signature and SignatureValue have Ids
-    // (attributes outside SignedInfo: the declarant's signature is unaffected).
     let doc = Document::parse(input, limits)?;
+    let root = doc.root();
     let sig_node = top_level_signature(&doc)?;
     let model = parse_signature(sig_node, &budget)
         .map_err(|e| SignError::NotCountersignable(e.to_string()))?;
     let spans = element_spans(input)?;
-    let sig_span = span_of(&spans, doc.root(), sig_node)?.clone();
+    let sig_span = span_of(&spans, root, sig_node)?.clone();
     let seed = digest(
         &crate::algorithms::DigestAlgorithm::Sha256,
         &model.signature_value,
     )?;
+
+    // Make sure the declarant's Signature and SignatureValue have Ids
+    // (attributes outside SignedInfo: the declarant's signature is unaffected).
     let mut edits = Vec::new();
     let sig_id = match &model.id {
         Some(id) => id.clone(),
         None => {
-            let id = unique_id(&doc, "tamga-sig", &seed);
+            let id = unique_id(&doc, "tamga-sig", &seed, &[]);
             edits.push((
                 attribute_insertion_point(input, &sig_span),
-                format!(r#" Id="{id}""#),
+                format!(r#" Id="{}""#, attr_escape(&id)),
             ));
             id
         }
     };
-    let value_id = match &model.signature_value_id {
-        Some(id) => id.clone(),
+    let value_node = model.signature_value_node;
+    let current_value_c14n = doc.canonicalize_to_vec(Selection::Subtree(value_node), None, &EXC)?;
+    let (value_id, value_c14n) = match &model.signature_value_id {
+        Some(id) => (id.clone(), current_value_c14n),
         None => {
             let mut id = format!("{sig_id}-value");
             let mut n = 1;
-            while doc.element_by_id(&id).is_some() {
+            while doc.element_by_id(&id).is_some() || id == sig_id {
                 n += 1;
                 id = format!("{sig_id}-value-{n}");
             }
-            let span = span_of(&spans, doc.root(), model.signature_value_node)?;
+            let span = span_of(&spans, root, value_node)?;
             edits.push((
                 attribute_insertion_point(input, span),
-                format!(r#" Id="{id}""#),
+                format!(r#" Id="{}""#, attr_escape(&id)),
             ));
-            id
+            let c14n = value_c14n_with_id(&current_value_c14n, &id, limits)?;
+            (id, c14n)
         }
     };
-    let stage1 = insert_all(input, edits);
-    drop(model);
-    drop(doc);
 
-    // Step 2: digest the declarant's SignatureValue as it now stands.
-    let doc = Document::parse(&stage1, limits)?;
-    let sig_node = top_level_signature(&doc)?;
-    let model = parse_signature(sig_node, &budget)
-        .map_err(|e| SignError::NotCountersignable(e.to_string()))?;
-    let value_c14n =
-        doc.canonicalize_to_vec(Selection::Subtree(model.signature_value_node), None, &EXC)?;
     let value_digest = digest(&options.digest, &value_c14n)?;
-    let cs_id = unique_id(&doc, "tamga-cs", &value_digest);
-    let fragment = build_signature(
+    let cs_id = unique_id(&doc, "tamga-cs", &value_digest, &[&sig_id, &value_id]);
+    let built = build_signature(
         &cs_id,
         vec![RefSpec {
             uri: format!("#{value_id}"),
@@ -122,12 +123,11 @@ pub fn countersign(
         options,
     )?;
     let counter = format!(
-        r#"<xades:CounterSignature xmlns:xades="{XADES_NS}">{fragment}</xades:CounterSignature>"#
+        r#"<xades:CounterSignature xmlns:xades="{XADES_NS}">{}</xades:CounterSignature>"#,
+        built.xml
     );
 
-    // Step 3: find where it goes, creating the unsigned-properties path.
-    let spans = element_spans(&stage1)?;
-    let root = doc.root();
+    // Find where it goes, creating the unsigned-properties path.
     let xades = parse_xades(&model).map_err(|e| SignError::NotCountersignable(e.to_string()))?;
     // Does the declarant sign anything inside its own Signature element
     // besides SignedProperties (e.g. a whole ds:Object)? Then adding unsigned
@@ -167,11 +167,15 @@ pub fn countersign(
         None => (
             non_empty(span_of(&spans, root, sig_node)?)?.end_tag_start,
             format!(
-                r##"<ds:Object xmlns:ds="{DSIG_NS}"><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="#{sig_id}"><xades:UnsignedProperties><xades:UnsignedSignatureProperties>{counter}</xades:UnsignedSignatureProperties></xades:UnsignedProperties></xades:QualifyingProperties></ds:Object>"##
+                r#"<ds:Object xmlns:ds="{DSIG_NS}"><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="{}"><xades:UnsignedProperties><xades:UnsignedSignatureProperties>{counter}</xades:UnsignedSignatureProperties></xades:UnsignedProperties></xades:QualifyingProperties></ds:Object>"#,
+                attr_escape(&format!("#{sig_id}"))
             ),
         ),
     };
-    let out = insert_all(&stage1, vec![(at, text)]);
+    edits.push((at, text));
+    drop(model);
+    drop(doc);
+    let out = insert_all(input, edits);
 
     // Fail closed: nothing outside the declarant's Signature changed...
     let added = out.len() - input.len();
@@ -185,12 +189,52 @@ pub fn countersign(
     // ...which also leaves the declarant's signature as valid as it was: its
     // SignedInfo, SignatureValue octets and signed content are untouched, and
     // the enveloped transform excludes the whole element. So only the new
-    // counter-signature needs checking here.
-    self_check_only(&out, limits, if signs_inside { None } else { Some(&cs_id) })?;
+    // counter-signature needs checking here: in the re-parsed output its
+    // reference must digest the declarant's SignatureValue (Id and all) to
+    // the value computed above, which also proves that computation right.
+    self_check(&out, limits, &built, signs_inside)?;
     Ok(out)
 }
 
-fn non_empty(span: &crate::splice::ElementSpan) -> Result<&crate::splice::ElementSpan, SignError> {
+/// The exclusive c14n of the declarant's `SignatureValue` once the
+/// attribute `Id="id"` is added to it, from its c14n without one.
+///
+/// Exclusive c14n of an element is a standalone document that declares
+/// every prefix it uses, so the attribute is added to that small text,
+/// which is parsed and canonicalised again to put the attribute in c14n
+/// order and escaping: a few hundred bytes instead of the whole document.
+fn value_c14n_with_id(c14n: &[u8], id: &str, limits: &ParseLimits) -> Result<Vec<u8>, SignError> {
+    let at = start_tag_end(c14n).ok_or_else(|| {
+        SignError::NotCountersignable("the SignatureValue start tag could not be read".into())
+    })?;
+    let mut with_id = Vec::with_capacity(c14n.len() + id.len() + 6);
+    with_id.extend_from_slice(&c14n[..at]);
+    with_id.extend_from_slice(format!(r#" Id="{}""#, attr_escape(id)).as_bytes());
+    with_id.extend_from_slice(&c14n[at..]);
+    let fragment = Document::parse(&with_id, limits)?;
+    Ok(fragment.canonicalize_to_vec(Selection::Document, None, &EXC)?)
+}
+
+/// Offset of the `>` closing the start tag of canonical XML `c14n`, which
+/// has no `/>` and whose attribute values are `"`-delimited and never contain `"`.
+fn start_tag_end(c14n: &[u8]) -> Option<usize> {
+    if c14n.first() != Some(&b'<') {
+        return None;
+    }
+    let mut in_value = false;
+    for (i, b) in c14n.iter().enumerate() {
+        match b {
+            b'"' => in_value = !in_value,
+            b'>' if !in_value => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn non_empty<'a, 'i>(
+    span: &'a crate::splice::ElementSpan<'i>,
+) -> Result<&'a crate::splice::ElementSpan<'i>, SignError> {
     if span.empty {
         Err(SignError::NotCountersignable(format!(
             "<{}/> is an empty element where content must be added",
@@ -198,5 +242,79 @@ fn non_empty(span: &crate::splice::ElementSpan) -> Result<&crate::splice::Elemen
         )))
     } else {
         Ok(span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::sign::tests::{test_options, test_signer};
+    use crate::sign::{sign_enveloped, EXC};
+
+    #[test]
+    fn value_c14n_with_id_matches_the_edited_document() {
+        let limits = ParseLimits::default();
+        for (before, after) in [
+            (
+                r#"<r xmlns:ds="urn:ds"><ds:V>AAA=</ds:V></r>"#,
+                r#"<r xmlns:ds="urn:ds"><ds:V Id="v&amp;1">AAA=</ds:V></r>"#,
+            ),
+            (
+                r#"<r xmlns:ds="urn:ds" xmlns:p="urn:p"><ds:V z="1" p:a="&gt;" a="x">A
+A=</ds:V></r>"#,
+                r#"<r xmlns:ds="urn:ds" xmlns:p="urn:p"><ds:V z="1" p:a="&gt;" a="x" Id="v&amp;1">A
+A=</ds:V></r>"#,
+            ),
+        ] {
+            let c14n = |s: &str| {
+                let d = Document::parse(s.as_bytes(), &limits).unwrap();
+                let v = d.root().element_children().next().unwrap();
+                d.canonicalize_to_vec(Selection::Subtree(v), None, &EXC)
+                    .unwrap()
+            };
+            assert_eq!(
+                value_c14n_with_id(&c14n(before), "v&1", &limits).unwrap(),
+                c14n(after)
+            );
+        }
+    }
+
+    #[test]
+    fn countersigns_a_signature_without_ids() {
+        let (key, cert) = test_signer();
+        let options = test_options(cert, true);
+        let signed = sign_enveloped(
+            b"<doc><x>1</x></doc>",
+            &key,
+            &test_options(options.certificates[0].clone(), false),
+        )
+        .unwrap();
+        // Drop the declarant's Ids: they are outside SignedInfo.
+        let text = String::from_utf8(signed).unwrap();
+        let id_start = text.find(" Id=\"tamga-sig-").unwrap();
+        let id_end = id_start + text[id_start + 5..].find('"').unwrap() + 6;
+        let id = text[id_start..id_end].to_string();
+        let value_id = id.replace("\"", "").replace(" Id=", "");
+        let stripped = text
+            .replace(&id, "")
+            .replace(&format!(" Id=\"{value_id}-value\""), "");
+        assert!(!stripped.contains(" Id="));
+        let out = countersign(stripped.as_bytes(), &key, &options).unwrap();
+        let doc = Document::parse(&out, &options.limits).unwrap();
+        assert_eq!(find_signatures(&doc).len(), 2);
+        // The declarant's signature still verifies, and so does the new one.
+        for node in find_signatures(&doc) {
+            let sig = parse_signature(node, &Budget::default()).unwrap();
+            for r in crate::core::check_references(&doc, &sig, &crate::NoExternal, &options.limits)
+            {
+                r.result.unwrap();
+            }
+            let k = crate::PublicKey::from_certificate_der(
+                &sig.key_info.as_ref().unwrap().certificates[0],
+            )
+            .unwrap();
+            crate::core::check_signature_value(&doc, &sig, &k).unwrap();
+        }
     }
 }

@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use crate::algorithms::{
     c14n_uri, DigestAlgorithm, KeyFamily, SignatureAlgorithm, DSIG_NS, ENVELOPED,
 };
-use crate::core::{check_references, check_signature_value, find_signatures};
-use crate::crypto::{curve_field_bytes, ecdsa_der_to_raw, Curve, PublicKey};
+use crate::core::{check_references, check_signature_value, find_signatures, signed_info_octets};
+use crate::crypto::{curve_field_bytes, ecdsa_der_to_raw, verify_signature, Curve, PublicKey};
 use crate::error::CryptoError;
 use crate::model::{parse_signature, Budget};
 use crate::reference::NoExternal;
@@ -263,10 +263,41 @@ pub(crate) fn digest(alg: &DigestAlgorithm, data: &[u8]) -> Result<Vec<u8>, Sign
     Ok(aws_lc_rs::digest::digest(a, data).as_ref().to_vec())
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('"', "&quot;")
+/// An attribute value as exclusive c14n writes it (`&`, `<`, `"` and the
+/// three whitespace characters a parser would otherwise normalise). Used for
+/// both the document text and the signed octets of everything Tamga
+/// generates, so the two are the same characters by construction.
+pub(crate) fn attr_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Debug builds (and so every test) check that a fragment Tamga generated in
+/// canonical form is exactly what exclusive c14n makes of it after a parse.
+/// Release builds rely on the self-check, which digests and verifies the
+/// fragment as it stands in the re-parsed output.
+fn debug_assert_canonical(standalone: &str, canonical: &[u8], limits: &ParseLimits) {
+    if cfg!(debug_assertions) {
+        let recanonicalised = Document::parse(standalone.as_bytes(), limits)
+            .ok()
+            .and_then(|d| d.canonicalize_to_vec(Selection::Document, None, &EXC).ok());
+        debug_assert_eq!(
+            recanonicalised.as_deref().map(String::from_utf8_lossy),
+            Some(String::from_utf8_lossy(canonical)),
+            "generated fragment is not in exclusive canonical form"
+        );
+    }
 }
 
 /// Signs `input` with an enveloped signature over the document element.
@@ -283,7 +314,7 @@ pub fn sign_enveloped(
     // the document digest is the digest of the document as submitted.
     let doc_c14n = doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
     let doc_digest = digest(&options.digest, &doc_c14n)?;
-    let sig_id = unique_id(&doc, "tamga-sig", &doc_digest);
+    let sig_id = unique_id(&doc, "tamga-sig", &doc_digest, &[]);
     let signature = build_signature(
         &sig_id,
         vec![RefSpec {
@@ -295,8 +326,9 @@ pub fn sign_enveloped(
         signer,
         options,
     )?;
-    let out = splice_before_root_end(input, &signature)?;
-    self_check(&out, &options.limits)?;
+    drop(doc);
+    let out = splice_before_root_end(input, &signature.xml)?;
+    self_check(&out, &options.limits, &signature, false)?;
     Ok(out)
 }
 
@@ -317,12 +349,13 @@ pub(crate) fn build_signature(
     mut refs: Vec<RefSpec>,
     signer: &dyn Signer,
     options: &SignOptions,
-) -> Result<String, SignError> {
+) -> Result<Built, SignError> {
     let cert = options
         .certificates
         .first()
         .ok_or(SignError::NoCertificate)?;
-    if PublicKey::from_certificate_der(cert)? != signer.public_key() {
+    let key = PublicKey::from_certificate_der(cert)?;
+    if key != signer.public_key() {
         return Err(SignError::CertificateMismatch);
     }
     let algorithm = signer.algorithm();
@@ -332,44 +365,52 @@ pub(crate) fn build_signature(
     }
     let ds = DSIG_NS;
     let exc = c14n_uri(&EXC);
-    let dm = options.digest.uri();
+    let dm = attr_escape(options.digest.uri());
 
+    // Every fragment below is written directly in exclusive canonical form
+    // (end tags rather than `<a/>`, namespace declarations where exclusive
+    // c14n renders them, attributes in c14n order and escaping), so its
+    // signed octets are the text itself and need no parse: exclusive c14n
+    // does not depend on where the fragment is later placed.
     let mut object = String::new();
     if options.xades {
-        let props_id = format!("{sig_id}-signedprops");
+        let props_id = attr_escape(&format!("{sig_id}-signedprops"));
         let time = options
             .signing_time
             .to_offset(time::UtcOffset::UTC)
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| SignError::SelfCheck(e.to_string()))?;
         let cert_digest = b64(&digest(&DigestAlgorithm::Sha256, cert)?);
+        // ds: is first used inside CertDigest, whose xades: ancestors do not
+        // render it, so exclusive c14n declares it on each ds: element.
         let body = format!(
             concat!(
                 r#"<xades:SignedSignatureProperties><xades:SigningTime>{time}</xades:SigningTime>"#,
                 r#"<xades:SigningCertificateV2><xades:Cert><xades:CertDigest>"#,
-                r#"<ds:DigestMethod Algorithm="{sha256}"/><ds:DigestValue>{cd}</ds:DigestValue>"#,
+                r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{sha256}"></ds:DigestMethod>"#,
+                r#"<ds:DigestValue xmlns:ds="{ds}">{cd}</ds:DigestValue>"#,
                 r#"</xades:CertDigest></xades:Cert></xades:SigningCertificateV2>"#,
                 r#"</xades:SignedSignatureProperties></xades:SignedProperties>"#
             ),
             time = time,
+            ds = ds,
             sha256 = crate::algorithms::SHA256,
             cd = cert_digest
         );
-        let standalone = format!(
-            r#"<xades:SignedProperties xmlns:xades="{XADES_NS}" xmlns:ds="{ds}" Id="{props_id}">{body}"#
-        );
-        let props_doc = Document::parse(standalone.as_bytes(), &options.limits)?;
-        let props_c14n = props_doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
+        let props_c14n =
+            format!(r#"<xades:SignedProperties xmlns:xades="{XADES_NS}" Id="{props_id}">{body}"#);
+        debug_assert_canonical(&props_c14n, props_c14n.as_bytes(), &options.limits);
         refs.push(RefSpec {
-            uri: format!("#{props_id}"),
+            uri: format!("#{sig_id}-signedprops"),
             type_uri: Some(SIGNED_PROPERTIES_TYPE),
             enveloped: false,
-            digest_value: digest(&options.digest, &props_c14n)?,
+            digest_value: digest(&options.digest, props_c14n.as_bytes())?,
         });
-        // In place the element inherits xmlns:xades/xmlns:ds from its
-        // ancestors; exclusive c14n renders them the same either way.
+        // In place the element inherits xmlns:xades from QualifyingProperties;
+        // exclusive c14n renders it on SignedProperties all the same.
         object = format!(
-            r##"<ds:Object><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="#{sig_id}"><xades:SignedProperties Id="{props_id}">{body}</xades:QualifyingProperties></ds:Object>"##
+            r##"<ds:Object><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="{target}"><xades:SignedProperties Id="{props_id}">{body}</xades:QualifyingProperties></ds:Object>"##,
+            target = attr_escape(&format!("#{sig_id}")),
         );
     }
 
@@ -377,47 +418,68 @@ pub(crate) fn build_signature(
     for r in &refs {
         let type_attr = r
             .type_uri
-            .map(|t| format!(r#" Type="{t}""#))
+            .map(|t| format!(r#" Type="{}""#, attr_escape(t)))
             .unwrap_or_default();
         let enveloped = if r.enveloped {
-            format!(r#"<ds:Transform Algorithm="{ENVELOPED}"/>"#)
+            format!(r#"<ds:Transform Algorithm="{ENVELOPED}"></ds:Transform>"#)
         } else {
             String::new()
         };
+        // Type sorts before URI, as c14n orders un-namespaced attributes.
         references.push_str(&format!(
-            r#"<ds:Reference{type_attr} URI="{uri}"><ds:Transforms>{enveloped}<ds:Transform Algorithm="{exc}"/></ds:Transforms><ds:DigestMethod Algorithm="{dm}"/><ds:DigestValue>{dv}</ds:DigestValue></ds:Reference>"#,
-            uri = xml_escape(&r.uri),
+            r#"<ds:Reference{type_attr} URI="{uri}"><ds:Transforms>{enveloped}<ds:Transform Algorithm="{exc}"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{dm}"></ds:DigestMethod><ds:DigestValue>{dv}</ds:DigestValue></ds:Reference>"#,
+            uri = attr_escape(&r.uri),
             dv = b64(&r.digest_value),
         ));
     }
     let signed_info_body = format!(
-        r#"<ds:CanonicalizationMethod Algorithm="{exc}"/><ds:SignatureMethod Algorithm="{sm}"/>{references}</ds:SignedInfo>"#,
-        sm = xml_escape(&algorithm.uri()),
+        r#"<ds:CanonicalizationMethod Algorithm="{exc}"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="{sm}"></ds:SignatureMethod>{references}</ds:SignedInfo>"#,
+        sm = attr_escape(&algorithm.uri()),
     );
-    let standalone = format!(r#"<ds:SignedInfo xmlns:ds="{ds}">{signed_info_body}"#);
-    let si_doc = Document::parse(standalone.as_bytes(), &options.limits)?;
-    let si_c14n = si_doc.canonicalize_to_vec(Selection::Document, None, &EXC)?;
-    let value = signer.sign(&si_c14n)?;
+    let si_c14n = format!(r#"<ds:SignedInfo xmlns:ds="{ds}">{signed_info_body}"#);
+    debug_assert_canonical(&si_c14n, si_c14n.as_bytes(), &options.limits);
+    let value = signer.sign(si_c14n.as_bytes())?;
+    // A real cryptographic check of what leaves Tamga, over the exact signed
+    // octets: a token or key that signs wrongly fails closed here.
+    verify_signature(&algorithm, &key, si_c14n.as_bytes(), &value)
+        .map_err(|e| SignError::SelfCheck(format!("the new signature value: {e}")))?;
     let certs: String = options
         .certificates
         .iter()
         .map(|c| format!("<ds:X509Certificate>{}</ds:X509Certificate>", b64(c)))
         .collect();
-    Ok(format!(
-        r#"<ds:Signature xmlns:ds="{ds}" Id="{sig_id}"><ds:SignedInfo>{signed_info_body}<ds:SignatureValue Id="{sig_id}-value">{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certs}</ds:X509Data></ds:KeyInfo>{object}</ds:Signature>"#,
-        b64(&value)
-    ))
+    let xml = format!(
+        r#"<ds:Signature xmlns:ds="{ds}" Id="{id}"><ds:SignedInfo>{signed_info_body}<ds:SignatureValue Id="{value_id}">{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certs}</ds:X509Data></ds:KeyInfo>{object}</ds:Signature>"#,
+        b64(&value),
+        id = attr_escape(sig_id),
+        value_id = attr_escape(&format!("{sig_id}-value")),
+    );
+    Ok(Built {
+        xml,
+        id: sig_id.to_string(),
+        signed_info: si_c14n.into_bytes(),
+        value,
+    })
+}
+
+/// A new `ds:Signature` and what the self-check expects to find of it in
+/// the output.
+pub(crate) struct Built {
+    pub xml: String,
+    pub id: String,
+    /// The exact octets that were signed (and verified).
+    pub signed_info: Vec<u8>,
+    pub value: Vec<u8>,
 }
 
 /// An ID not yet used in `doc`, stable for the same document.
-pub(crate) fn unique_id(doc: &Document, prefix: &str, seed: &[u8]) -> String {
+/// `also_taken`: IDs about to be added to the document.
+pub(crate) fn unique_id(doc: &Document, prefix: &str, seed: &[u8], also_taken: &[&str]) -> String {
     let base = format!("{prefix}-{}", hex::encode(&seed[..seed.len().min(6)]));
     let mut id = base.clone();
     let mut n = 1;
-    while doc.element_by_id(&id).is_some()
-        || doc.element_by_id(&format!("{id}-value")).is_some()
-        || doc.element_by_id(&format!("{id}-signedprops")).is_some()
-    {
+    let taken = |id: &str| doc.element_by_id(id).is_some() || also_taken.contains(&id);
+    while taken(&id) || taken(&format!("{id}-value")) || taken(&format!("{id}-signedprops")) {
         n += 1;
         id = format!("{base}-{n}");
     }
@@ -453,28 +515,27 @@ pub(crate) fn splice_before_root_end(input: &[u8], fragment: &str) -> Result<Vec
     Ok(out)
 }
 
-/// Verifies every signature in `out` cryptographically (references and the
-/// value against the first certificate of each): catches any splice or
-/// canonicalisation mistake before a bad document leaves Tamga.
-pub(crate) fn self_check(out: &[u8], limits: &ParseLimits) -> Result<(), SignError> {
-    self_check_only(out, limits, None)
-}
-
-/// [`self_check`] restricted to the signature with Id `only` (when given):
-/// a counter-signature is checked alone, the declarant's signature being
-/// unchanged byte for byte in everything it signs.
-pub(crate) fn self_check_only(
+/// Re-parses `out` and checks the new signature `new` as it stands there:
+/// found exactly once, every reference digests correctly in the parsed
+/// output (which catches any splice, escaping or canonicalisation mistake),
+/// and its SignedInfo canonicalises to exactly the octets whose signature
+/// value [`build_signature`] already verified against the certificate's key,
+/// with that value. Verifying the value a second time over the same octets
+/// would add nothing. With `all`, every other signature in `out` is fully
+/// verified too (references and value against its first certificate).
+pub(crate) fn self_check(
     out: &[u8],
     limits: &ParseLimits,
-    only: Option<&str>,
+    new: &Built,
+    all: bool,
 ) -> Result<(), SignError> {
     let doc = Document::parse(out, limits)?;
-    let mut checked = 0;
+    let mut found = 0;
     for node in find_signatures(&doc) {
-        if only.is_some() && node.attribute("Id").as_deref() != only {
+        let ours = node.attribute("Id").as_deref() == Some(new.id.as_str());
+        if !ours && !all {
             continue;
         }
-        checked += 1;
         let sig = parse_signature(node, &Budget::default())
             .map_err(|e| SignError::SelfCheck(e.to_string()))?;
         for r in check_references(&doc, &sig, &NoExternal, limits) {
@@ -485,18 +546,130 @@ pub(crate) fn self_check_only(
                 )));
             }
         }
-        let cert = sig
-            .key_info
-            .as_ref()
-            .and_then(|k| k.certificates.first())
-            .ok_or_else(|| SignError::SelfCheck("no certificate".into()))?;
-        let key = PublicKey::from_certificate_der(cert)?;
-        check_signature_value(&doc, &sig, &key).map_err(|e| SignError::SelfCheck(e.to_string()))?;
+        if ours {
+            found += 1;
+            let octets =
+                signed_info_octets(&doc, &sig).map_err(|e| SignError::SelfCheck(e.to_string()))?;
+            if octets != new.signed_info || sig.signature_value != new.value {
+                return Err(SignError::SelfCheck(
+                    "the new signature reads back differently from what was signed".into(),
+                ));
+            }
+        } else {
+            let cert = sig
+                .key_info
+                .as_ref()
+                .and_then(|k| k.certificates.first())
+                .ok_or_else(|| SignError::SelfCheck("no certificate".into()))?;
+            let key = PublicKey::from_certificate_der(cert)?;
+            check_signature_value(&doc, &sig, &key)
+                .map_err(|e| SignError::SelfCheck(e.to_string()))?;
+        }
     }
-    if checked == 0 {
-        return Err(SignError::SelfCheck(
+    match found {
+        1 => Ok(()),
+        0 => Err(SignError::SelfCheck(
             "the new signature is not in the output".into(),
-        ));
+        )),
+        _ => Err(SignError::SelfCheck(
+            "the new signature's Id is not unique in the output".into(),
+        )),
     }
-    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// An ECDSA P-256 key and a self-signed certificate for it.
+    pub(crate) fn test_signer() -> (SigningKey, Vec<u8>) {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["tamga.test".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        (
+            SigningKey::from_pkcs8_der(&kp.serialize_der()).unwrap(),
+            cert.der().to_vec(),
+        )
+    }
+
+    pub(crate) fn test_options(cert: Vec<u8>, xades: bool) -> SignOptions {
+        SignOptions {
+            certificates: vec![cert],
+            digest: DigestAlgorithm::Sha256,
+            xades,
+            signing_time: OffsetDateTime::UNIX_EPOCH,
+            limits: ParseLimits::default(),
+        }
+    }
+
+    fn c14n_of(doc: &Document, node: tamga_xml::Node<'_>) -> Vec<u8> {
+        doc.canonicalize_to_vec(Selection::Subtree(node), None, &EXC)
+            .unwrap()
+    }
+
+    #[test]
+    fn generated_fragments_are_their_own_canonical_form() {
+        let (key, cert) = test_signer();
+        // An Id and a URI that need escaping in attribute values.
+        let built = build_signature(
+            "s&<\"\t1",
+            vec![RefSpec {
+                uri: "#a&b\"<c\r\n".into(),
+                type_uri: Some(crate::xades::COUNTERSIGNED_SIGNATURE_TYPE),
+                enveloped: true,
+                digest_value: vec![1; 32],
+            }],
+            &key,
+            &test_options(cert, true),
+        )
+        .unwrap();
+        let doc = Document::parse(built.xml.as_bytes(), &ParseLimits::default()).unwrap();
+        let sig = doc.root();
+        assert_eq!(sig.attribute("Id").as_deref(), Some("s&<\"\t1"));
+        let si = sig.child(DSIG_NS, "SignedInfo").unwrap();
+        assert_eq!(c14n_of(&doc, si), built.signed_info);
+        let model = parse_signature(sig, &Budget::default()).unwrap();
+        assert_eq!(model.references[0].uri.as_deref(), Some("#a&b\"<c\r\n"));
+        assert_eq!(model.signature_value, built.value);
+        // The SignedProperties reference digests the element in place.
+        let props = doc.element_by_id("s&<\"\t1-signedprops").unwrap();
+        assert_eq!(
+            model.references[1].digest_value,
+            digest(&DigestAlgorithm::Sha256, &c14n_of(&doc, props)).unwrap()
+        );
+        let key =
+            PublicKey::from_certificate_der(&model.key_info.as_ref().unwrap().certificates[0])
+                .unwrap();
+        check_signature_value(&doc, &model, &key).unwrap();
+    }
+
+    #[test]
+    fn enveloped_signature_round_trips_and_tampering_fails_the_self_check() {
+        let (key, cert) = test_signer();
+        let options = test_options(cert, true);
+        let input = b"<?xml version='1.0'?>\n<a xmlns='urn:x' b='1'><c>text &amp; more</c></a>\n";
+        let out = sign_enveloped(input, &key, &options).unwrap();
+        let doc = Document::parse(&out, &options.limits).unwrap();
+        let sig = parse_signature(find_signatures(&doc)[0], &Budget::default()).unwrap();
+        for r in check_references(&doc, &sig, &NoExternal, &options.limits) {
+            r.result.unwrap();
+        }
+        let built = Built {
+            xml: String::new(),
+            id: sig.id.clone().unwrap(),
+            signed_info: signed_info_octets(&doc, &sig).unwrap(),
+            value: sig.signature_value.clone(),
+        };
+        self_check(&out, &options.limits, &built, true).unwrap();
+        let tampered = String::from_utf8(out.clone())
+            .unwrap()
+            .replace("text &amp; more", "text &amp; less");
+        assert!(self_check(tampered.as_bytes(), &options.limits, &built, false).is_err());
+        let mut other_value = built;
+        other_value.value[0] ^= 1;
+        assert!(self_check(&out, &options.limits, &other_value, false).is_err());
+    }
 }
