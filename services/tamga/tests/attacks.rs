@@ -10,7 +10,8 @@
 //! value with a key the attacker holds, so the refusal proven here is the
 //! policy's, not an accidental digest failure.
 //!
-//! Every case is verified with `tamga_policy::verify_document`, customs
+//! Every case is verified with `tamga_policy::verify_document_with`, on the
+//! tree route and on the streaming route (which must agree), customs
 //! profile, at the demo PKI's generation time unless the case says otherwise.
 
 use std::path::PathBuf;
@@ -24,7 +25,9 @@ use tamga_dsig::{
     NoExternal, Reference, SignOptions, Signer, SigningKey, Transform,
 };
 use tamga_pki::{generate, BrokerKind, CountryPki, DemoPki, DemoPkiOptions, Issued};
-use tamga_policy::{verify_document, Indication, Policy, Report, SubIndication, VerifyRequest};
+use tamga_policy::{
+    verify_document_with, Indication, Policy, Report, Strategy, SubIndication, VerifyRequest,
+};
 use tamga_trust::{CountryCode, TrustList};
 use tamga_xml::{Document, ParseLimits};
 
@@ -354,7 +357,7 @@ fn verify(c: &Case) -> Report {
         Trust::NoIssuingCrl => &w.trust_no_issuing_crl,
         Trust::NoCrls => &w.trust_no_crls,
     };
-    verify_document(&VerifyRequest {
+    let req = VerifyRequest {
         bytes: &c.bytes,
         trust,
         origin: c.origin.parse::<CountryCode>().expect("country"),
@@ -362,7 +365,17 @@ fn verify(c: &Case) -> Report {
         policy: &c.policy,
         resolver: &NoExternal,
         hmac_secret: None,
-    })
+    };
+    // Both routes, whatever the size: the streaming route (or the tree it
+    // hands a document to) must give the tree's report, field for field.
+    let tree = verify_document_with(&req, Strategy::Tree).0;
+    let (streamed, route) = verify_document_with(&req, Strategy::Streaming);
+    assert_eq!(
+        streamed, tree,
+        "[{}] the streaming route ({route:?}) disagrees with the tree",
+        c.name
+    );
+    tree
 }
 
 /// Verifies every case (each in a panic guard: a panic is a finding, not a
@@ -374,7 +387,7 @@ fn run(group: &str, cases: Vec<Case>) {
         let report = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify(c))) {
             Ok(r) => r,
             Err(_) => {
-                failures.push(format!("[{}] PANIC in verify_document", c.name));
+                failures.push(format!("[{}] PANIC in verify_document_with", c.name));
                 continue;
             }
         };
@@ -959,7 +972,7 @@ fn signature_wrapping() {
     let key = kz_ecdsa_key();
     let exc_ref = |uri: &str| {
         format!(
-            "<ds:Reference URI=\"{uri}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>"
+            "<ds:Reference URI=\"{uri}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"></ds:DigestMethod><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>"
         )
     };
     let with_hdr_id = replace1(&plain, "<Header>", "<Header Id=\"hdr\">");
@@ -996,7 +1009,7 @@ fn signature_wrapping() {
         "#id of the document element without the enveloped transform",
         replace1(
             &id,
-            "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>",
+            "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"></ds:Transform>",
             "",
         ),
         Reject("signature_wrapping", sdnf),
@@ -1033,7 +1046,7 @@ fn signature_wrapping() {
                 "</ds:SignedInfo>",
                 &format!(
                     "{}</ds:SignedInfo>",
-                    replace1(&exc_ref(&format!("#{DECL_ID}")), "<ds:Transforms>", "<ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>")
+                    replace1(&exc_ref(&format!("#{DECL_ID}")), "<ds:Transforms>", "<ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"></ds:Transform>")
                 ),
             ),
             &key,
@@ -1153,7 +1166,7 @@ const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
 const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 const ENVELOPED_T: &str =
-    "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>";
+    "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"></ds:Transform>";
 
 fn key_info_of(doc: &str) -> String {
     let a = doc.find("<ds:KeyInfo>").unwrap();
@@ -1284,7 +1297,7 @@ fn tampering() {
         ),
         case(
             "ds:Manifest in a ds:Object",
-            into_sig_doc(&s, &format!("<ds:Object><ds:Manifest><ds:Reference URI=\"http://attacker.example/annex.pdf\"><ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:Manifest></ds:Object>")),
+            into_sig_doc(&s, &format!("<ds:Object><ds:Manifest><ds:Reference URI=\"http://attacker.example/annex.pdf\"><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:Manifest></ds:Object>")),
             Reject("indirection_forbidden", S::SigConstraintsFailure),
         ),
         // Transforms and URIs.
@@ -1305,12 +1318,12 @@ fn tampering() {
         ),
         case(
             "base64 transform",
-            replace1(&s, ENVELOPED_T, &format!("{ENVELOPED_T}<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#base64\"/>")),
+            replace1(&s, ENVELOPED_T, &format!("{ENVELOPED_T}<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#base64\"></ds:Transform>")),
             Reject("forbidden_transform", S::SigConstraintsFailure),
         ),
         case(
             "unknown transform URI",
-            replace1(&s, ENVELOPED_T, &format!("{ENVELOPED_T}<ds:Transform Algorithm=\"urn:attacker:transform\"/>")),
+            replace1(&s, ENVELOPED_T, &format!("{ENVELOPED_T}<ds:Transform Algorithm=\"urn:attacker:transform\"></ds:Transform>")),
             Reject("forbidden_transform", S::SigConstraintsFailure),
         ),
         case(
@@ -1320,7 +1333,7 @@ fn tampering() {
         ),
         case(
             "second reference to file:///etc/passwd",
-            replace1(&s, "</ds:SignedInfo>", &format!("<ds:Reference URI=\"file:///etc/passwd\"><ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo>")),
+            replace1(&s, "</ds:SignedInfo>", &format!("<ds:Reference URI=\"file:///etc/passwd\"><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo>")),
             Reject("external_reference", S::SigConstraintsFailure),
         ),
         // NOTE: reason.rs documents XPointer under ExternalReference, but the
@@ -1351,7 +1364,7 @@ fn tampering() {
             "HMAC-SHA1 with HMACOutputLength 0",
             replace1(
                 &s,
-                &format!("<ds:SignatureMethod Algorithm=\"{ECDSA_SHA256}\"/>"),
+                &format!("<ds:SignatureMethod Algorithm=\"{ECDSA_SHA256}\"></ds:SignatureMethod>"),
                 "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#hmac-sha1\"><ds:HMACOutputLength>0</ds:HMACOutputLength></ds:SignatureMethod>",
             ),
             Reject("hmac_forbidden", S::CryptoConstraintsFailure),
@@ -1398,7 +1411,7 @@ fn tampering() {
         ),
         case(
             "unknown CanonicalizationMethod URI",
-            replace1(&s, "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>", "<ds:CanonicalizationMethod Algorithm=\"urn:attacker:c14n\"/>"),
+            replace1(&s, "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></ds:CanonicalizationMethod>", "<ds:CanonicalizationMethod Algorithm=\"urn:attacker:c14n\"></ds:CanonicalizationMethod>"),
             Reject("algorithm_not_allowed", S::CryptoConstraintsFailure),
         ),
         case(
@@ -1414,12 +1427,12 @@ fn tampering() {
         // Budgets.
         case(
             "17 references",
-            replace1(&s, "</ds:SignedInfo>", &format!("{}</ds:SignedInfo>", format!("<ds:Reference URI=\"#{DECL_ID}\"><ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>").repeat(16))),
+            replace1(&s, "</ds:SignedInfo>", &format!("{}</ds:SignedInfo>", format!("<ds:Reference URI=\"#{DECL_ID}\"><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>").repeat(16))),
             Reject("budget_exceeded", S::FormatFailure),
         ),
         case(
             "1000 references",
-            replace1(&s, "</ds:SignedInfo>", &format!("{}</ds:SignedInfo>", format!("<ds:Reference URI=\"\"><ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>").repeat(1000))),
+            replace1(&s, "</ds:SignedInfo>", &format!("{}</ds:SignedInfo>", format!("<ds:Reference URI=\"\"><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>").repeat(1000))),
             Reject("budget_exceeded", S::FormatFailure),
         ),
         case(
@@ -1442,7 +1455,10 @@ fn tampering() {
             "XAdES SigningCertificateV2 digest mismatch",
             {
                 let a = x.find("<xades:CertDigest>").unwrap();
-                let dv = a + x[a..].find("<ds:DigestValue>").unwrap() + "<ds:DigestValue>".len();
+                // The signer writes the CertDigest's DigestValue with its own
+                // xmlns:ds (canonical form), so find the end of its start tag.
+                let dv = a + x[a..].find("<ds:DigestValue").unwrap();
+                let dv = dv + x[dv..].find('>').unwrap() + 1;
                 format!("{}AAAA{}", &x[..dv], &x[dv + 4..])
             },
             Reject("signing_certificate_mismatch", S::NoSigningCertificateFound),
@@ -1497,7 +1513,7 @@ fn tampering() {
         ),
         case(
             "SignatureMethod without Algorithm",
-            replace1(&s, &format!("<ds:SignatureMethod Algorithm=\"{ECDSA_SHA256}\"/>"), "<ds:SignatureMethod/>"),
+            replace1(&s, &format!("<ds:SignatureMethod Algorithm=\"{ECDSA_SHA256}\"></ds:SignatureMethod>"), "<ds:SignatureMethod/>"),
             Reject("malformed_signature", S::FormatFailure),
         ),
         case(
@@ -1523,7 +1539,7 @@ fn tampering() {
         let b = x.find("</xades:SigningCertificateV2>").unwrap()
             + "</xades:SigningCertificateV2>".len();
         let v1 = format!(
-            "<xades:SigningCertificate><xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm=\"{alg_uri}\"/><ds:DigestValue>{}</ds:DigestValue></xades:CertDigest></xades:Cert></xades:SigningCertificate>",
+            "<xades:SigningCertificate><xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm=\"{alg_uri}\"></ds:DigestMethod><ds:DigestValue>{}</ds:DigestValue></xades:CertDigest></xades:Cert></xades:SigningCertificate>",
             b64(&digest_bytes(alg, kz_cert))
         );
         resign(&format!("{}{v1}{}", &x[..a], &x[b..]), &key)
@@ -1545,7 +1561,7 @@ fn tampering() {
         "XAdES SigningCertificate v1, MD5 CertDigest (re-signed)",
         {
             let d = v1(SHA256, DigestAlgorithm::Sha256);
-            resign(&replace1(&d, &format!("<xades:CertDigest><ds:DigestMethod Algorithm=\"{SHA256}\"/>"), "<xades:CertDigest><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#md5\"/>"), &key)
+            resign(&replace1(&d, &format!("<xades:CertDigest><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod>"), "<xades:CertDigest><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#md5\"></ds:DigestMethod>"), &key)
         },
         Reject("weak_algorithm", S::CryptoConstraintsFailure),
     ));

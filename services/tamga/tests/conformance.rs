@@ -30,7 +30,10 @@ use tamga_dsig::{
     signed_info_octets, Budget, DigestAlgorithm, ExternalResolver, NoExternal, PublicKey,
     SignatureModel, Transform,
 };
-use tamga_policy::{verify_document, Indication, Policy, Report, SubIndication, VerifyRequest};
+use tamga_policy::{
+    verify_document, verify_document_with, Indication, Policy, Report, Strategy, SubIndication,
+    VerifyRequest,
+};
 use tamga_trust::{CountryCode, RevocationMode, TrustFile, TrustList};
 use tamga_xml::{C14nMethod, Canonicalization, Document, ParseLimits, Selection};
 
@@ -1096,7 +1099,7 @@ fn run(case: &Case) -> Report {
     let policy = policy(case.profile, case.revocation);
     let resolver = resolver(case.external);
     let secret = case.hmac_key.map(fixture);
-    verify_document(&VerifyRequest {
+    let req = VerifyRequest {
         bytes: &bytes,
         trust: &trust,
         origin: zz(),
@@ -1104,7 +1107,18 @@ fn run(case: &Case) -> Report {
         policy: &policy,
         resolver: &resolver,
         hmac_secret: secret.as_deref(),
-    })
+    };
+    // Both routes, whatever the size: the streaming route (or the tree it
+    // hands a document to) must give the tree's report, field for field.
+    let tree = verify_document_with(&req, Strategy::Tree).0;
+    let (streamed, route) = verify_document_with(&req, Strategy::Streaming);
+    assert_eq!(
+        streamed,
+        tree,
+        "{}: the streaming route ({route:?}) disagrees with the tree",
+        case.label()
+    );
+    tree
 }
 
 #[test]

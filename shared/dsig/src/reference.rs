@@ -108,6 +108,21 @@ const DEFAULT_C14N: Canonicalization = Canonicalization {
     inclusive_prefixes: Vec::new(),
 };
 
+/// A fresh digest in `reference`'s algorithm, for a caller that produces
+/// the referenced octets itself (the streaming route canonicalises the
+/// document without its tree).
+pub fn reference_digest(
+    reference: &Reference<'_>,
+) -> Result<aws_lc_rs::digest::Context, ReferenceError> {
+    let algorithm = reference
+        .digest
+        .ring()
+        .ok_or_else(|| ReferenceError::UnsupportedDigest {
+            uri: reference.digest.uri().to_string(),
+        })?;
+    Ok(aws_lc_rs::digest::Context::new(algorithm))
+}
+
 /// Computes the digest of `reference`, made by the signature `signature`
 /// (the element the enveloped-signature transform removes).
 pub fn digest_reference<'d>(
@@ -117,12 +132,7 @@ pub fn digest_reference<'d>(
     resolver: &dyn ExternalResolver,
     limits: &ParseLimits,
 ) -> Result<Vec<u8>, ReferenceError> {
-    let algorithm = reference
-        .digest
-        .ring()
-        .ok_or_else(|| ReferenceError::UnsupportedDigest {
-            uri: reference.digest.uri().to_string(),
-        })?;
+    let context = reference_digest(reference)?;
     let uri = reference.uri.as_deref().ok_or(ReferenceError::NoUri)?;
     let mut data = match resolve_uri(doc, uri)? {
         Target::Document => Data::Nodes {
@@ -157,7 +167,7 @@ pub fn digest_reference<'d>(
     };
 
     let last = reference.transforms.len().checked_sub(1);
-    let mut sink = DigestWriter(aws_lc_rs::digest::Context::new(algorithm));
+    let mut sink = DigestWriter(context);
     let mut streamed = false;
     for (i, t) in reference.transforms.iter().enumerate() {
         data = match (t, data) {

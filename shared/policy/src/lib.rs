@@ -9,6 +9,7 @@ mod config;
 mod counter;
 mod reason;
 mod report;
+mod streaming;
 mod verify;
 
 pub use config::{Algorithms as AlgorithmPolicy, Budgets, Certificates, Limits, Policy, Profile};
@@ -16,7 +17,9 @@ pub use reason::{Indication, Reason, SubIndication};
 pub use report::{
     Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer, TimestampReport,
 };
-pub use verify::{verify_document, VerifyRequest};
+pub use verify::{
+    verify_document, verify_document_with, Route, Strategy, VerifyRequest, STREAMING_THRESHOLD,
+};
 
 /// RFC 3339 UTC time for a Unix timestamp (out-of-range values clamp to the epoch).
 pub fn rfc3339(unix: i64) -> String {

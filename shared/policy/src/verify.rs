@@ -9,10 +9,10 @@
 use tamga_dsig::{
     check_hmac_value, check_references, check_signature_value, find_signatures, parse_signature,
     parse_xades, CryptoError, ExternalResolver, FormatError, PublicKey, ReferenceError,
-    ReferenceFailure, SignatureAlgorithm, SignatureModel, Transform, Xades,
+    ReferenceFailure, ReferenceOutcome, SignatureAlgorithm, SignatureModel, Transform, Xades,
 };
 use tamga_trust::{CountryCode, PathRequest, TrustList};
-use tamga_xml::{Document, Node};
+use tamga_xml::{Document, Node, ParseLimits};
 
 use crate::config::{Policy, Profile};
 use crate::reason::Reason;
@@ -47,8 +47,46 @@ impl std::fmt::Debug for VerifyRequest<'_> {
     }
 }
 
+/// Documents larger than this are verified on the streaming route (see
+/// `streaming.rs`): libxml2's tree of a whole declaration costs more than
+/// ten times its size, the streaming route the signature's tree, the list
+/// of IDs and libxml2's copy of the input. Below it the tree route stays:
+/// it is the reference the streaming route is tested against, and memory
+/// is no issue there.
+pub const STREAMING_THRESHOLD: usize = 256 * 1024;
+
+/// How [`verify_document_with`] verifies a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The streaming route above [`STREAMING_THRESHOLD`], the tree below.
+    #[default]
+    Auto,
+    /// Always the tree of the whole document.
+    Tree,
+    /// The streaming route whatever the size (tests compare the routes).
+    Streaming,
+}
+
+/// The route a verification took. Both give the same report for the same
+/// request; the streaming route hands a document it does not handle
+/// exactly to the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    Tree,
+    Streaming,
+    /// The streaming route handed the document to the tree, for this reason.
+    TreeAfterStreaming(&'static str),
+}
+
 /// Verifies one document and reports, never panicking on hostile input.
 pub fn verify_document(req: &VerifyRequest<'_>) -> Report {
+    verify_document_with(req, Strategy::Auto).0
+}
+
+/// [`verify_document`] by a chosen route; also says which route was taken.
+pub fn verify_document_with(req: &VerifyRequest<'_>, strategy: Strategy) -> (Report, Route) {
     let digest = hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         req.bytes,
@@ -57,20 +95,43 @@ pub fn verify_document(req: &VerifyRequest<'_>) -> Report {
         Profile::Customs => "customs",
         _ => "generic",
     };
-    let mut report = Report::new(
-        profile,
-        req.origin.to_string(),
-        crate::rfc3339(req.at_unix),
-        digest,
-        req.bytes.len(),
-    );
-    match check(req, &mut report) {
+    let new_report = || {
+        Report::new(
+            profile,
+            req.origin.to_string(),
+            crate::rfc3339(req.at_unix),
+            digest.clone(),
+            req.bytes.len(),
+        )
+    };
+    let conclude = |report: &mut Report, outcome: Result<String, Reason>| match outcome {
         Ok(message) => report.pass(message),
         Err(reason) => report.reject(&reason),
+    };
+    let streaming = match strategy {
+        Strategy::Tree => false,
+        Strategy::Streaming => true,
+        Strategy::Auto => req.bytes.len() > STREAMING_THRESHOLD,
+    };
+    let mut route = Route::Tree;
+    if streaming {
+        let mut report = new_report();
+        match crate::streaming::check(req, &mut report) {
+            crate::streaming::Attempt::Done(outcome) => {
+                conclude(&mut report, outcome);
+                return (report, Route::Streaming);
+            }
+            // Whatever the attempt wrote into its report is dropped.
+            crate::streaming::Attempt::Fallback(why) => route = Route::TreeAfterStreaming(why),
+        }
     }
-    report
+    let mut report = new_report();
+    let outcome = check(req, &mut report);
+    conclude(&mut report, outcome);
+    (report, route)
 }
 
+/// The tree route: the whole document as one libxml2 tree.
 fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason> {
     let policy = req.policy;
     let customs = policy.profile == Profile::Customs;
@@ -96,7 +157,52 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
             path: element.path(),
         });
     }
+    check_signature(req, report, &doc, element, &all, &TreeDigests)
+}
 
+/// How the declarant signature's references are digested.
+pub(crate) trait ReferenceDigests {
+    fn check(
+        &self,
+        doc: &Document,
+        sig: &SignatureModel<'_>,
+        resolver: &dyn ExternalResolver,
+        limits: &ParseLimits,
+    ) -> Vec<ReferenceOutcome>;
+}
+
+/// Over the tree of the whole document.
+struct TreeDigests;
+
+impl ReferenceDigests for TreeDigests {
+    fn check(
+        &self,
+        doc: &Document,
+        sig: &SignatureModel<'_>,
+        resolver: &dyn ExternalResolver,
+        limits: &ParseLimits,
+    ) -> Vec<ReferenceOutcome> {
+        check_references(doc, sig, resolver, limits)
+    }
+}
+
+/// Everything after the signature is found, for both routes. `doc` is the
+/// whole document (tree route) or the skeleton (streaming route): the
+/// document element with the signature as its only child, which every
+/// check here reads exactly as it would read the whole document, except
+/// the digests of references to the document, which `digests` computes.
+/// `all` is every `ds:Signature` of the document.
+pub(crate) fn check_signature<'d>(
+    req: &VerifyRequest<'_>,
+    report: &mut Report,
+    doc: &'d Document,
+    element: Node<'d>,
+    all: &[Node<'d>],
+    digests: &dyn ReferenceDigests,
+) -> Result<String, Reason> {
+    let policy = req.policy;
+    let customs = policy.profile == Profile::Customs;
+    let root = doc.root();
     let sig = parse_signature(element, &policy.budget()).map_err(format_reason)?;
     describe_algorithms(&sig, report);
 
@@ -157,7 +263,7 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     }
     // Shapes: what is signed, and how.
     if customs {
-        check_customs_shape(&doc, &sig, xades.as_ref())?;
+        check_customs_shape(doc, &sig, xades.as_ref())?;
         // Any other signature must be a counter-signature of this one.
         for s in all.iter().filter(|s| **s != element) {
             let is_counter = xades
@@ -170,15 +276,15 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     } else {
         check_generic_shape(&sig)?;
     }
-    check_signed_properties(&doc, &sig, xades.as_ref())?;
+    check_signed_properties(doc, &sig, xades.as_ref())?;
 
     // HMAC (generic profile only: customs refused it above).
     if let SignatureAlgorithm::Hmac(_) = sig.signature_method {
-        check_digests(&doc, &sig, req, report)?;
+        check_digests(doc, &sig, req, report, digests)?;
         let secret = req.hmac_secret.ok_or(Reason::NoSigningCertificate(
             "an HMAC signature needs a shared secret, and none was supplied".into(),
         ))?;
-        check_hmac_value(&doc, &sig, secret).map_err(crypto_reason)?;
+        check_hmac_value(doc, &sig, secret).map_err(crypto_reason)?;
         report.signature_intact = true;
         return Ok("The HMAC signature is valid with the supplied secret.".into());
     }
@@ -220,8 +326,8 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
         // plainly that nothing vouches for it.
         let key = PublicKey::from_key_value(&key_values[0]).map_err(crypto_reason)?;
         check_key_strength(policy, &key)?;
-        check_digests(&doc, &sig, req, report)?;
-        check_signature_value(&doc, &sig, &key).map_err(crypto_reason)?;
+        check_digests(doc, &sig, req, report, digests)?;
+        check_signature_value(doc, &sig, &key).map_err(crypto_reason)?;
         report.signature_intact = true;
         return Err(Reason::KeyNotTrusted);
     }
@@ -247,16 +353,16 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
     }
     check_key_strength(policy, &key)?;
 
-    check_digests(&doc, &sig, req, report)?;
-    check_signature_value(&doc, &sig, &key).map_err(crypto_reason)?;
+    check_digests(doc, &sig, req, report, digests)?;
+    check_signature_value(doc, &sig, &key).map_err(crypto_reason)?;
     report.signature_intact = true;
 
     if let Some(x) = &xades {
-        check_timestamps(&doc, &sig, x, certificates, req, report)?;
+        check_timestamps(doc, &sig, x, certificates, req, report)?;
         report.counter_signatures = x
             .counter_signatures
             .iter()
-            .map(|cs| crate::counter::verify_counter_signature(&doc, &sig, *cs, req))
+            .map(|cs| crate::counter::verify_counter_signature(doc, &sig, *cs, req))
             .collect();
     }
 
@@ -649,9 +755,10 @@ fn check_digests(
     sig: &SignatureModel<'_>,
     req: &VerifyRequest<'_>,
     report: &mut Report,
+    digests: &dyn ReferenceDigests,
 ) -> Result<(), Reason> {
     let limits = req.policy.parse_limits();
-    let outcomes = check_references(doc, sig, req.resolver, &limits);
+    let outcomes = digests.check(doc, sig, req.resolver, &limits);
     for o in &outcomes {
         if let Some(r) = report.references.get_mut(o.index) {
             r.intact = Some(o.result.is_ok());

@@ -36,7 +36,7 @@ pub const LIBXML2_MAX_DEPTH: usize = 256;
 /// stderr (errors are returned instead), line numbers beyond 65535, and short
 /// text nodes stored inside the node (`COMPACT`: fewer allocations, a smaller
 /// tree; it forbids modifying the tree, which Tamga never does).
-const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
+pub(crate) const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
     | ffi::xmlParserOption_XML_PARSE_NOERROR
     | ffi::xmlParserOption_XML_PARSE_NOWARNING
     | ffi::xmlParserOption_XML_PARSE_NOXINCNODE
@@ -77,11 +77,7 @@ impl Document {
     /// well-formed UTF-8 XML, and indexes its IDs (`Id`, `ID`, `xml:id`).
     pub fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Self, ParseError> {
         precheck(bytes, limits)?;
-        INIT.call_once(|| {
-            // SAFETY: one-time global initialisation, required before libxml2
-            // is used from several threads.
-            unsafe { ffi::xmlInitParser() }
-        });
+        init_libxml2();
         let len = c_int::try_from(bytes.len()).map_err(|_| ParseError::TooLarge {
             size: bytes.len(),
             limit: c_int::MAX as usize,
@@ -122,17 +118,7 @@ impl Document {
         }
         if let Some(error) = error {
             free_doc(doc);
-            // libxml2 enforces its own nesting limit (256 without
-            // XML_PARSE_HUGE, which Tamga never sets) before our scan runs.
-            if let ParseError::Malformed { message, .. } = &error {
-                if message.contains("Excessive depth") {
-                    return Err(ParseError::TooDeep {
-                        depth: LIBXML2_MAX_DEPTH + 1,
-                        limit: limits.max_depth.min(LIBXML2_MAX_DEPTH),
-                    });
-                }
-            }
-            return Err(error);
+            return Err(parser_failure(error, limits));
         }
         let Some(doc) = doc else {
             return Err(ParseError::Malformed {
@@ -141,6 +127,17 @@ impl Document {
                 message: "no document".into(),
             });
         };
+        Self::from_parsed(doc, limits)
+    }
+
+    /// Takes ownership of a tree libxml2 built from well-formed input, and
+    /// applies the same checks as [`Document::parse`] after parsing (no DTD,
+    /// the structural limits, unique IDs). The streaming scan builds its
+    /// skeleton this way.
+    pub(crate) fn from_parsed(
+        doc: NonNull<ffi::xmlDoc>,
+        limits: &ParseLimits,
+    ) -> Result<Self, ParseError> {
         let mut document = Document {
             doc,
             ids: IdIndex::default(),
@@ -315,8 +312,32 @@ impl Drop for Document {
     }
 }
 
+/// One-time global initialisation, required before libxml2 is used from
+/// several threads.
+pub(crate) fn init_libxml2() {
+    INIT.call_once(|| {
+        // SAFETY: called once, before any other libxml2 use by Tamga.
+        unsafe { ffi::xmlInitParser() }
+    });
+}
+
+/// The error for a parse libxml2 refused. libxml2 enforces its own nesting
+/// limit (256 without XML_PARSE_HUGE, which Tamga never sets) before our
+/// scan runs: that one is reported as the limit it is.
+pub(crate) fn parser_failure(error: ParseError, limits: &ParseLimits) -> ParseError {
+    if let ParseError::Malformed { message, .. } = &error {
+        if message.contains("Excessive depth") {
+            return ParseError::TooDeep {
+                depth: LIBXML2_MAX_DEPTH + 1,
+                limit: limits.max_depth.min(LIBXML2_MAX_DEPTH),
+            };
+        }
+    }
+    error
+}
+
 /// Cheap checks on the raw bytes, before libxml2 sees them.
-fn precheck(bytes: &[u8], limits: &ParseLimits) -> Result<(), ParseError> {
+pub(crate) fn precheck(bytes: &[u8], limits: &ParseLimits) -> Result<(), ParseError> {
     if bytes.is_empty() || bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ParseError::Empty);
     }
@@ -363,7 +384,7 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 ///
 /// # Safety
 /// `ctxt` must be a live parser context.
-unsafe fn last_error(ctxt: ffi::xmlParserCtxtPtr) -> ParseError {
+pub(crate) unsafe fn last_error(ctxt: ffi::xmlParserCtxtPtr) -> ParseError {
     // SAFETY: guaranteed by the caller.
     let err = unsafe { ffi::xmlCtxtGetLastError(ctxt.cast()) };
     if err.is_null() {

@@ -20,6 +20,7 @@ mod error;
 mod ids;
 mod limits;
 mod node;
+pub mod stream;
 
 pub use c14n::{C14nMethod, Canonicalization, Selection};
 pub use document::{Document, LIBXML2_MAX_DEPTH};
