@@ -134,6 +134,14 @@ impl From<Poison> for Failure {
     }
 }
 
+fn verify_outcome(v: &Verified) -> &'static str {
+    if v.passed {
+        "passed"
+    } else {
+        "rejected"
+    }
+}
+
 fn forwarded_key(id: &str) -> String {
     format!("forwarded:{id}")
 }
@@ -174,6 +182,55 @@ impl Runtime {
             reason: None,
             digest: digest.into(),
             detail: None,
+        }
+    }
+
+    /// The audit event of a verification: `verified` or `rejected`.
+    fn verified_event(&self, v: &Verified) -> AuditEvent {
+        let mut event = self.event(
+            if v.passed { "verified" } else { "rejected" },
+            &v.id,
+            &v.origin,
+            &v.destination,
+            verify_outcome(v),
+            &v.document_sha256,
+        );
+        event.sub_indication = v.sub_indication.clone();
+        event.reason = v.reason.clone();
+        event
+    }
+
+    /// The audit event of a decision: `countersigned` or `receipt_issued`.
+    fn decided_event(&self, d: &Decided) -> AuditEvent {
+        let accepted = d.decision == tamga_receipt::Decision::Accepted;
+        let mut event = self.event(
+            if accepted {
+                "countersigned"
+            } else {
+                "receipt_issued"
+            },
+            &d.id,
+            &d.origin,
+            &d.destination,
+            d.decision.as_str(),
+            &d.document_sha256,
+        );
+        event.sub_indication = d.sub_indication.clone();
+        event.reason = d.reason.clone();
+        event
+    }
+
+    /// Counts a verification that was recorded now (not a redelivery).
+    fn count_verified(&self, v: &Verified) {
+        self.metrics
+            .declarations
+            .with_label_values(&["verify", verify_outcome(v)])
+            .inc();
+        if !v.passed {
+            self.metrics
+                .rejections
+                .with_label_values(&[v.sub_indication.as_deref().unwrap_or("NONE"), &v.origin])
+                .inc();
         }
     }
 
@@ -294,25 +351,7 @@ impl Runtime {
         })
         .await
         .map_err(|e| Failure::Transient(format!("verification task: {e}")))??;
-        let outcome = if verified.passed {
-            "passed"
-        } else {
-            "rejected"
-        };
-        let mut event = self.event(
-            if verified.passed {
-                "verified"
-            } else {
-                "rejected"
-            },
-            &identity,
-            &origin,
-            &destination,
-            outcome,
-            &digest,
-        );
-        event.sub_indication = verified.sub_indication.clone();
-        event.reason = verified.reason.clone();
+        let event = self.verified_event(&verified);
         let bytes = serde_json::to_vec(&verified).map_err(|e| Poison(e.to_string()))?;
         let to_publish = match self
             .store
@@ -326,19 +365,7 @@ impl Runtime {
             .await?
         {
             Recorded::Inserted => {
-                self.metrics
-                    .declarations
-                    .with_label_values(&["verify", outcome])
-                    .inc();
-                if !verified.passed {
-                    self.metrics
-                        .rejections
-                        .with_label_values(&[
-                            verified.sub_indication.as_deref().unwrap_or("NONE"),
-                            &origin,
-                        ])
-                        .inc();
-                }
+                self.count_verified(&verified);
                 bytes
             }
             Recorded::AlreadyPresent(stored) => {
@@ -376,21 +403,7 @@ impl Runtime {
         let decided = tokio::task::spawn_blocking(move || engine.decide(&env, now_ms()))
             .await
             .map_err(|e| Failure::Transient(format!("countersigning task: {e}")))??;
-        let accepted = decided.decision == tamga_receipt::Decision::Accepted;
-        let mut event = self.event(
-            if accepted {
-                "countersigned"
-            } else {
-                "receipt_issued"
-            },
-            &v.id,
-            &v.origin,
-            &v.destination,
-            decided.decision.as_str(),
-            &v.document_sha256,
-        );
-        event.sub_indication = decided.sub_indication.clone();
-        event.reason = decided.reason.clone();
+        let event = self.decided_event(&decided);
         let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
         let to_publish = match self
             .store
@@ -600,42 +613,8 @@ impl Runtime {
         );
         received.at_ms = received_at;
         events.push(received);
-        let verify_outcome = if verified.passed {
-            "passed"
-        } else {
-            "rejected"
-        };
-        let mut event = self.event(
-            if verified.passed {
-                "verified"
-            } else {
-                "rejected"
-            },
-            &identity,
-            &origin,
-            &destination,
-            verify_outcome,
-            &digest,
-        );
-        event.sub_indication = verified.sub_indication.clone();
-        event.reason = verified.reason.clone();
-        events.push(event);
-        let accepted = decided.decision == tamga_receipt::Decision::Accepted;
-        let mut event = self.event(
-            if accepted {
-                "countersigned"
-            } else {
-                "receipt_issued"
-            },
-            &identity,
-            &origin,
-            &destination,
-            decided.decision.as_str(),
-            &digest,
-        );
-        event.sub_indication = decided.sub_indication.clone();
-        event.reason = decided.reason.clone();
-        events.push(event);
+        events.push(self.verified_event(&verified));
+        events.push(self.decided_event(&decided));
 
         let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
         let claim = ResultRow {
@@ -669,19 +648,7 @@ impl Runtime {
                 self.forward_decided(d, &dcd, true).await
             }
             _ => {
-                self.metrics
-                    .declarations
-                    .with_label_values(&["verify", verify_outcome])
-                    .inc();
-                if !verified.passed {
-                    self.metrics
-                        .rejections
-                        .with_label_values(&[
-                            verified.sub_indication.as_deref().unwrap_or("NONE"),
-                            &origin,
-                        ])
-                        .inc();
-                }
+                self.count_verified(&verified);
                 self.metrics
                     .declarations
                     .with_label_values(&["countersign", decided.decision.as_str()])
