@@ -39,6 +39,8 @@ pub struct Verified {
     pub received_at_ms: i64,
     pub verified_at_ms: i64,
     pub document_sha256: String,
+    /// The submitted bytes, base64, for the next stage; empty from
+    /// [`Engine::verify_and_decide`], which keeps the bytes in hand.
     pub document: String,
     pub passed: bool,
     pub sub_indication: Option<String>,
@@ -138,6 +140,35 @@ impl Engine {
         received_at_ms: i64,
         now_ms: i64,
     ) -> Result<Verified, Poison> {
+        let mut v = self.assess(body, routing_key, message_id, received_at_ms, now_ms)?;
+        v.document = b64().encode(body);
+        Ok(v)
+    }
+
+    /// Both stages at once (the fused hop): the document goes from
+    /// verification to countersigning as bytes, never through base64.
+    pub fn verify_and_decide(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        message_id: Option<&str>,
+        received_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(Verified, Decided), Poison> {
+        let v = self.assess(body, routing_key, message_id, received_at_ms, now_ms)?;
+        let decided = self.decide_document(&v, body, now_ms)?;
+        Ok((v, decided))
+    }
+
+    /// The verification, without the document in the envelope.
+    fn assess(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        message_id: Option<&str>,
+        received_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Verified, Poison> {
         let (origin, destination) = parse_route(routing_key)?;
         let digest = sha256_hex(body);
         let report = verify_document(&VerifyRequest {
@@ -159,7 +190,7 @@ impl Engine {
             received_at_ms,
             verified_at_ms: now_ms,
             document_sha256: digest,
-            document: b64().encode(body),
+            document: String::new(),
             passed: report.passed(),
             sub_indication: report.sub_indication.map(|s| s.as_str().to_string()),
             reason: report.reason.map(str::to_string),
@@ -175,6 +206,16 @@ impl Engine {
         let document = b64()
             .decode(&v.document)
             .map_err(|e| Poison(format!("document: {e}")))?;
+        self.decide_document(v, &document, now_ms)
+    }
+
+    /// [`Engine::decide`] with the submitted bytes at hand.
+    fn decide_document(
+        &self,
+        v: &Verified,
+        document: &[u8],
+        now_ms: i64,
+    ) -> Result<Decided, Poison> {
         let served = self.authorities.get(&v.destination);
         // A destination without an authority here is refused, signed by the
         // site's first authority so the broker still gets a signed reason.
@@ -192,7 +233,7 @@ impl Engine {
         };
         let countersigned = if v.passed && served.is_some() {
             Some(
-                countersign(&document, authority.signer.as_ref(), &options)
+                countersign(document, authority.signer.as_ref(), &options)
                     .map_err(|e| Poison(format!("countersigning: {e}")))?,
             )
         } else {

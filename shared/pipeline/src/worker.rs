@@ -220,6 +220,23 @@ impl Runtime {
         event
     }
 
+    /// Counts a redelivery (or duplicate) answered from a stored result.
+    fn suppressed(&self, stage: &str) {
+        self.metrics
+            .redeliveries_suppressed
+            .with_label_values(&[stage])
+            .inc();
+    }
+
+    /// Re-emits a decision stored earlier (a redelivery, or the same
+    /// declaration decided by another delivery first).
+    async fn forward_stored(&self, d: &Delivery, stored: &[u8]) -> Result<(), Failure> {
+        self.suppressed("fused");
+        let dcd: Decided = serde_json::from_slice(stored)
+            .map_err(|e| Failure::Transient(format!("store: stored decision: {e}")))?;
+        self.forward_decided(d, &dcd, true).await
+    }
+
     /// Counts a verification that was recorded now (not a redelivery).
     fn count_verified(&self, v: &Verified) {
         self.metrics
@@ -295,10 +312,7 @@ impl Runtime {
             timestamp_ms: Some(received_at),
         };
         if let Some(stored) = self.store.stage_result(&identity, "verify").await? {
-            self.metrics
-                .redeliveries_suppressed
-                .with_label_values(&["verify"])
-                .inc();
+            self.suppressed("verify");
             return self.publish(d, "tamga.stages", next(stored)).await;
         }
         // The same bytes under another message id are the same declaration.
@@ -328,10 +342,7 @@ impl Runtime {
             let first = String::from_utf8_lossy(&first).into_owned();
             if first != identity {
                 if let Some(stored) = self.store.stage_result(&first, "verify").await? {
-                    self.metrics
-                        .redeliveries_suppressed
-                        .with_label_values(&["verify"])
-                        .inc();
+                    self.suppressed("verify");
                     return self.publish(d, "tamga.stages", next(stored)).await;
                 }
             }
@@ -369,10 +380,7 @@ impl Runtime {
                 bytes
             }
             Recorded::AlreadyPresent(stored) => {
-                self.metrics
-                    .redeliveries_suppressed
-                    .with_label_values(&["verify"])
-                    .inc();
+                self.suppressed("verify");
                 stored
             }
             _ => bytes,
@@ -392,10 +400,7 @@ impl Runtime {
             timestamp_ms: Some(v.received_at_ms),
         };
         if let Some(stored) = self.store.stage_result(&v.id, "decide").await? {
-            self.metrics
-                .redeliveries_suppressed
-                .with_label_values(&["countersign"])
-                .inc();
+            self.suppressed("countersign");
             return self.publish(d, "tamga.stages", next(stored)).await;
         }
         let engine = self.engine.clone();
@@ -417,10 +422,7 @@ impl Runtime {
             .await?
         {
             Recorded::AlreadyPresent(stored) => {
-                self.metrics
-                    .redeliveries_suppressed
-                    .with_label_values(&["countersign"])
-                    .inc();
+                self.suppressed("countersign");
                 stored
             }
             _ => {
@@ -451,10 +453,7 @@ impl Runtime {
         check_first: bool,
     ) -> Result<(), Failure> {
         if check_first && self.already_forwarded(&dcd.id).await? {
-            self.metrics
-                .redeliveries_suppressed
-                .with_label_values(&["forward"])
-                .inc();
+            self.suppressed("forward");
             return Ok(());
         }
         let accepted = dcd.decision == tamga_receipt::Decision::Accepted;
@@ -541,10 +540,7 @@ impl Runtime {
                 .with_label_values(&[dcd.decision.as_str()])
                 .observe(secs);
         } else {
-            self.metrics
-                .redeliveries_suppressed
-                .with_label_values(&["forward"])
-                .inc();
+            self.suppressed("forward");
         }
         Ok(())
     }
@@ -566,9 +562,11 @@ impl Runtime {
             .store
             .stage_results(&[(&identity, "decide"), (&digest, "received")])
             .await?;
-        let mut stored = found.first().cloned().flatten();
+        let mut found = found.into_iter();
+        let mut stored = found.next().flatten();
+        let first_seen_as = found.next().flatten();
         if stored.is_none() {
-            if let Some(first) = found.get(1).cloned().flatten() {
+            if let Some(first) = first_seen_as {
                 let first = String::from_utf8_lossy(&first).into_owned();
                 if first != identity {
                     stored = self.store.stage_result(&first, "decide").await?;
@@ -576,32 +574,23 @@ impl Runtime {
             }
         }
         if let Some(stored) = stored {
-            self.metrics
-                .redeliveries_suppressed
-                .with_label_values(&["fused"])
-                .inc();
-            let dcd: Decided = serde_json::from_slice(&stored)
-                .map_err(|e| Failure::Transient(format!("store: stored decision: {e}")))?;
-            return self.forward_decided(d, &dcd, true).await;
+            return self.forward_stored(d, &stored).await;
         }
         let engine = self.engine.clone();
         let body = m.body.clone();
         let routing_key = m.routing_key.clone();
         let message_id = m.message_id.clone();
         let (verified, decided) = tokio::task::spawn_blocking(move || {
-            let v = engine.verify(
+            engine.verify_and_decide(
                 &body,
                 &routing_key,
                 message_id.as_deref(),
                 received_at,
                 now_ms(),
-            )?;
-            let decided = engine.decide(&v, now_ms())?;
-            Ok::<_, Poison>((v, decided))
+            )
         })
         .await
         .map_err(|e| Failure::Transient(format!("verification task: {e}")))??;
-
         let mut events = Vec::with_capacity(3);
         let mut received = self.event(
             "received",
@@ -637,16 +626,8 @@ impl Runtime {
             )
             .await?
         {
-            Recorded::AlreadyPresent(stored) => {
-                // Another delivery of the same declaration decided first.
-                self.metrics
-                    .redeliveries_suppressed
-                    .with_label_values(&["fused"])
-                    .inc();
-                let dcd: Decided = serde_json::from_slice(&stored)
-                    .map_err(|e| Failure::Transient(format!("store: stored decision: {e}")))?;
-                self.forward_decided(d, &dcd, true).await
-            }
+            // Another delivery of the same declaration decided first.
+            Recorded::AlreadyPresent(stored) => self.forward_stored(d, &stored).await,
             _ => {
                 self.count_verified(&verified);
                 self.metrics

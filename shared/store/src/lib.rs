@@ -246,7 +246,15 @@ pub trait Store: Send + Sync {
         stage: &str,
         result: &[u8],
         event: &AuditEvent,
-    ) -> Result<Recorded, StoreError>;
+    ) -> Result<Recorded, StoreError> {
+        let claim = ResultRow {
+            declaration_id,
+            stage,
+            result,
+        };
+        self.record_all(chain, claim, &[], std::slice::from_ref(event))
+            .await
+    }
 
     /// [`Store::record`] for a step that produces several rows and events at once (the
     /// fused stage): `claim` decides exactly as in `record`. When it is inserted, every row
@@ -288,7 +296,17 @@ pub trait Store: Send + Sync {
         chain: &str,
         key: &str,
         event: &AuditEvent,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let marker = ResultRow {
+            declaration_id: key,
+            stage: APPEND_ONCE_STAGE,
+            result: &[],
+        };
+        let recorded = self
+            .record_all(chain, marker, &[], std::slice::from_ref(event))
+            .await?;
+        Ok(matches!(recorded, Recorded::Inserted))
+    }
 
     /// Recomputes every chain (page by page) and reports the first problem.
     async fn verify_chain(&self) -> Result<ChainReport, StoreError>;

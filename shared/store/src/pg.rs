@@ -15,7 +15,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::error::{from_pg, from_pool};
 use crate::{
     event_hash, redact_url, verify, AuditEvent, ChainReport, Recorded, ResultRow, Store,
-    StoreConfig, StoreError, StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
+    StoreConfig, StoreError, StoredEvent, GENESIS_HASH, VERIFY_PAGE,
 };
 
 /// The role the migrations create and grant `SELECT, INSERT` to.
@@ -522,23 +522,6 @@ impl Store for PgStore {
         .await
     }
 
-    async fn record(
-        &self,
-        chain: &str,
-        declaration_id: &str,
-        stage: &str,
-        result: &[u8],
-        event: &AuditEvent,
-    ) -> Result<Recorded, StoreError> {
-        let claim = ResultRow {
-            declaration_id,
-            stage,
-            result,
-        };
-        self.record_once("record", chain, claim, &[], std::slice::from_ref(event))
-            .await
-    }
-
     async fn record_all(
         &self,
         chain: &str,
@@ -546,8 +529,7 @@ impl Store for PgStore {
         also: &[ResultRow<'_>],
         events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
-        self.record_once("record_all", chain, claim, also, events)
-            .await
+        self.record_once("record", chain, claim, also, events).await
     }
 
     async fn stage_results(
@@ -594,28 +576,6 @@ impl Store for PgStore {
             Ok(stored)
         })
         .await
-    }
-
-    async fn append_once(
-        &self,
-        chain: &str,
-        key: &str,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let recorded = self
-            .record_once(
-                "append_once",
-                chain,
-                ResultRow {
-                    declaration_id: key,
-                    stage: APPEND_ONCE_STAGE,
-                    result: &[],
-                },
-                &[],
-                std::slice::from_ref(event),
-            )
-            .await?;
-        Ok(matches!(recorded, Recorded::Inserted))
     }
 
     async fn verify_chain(&self) -> Result<ChainReport, StoreError> {

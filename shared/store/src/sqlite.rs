@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use crate::error::from_sqlite;
 use crate::{
     event_hash, verify, AuditEvent, ChainReport, Recorded, ResultRow, Store, StoreError,
-    StoredEvent, APPEND_ONCE_STAGE, GENESIS_HASH, VERIFY_PAGE,
+    StoredEvent, GENESIS_HASH, VERIFY_PAGE,
 };
 
 const SCHEMA: &str = include_str!("sqlite.sql");
@@ -248,23 +248,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record(
-        &self,
-        chain: &str,
-        declaration_id: &str,
-        stage: &str,
-        result: &[u8],
-        event: &AuditEvent,
-    ) -> Result<Recorded, StoreError> {
-        let claim = ResultRow {
-            declaration_id,
-            stage,
-            result,
-        };
-        self.record_once("record", chain, claim, &[], std::slice::from_ref(event))
-            .await
-    }
-
     async fn record_all(
         &self,
         chain: &str,
@@ -272,8 +255,7 @@ impl Store for SqliteStore {
         also: &[ResultRow<'_>],
         events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
-        self.record_once("record_all", chain, claim, also, events)
-            .await
+        self.record_once("record", chain, claim, also, events).await
     }
 
     async fn append(&self, chain: &str, event: &AuditEvent) -> Result<StoredEvent, StoreError> {
@@ -288,28 +270,6 @@ impl Store for SqliteStore {
             Ok(stored)
         })
         .await
-    }
-
-    async fn append_once(
-        &self,
-        chain: &str,
-        key: &str,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let recorded = self
-            .record_once(
-                "append_once",
-                chain,
-                ResultRow {
-                    declaration_id: key,
-                    stage: APPEND_ONCE_STAGE,
-                    result: &[],
-                },
-                &[],
-                std::slice::from_ref(event),
-            )
-            .await?;
-        Ok(matches!(recorded, Recorded::Inserted))
     }
 
     async fn verify_chain(&self) -> Result<ChainReport, StoreError> {

@@ -36,7 +36,7 @@ pub const LIBXML2_MAX_DEPTH: usize = 256;
 /// stderr (errors are returned instead), line numbers beyond 65535, and short
 /// text nodes stored inside the node (`COMPACT`: fewer allocations, a smaller
 /// tree; it forbids modifying the tree, which Tamga never does).
-pub(crate) const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
+const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
     | ffi::xmlParserOption_XML_PARSE_NOERROR
     | ffi::xmlParserOption_XML_PARSE_NOWARNING
     | ffi::xmlParserOption_XML_PARSE_NOXINCNODE
@@ -93,21 +93,8 @@ impl Document {
             if !(*ctxt).sax.is_null() {
                 (*(*ctxt).sax).internalSubset = Some(refuse_doctype);
             }
-            (*ctxt)._private = (&mut flags as *mut ParseFlags).cast();
-            let doc = ffi::xmlCtxtReadMemory(
-                ctxt,
-                bytes.as_ptr() as *const c_char,
-                len,
-                c"tamga:input".as_ptr(),
-                c"UTF-8".as_ptr(),
-                OPTIONS,
-            );
-            (*ctxt)._private = std::ptr::null_mut();
-            let error = if doc.is_null() || (*ctxt).wellFormed == 0 {
-                Some(last_error(ctxt))
-            } else {
-                None
-            };
+            let (doc, error) =
+                read_memory(ctxt, bytes, len, (&mut flags as *mut ParseFlags).cast());
             ffi::xmlFreeParserCtxt(ctxt);
             (doc, error)
         };
@@ -312,6 +299,45 @@ impl Drop for Document {
     }
 }
 
+/// Runs libxml2's parser over `bytes` with Tamga's [`OPTIONS`], the input
+/// declared UTF-8 (already checked by [`precheck`]), and `private` reachable
+/// from the SAX callbacks for the duration of the parse. The tree parse and
+/// the streaming passes both come through here, so they cannot drift apart
+/// in what they accept. Returns the document libxml2 built (possibly null or
+/// partial) and the error when the input was not well-formed.
+///
+/// # Safety
+/// `ctxt` must be a live parser context whose SAX callbacks, if they read
+/// `_private`, expect what `private` points to; `private` must outlive the
+/// call (it is unhooked before returning).
+pub(crate) unsafe fn read_memory(
+    ctxt: ffi::xmlParserCtxtPtr,
+    bytes: &[u8],
+    len: c_int,
+    private: *mut std::ffi::c_void,
+) -> (*mut ffi::xmlDoc, Option<ParseError>) {
+    // SAFETY: guaranteed by the caller (see above); `bytes` is valid for
+    // `len` bytes, and the names are NUL-terminated literals.
+    unsafe {
+        (*ctxt)._private = private;
+        let doc = ffi::xmlCtxtReadMemory(
+            ctxt,
+            bytes.as_ptr() as *const c_char,
+            len,
+            c"tamga:input".as_ptr(),
+            c"UTF-8".as_ptr(),
+            OPTIONS,
+        );
+        (*ctxt)._private = std::ptr::null_mut();
+        let error = if doc.is_null() || (*ctxt).wellFormed == 0 {
+            Some(last_error(ctxt))
+        } else {
+            None
+        };
+        (doc, error)
+    }
+}
+
 /// One-time global initialisation, required before libxml2 is used from
 /// several threads.
 pub(crate) fn init_libxml2() {
@@ -384,7 +410,7 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 ///
 /// # Safety
 /// `ctxt` must be a live parser context.
-pub(crate) unsafe fn last_error(ctxt: ffi::xmlParserCtxtPtr) -> ParseError {
+unsafe fn last_error(ctxt: ffi::xmlParserCtxtPtr) -> ParseError {
     // SAFETY: guaranteed by the caller.
     let err = unsafe { ffi::xmlCtxtGetLastError(ctxt.cast()) };
     if err.is_null() {

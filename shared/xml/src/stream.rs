@@ -29,7 +29,7 @@
 //! the answer (usually a refusal) the tree always gave.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
@@ -37,7 +37,7 @@ use std::ptr::NonNull;
 use libxml::bindings as ffi;
 
 use crate::c14n::{C14nMethod, Canonicalization};
-use crate::document::{init_libxml2, last_error, parser_failure, precheck, Document, OPTIONS};
+use crate::document::{init_libxml2, parser_failure, precheck, read_memory, Document};
 use crate::error::ParseError;
 use crate::limits::ParseLimits;
 use crate::XML_NAMESPACE;
@@ -591,21 +591,7 @@ fn drive(
         (*sax).comment = Some(on_comment);
         (*sax).processingInstruction = Some(on_pi);
         (*sax).reference = Some(on_reference);
-        (*ctxt)._private = (&mut driver as *mut Driver<'_>).cast();
-        let doc = ffi::xmlCtxtReadMemory(
-            ctxt,
-            bytes.as_ptr() as *const c_char,
-            len,
-            c"tamga:input".as_ptr(),
-            c"UTF-8".as_ptr(),
-            OPTIONS,
-        );
-        (*ctxt)._private = std::ptr::null_mut();
-        let error = if doc.is_null() || (*ctxt).wellFormed == 0 {
-            Some(last_error(ctxt))
-        } else {
-            None
-        };
+        let (doc, error) = read_memory(ctxt, bytes, len, (&mut driver as *mut Driver<'_>).cast());
         let ns_error = (*ctxt).nsWellFormed == 0;
         ffi::xmlFreeParserCtxt(ctxt);
         (NonNull::new(doc), error, ns_error)
