@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline clean
+.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean
 
 all: build
 
@@ -79,6 +79,12 @@ bench: deps
 # The pipeline load generator against local RabbitMQ and PostgreSQL.
 bench-pipeline: deps services
 	infra/dev/bench-pipeline.sh
+
+# Runs the process-level suites (smoke tests, the SIGTERM-at-ready race, CLI
+# contract tests, pipeline scenarios) FLAKY_N times (default 20) and reports
+# every test that failed at least once, with its output. Not part of `test`.
+flaky-check: deps services
+	infra/dev/flaky-check.sh
 
 clean:
 	$(CARGO) clean

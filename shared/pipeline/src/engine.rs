@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use tamga_dsig::{countersign, DigestAlgorithm, SignOptions, Signer};
+use tamga_dsig::{countersign, CryptoError, DigestAlgorithm, SignError, SignOptions, Signer};
 use tamga_policy::{verify_document, Policy, VerifyRequest};
 use tamga_receipt::{issue_receipt, Decision, ReceiptContent};
 use tamga_trust::{CountryCode, TrustList};
@@ -25,6 +25,38 @@ pub fn sha256_hex(b: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("poison message: {0}")]
 pub struct Poison(pub String);
+
+/// Why the engine could not produce an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The message's fault: it can never be processed.
+    #[error(transparent)]
+    Poison(#[from] Poison),
+    /// The authority's key did not sign (token removed, HSM daemon
+    /// restarting, session lost, or a signature that failed its own
+    /// self-check): not the message's fault, and waiting may fix it.
+    #[error("the authority's signing key is unavailable: {0}")]
+    KeyUnavailable(String),
+}
+
+/// Sorts a signing error: a key that did not sign is not the document's
+/// fault; everything else about the document is.
+fn signing_failure(what: &str, e: SignError) -> EngineError {
+    match e {
+        SignError::Crypto(CryptoError::Signing(why)) => {
+            EngineError::KeyUnavailable(format!("{what}: {why}"))
+        }
+        SignError::SelfCheck(why) => {
+            EngineError::KeyUnavailable(format!("{what}: self-check of our signature: {why}"))
+        }
+        other => EngineError::Poison(Poison(format!("{what}: {other}"))),
+    }
+}
+
+/// A test hook run on every document before verification (fault tests inject
+/// panics through it). `None` in production.
+pub type FaultHook = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 /// What the verifier hands to the countersigner (and stores, to re-emit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,12 +136,23 @@ impl std::fmt::Debug for Authority {
 }
 
 /// Everything the stages decide with.
-#[derive(Debug)]
 pub struct Engine {
     pub trust: TrustList,
     pub policy: Policy,
     /// By destination country (upper case).
     pub authorities: BTreeMap<String, Authority>,
+    /// See [`FaultHook`].
+    pub fault_hook: Option<FaultHook>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("policy", &self.policy)
+            .field("authorities", &self.authorities)
+            .field("fault_hook", &self.fault_hook.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// `kz.az` → (`KZ`, `AZ`).
@@ -154,7 +197,7 @@ impl Engine {
         message_id: Option<&str>,
         received_at_ms: i64,
         now_ms: i64,
-    ) -> Result<(Verified, Decided), Poison> {
+    ) -> Result<(Verified, Decided), EngineError> {
         let v = self.assess(body, routing_key, message_id, received_at_ms, now_ms)?;
         let decided = self.decide_document(&v, body, now_ms)?;
         Ok((v, decided))
@@ -170,6 +213,9 @@ impl Engine {
         now_ms: i64,
     ) -> Result<Verified, Poison> {
         let (origin, destination) = parse_route(routing_key)?;
+        if let Some(hook) = &self.fault_hook {
+            hook(body);
+        }
         let digest = sha256_hex(body);
         let report = verify_document(&VerifyRequest {
             bytes: body,
@@ -202,7 +248,7 @@ impl Engine {
     /// Stage 2: the authority for the destination countersigns and issues the
     /// receipt; a rejection (or a destination this site does not serve) gets
     /// a signed rejection receipt.
-    pub fn decide(&self, v: &Verified, now_ms: i64) -> Result<Decided, Poison> {
+    pub fn decide(&self, v: &Verified, now_ms: i64) -> Result<Decided, EngineError> {
         let document = b64()
             .decode(&v.document)
             .map_err(|e| Poison(format!("document: {e}")))?;
@@ -215,7 +261,7 @@ impl Engine {
         v: &Verified,
         document: &[u8],
         now_ms: i64,
-    ) -> Result<Decided, Poison> {
+    ) -> Result<Decided, EngineError> {
         let served = self.authorities.get(&v.destination);
         // A destination without an authority here is refused, signed by the
         // site's first authority so the broker still gets a signed reason.
@@ -234,7 +280,7 @@ impl Engine {
         let countersigned = if v.passed && served.is_some() {
             Some(
                 countersign(document, authority.signer.as_ref(), &options)
-                    .map_err(|e| Poison(format!("countersigning: {e}")))?,
+                    .map_err(|e| signing_failure("countersigning", e))?,
             )
         } else {
             None
@@ -261,7 +307,10 @@ impl Engine {
             authority.certificates.clone(),
             now_ms.div_euclid(1000),
         )
-        .map_err(|e| Poison(format!("receipt: {e}")))?;
+        .map_err(|e| match e {
+            tamga_receipt::ReceiptError::Sign(e) => signing_failure("receipt", e),
+            other => EngineError::Poison(Poison(format!("receipt: {other}"))),
+        })?;
         Ok(Decided {
             id: v.id.clone(),
             correlation_id: v.correlation_id.clone(),

@@ -11,8 +11,10 @@
 //! stages through [`start`].
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod config;
 pub mod engine;
+pub mod failure;
 pub mod metrics;
 pub mod site;
 pub mod worker;
@@ -21,8 +23,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use backoff::Backoff;
 pub use config::Config;
-pub use engine::{Authority, Decided, Engine, Poison, Verified};
+pub use engine::{Authority, Decided, Engine, EngineError, Poison, Verified};
+pub use failure::{Failure, Source};
 pub use metrics::Metrics;
 pub use worker::{headers, now_ms, run_stage, Runtime, Stage};
 
@@ -48,6 +52,10 @@ pub enum StartError {
     Bus(String),
     #[error("store: {0}")]
     Store(String),
+    #[error("signal handlers: {0}")]
+    Signal(String),
+    #[error("stopped by a fatal error: {0}")]
+    Fatal(String),
 }
 
 /// Opens a signing key from its configured form (PEM path or `pkcs11:` URI).
@@ -129,6 +137,7 @@ pub fn build_engine(cfg: &Config, open_key: &KeyOpener) -> Result<Engine, StartE
         trust,
         policy,
         authorities,
+        fault_hook: None,
     })
 }
 
@@ -177,6 +186,22 @@ pub struct Running {
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+impl Running {
+    /// Resolves with the reason once a [`Failure::Fatal`] stopped the stages.
+    pub async fn fatal(&self) -> String {
+        let mut rx = self.runtime.fatal.subscribe();
+        loop {
+            if let Some(why) = rx.borrow_and_update().clone() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in `runtime`, which `self` holds: never.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
 /// Starts `stages` over `bus` and `store`; returns once every stage consumes
 /// (and logs `ready`).
 #[allow(clippy::too_many_arguments)]
@@ -194,14 +219,13 @@ pub async fn start(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Running, StartError> {
     let topology = site_topology(&engine, delivery_limit);
-    let mut wait = Duration::from_millis(200);
+    let mut backoff = Backoff::outage();
     loop {
         match bus.declare(&topology).await {
             Ok(()) => break,
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "broker unavailable; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
+                backoff.wait().await;
             }
             Err(e) => return Err(StartError::Bus(e.to_string())),
         }
@@ -217,6 +241,7 @@ pub async fn start(
         delivery_limit,
         chains_per_stage: audit_chains.max(1),
         shutdown,
+        fatal: tokio::sync::watch::channel(None).0,
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel(stages.len().max(1));
     let mut tasks = Vec::new();

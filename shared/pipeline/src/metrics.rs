@@ -29,6 +29,9 @@ pub struct Metrics {
     pub redeliveries_suppressed: IntCounterVec,
     pub dead_lettered: IntCounterVec,
     pub transient_errors: IntCounterVec,
+    /// Failures by stage, class (`transient`, `fatal`, `poison`, `panic`)
+    /// and source (`store`, `bus`, `key`, `message`, `engine`).
+    pub failures: IntCounterVec,
     pub audit_chain_head: IntGaugeVec,
 }
 
@@ -111,6 +114,13 @@ impl Metrics {
             ),
             &["stage"],
         ));
+        let failures = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_failures_total",
+                "Deliveries that could not be handled (yet), by stage, failure class and source.",
+            ),
+            &["stage", "class", "source"],
+        ));
         let transient_errors = must(IntCounterVec::new(
             Opts::new(
                 "tamga_transient_errors_total",
@@ -138,6 +148,7 @@ impl Metrics {
             Box::new(dead_lettered.clone()),
             Box::new(transient_errors.clone()),
             Box::new(audit_chain_head.clone()),
+            Box::new(failures.clone()),
         ] {
             must(registry.register(c));
         }
@@ -154,6 +165,7 @@ impl Metrics {
             redeliveries_suppressed,
             dead_lettered,
             transient_errors,
+            failures,
             audit_chain_head,
         }
     }

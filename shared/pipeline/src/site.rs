@@ -50,14 +50,13 @@ pub async fn connect_bus(cfg: &Config, embedded: bool) -> Result<Arc<dyn Bus>, S
                 publisher_channels: a.publisher_channels.max(1),
                 ..AmqpOptions::default()
             };
-            let mut wait = Duration::from_millis(200);
+            let mut backoff = crate::Backoff::outage();
             loop {
                 match AmqpBus::connect(&a.url, opts.clone()).await {
                     Ok(b) => return Ok(Arc::new(b)),
                     Err(e) if e.is_transient() => {
                         tracing::warn!(url = %crate::config::redact(&a.url), error = %e, "broker unavailable; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(5));
+                        backoff.wait().await;
                     }
                     Err(e) => return Err(StartError::Bus(e.to_string())),
                 }
@@ -80,14 +79,13 @@ pub async fn connect_store(cfg: &Config, embedded: bool) -> Result<Arc<dyn Store
                 create_timeout: Duration::from_millis(d.create_timeout_ms),
                 statement_timeout: Duration::from_millis(d.statement_timeout_ms),
             };
-            let mut wait = Duration::from_millis(200);
+            let mut backoff = crate::Backoff::outage();
             loop {
                 match tamga_store::connect_postgres(&sc).await {
                     Ok(s) => return Ok(Arc::new(s)),
                     Err(e) if e.is_transient() => {
                         tracing::warn!(url = %crate::config::redact(&d.url), error = %e, "database unavailable; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(5));
+                        backoff.wait().await;
                     }
                     Err(e) => return Err(StartError::Store(e.to_string())),
                 }
@@ -136,6 +134,20 @@ pub async fn start_site(
     bus: Option<Arc<dyn Bus>>,
     store: Option<Arc<dyn Store>>,
 ) -> Result<Site, StartError> {
+    start_site_with_fault_hook(cfg, options, open_key, bus, store, None).await
+}
+
+/// [`start_site`] with a [`crate::engine::FaultHook`] run on every document
+/// before verification: how the fault tests inject a panic into the engine.
+#[doc(hidden)]
+pub async fn start_site_with_fault_hook(
+    cfg: &Config,
+    options: &SiteOptions,
+    open_key: &KeyOpener,
+    bus: Option<Arc<dyn Bus>>,
+    store: Option<Arc<dyn Store>>,
+    fault_hook: Option<crate::engine::FaultHook>,
+) -> Result<Site, StartError> {
     let metrics = Arc::new(Metrics::new());
     if !cfg.metrics.listen.is_empty() {
         let m = metrics.clone();
@@ -146,7 +158,9 @@ pub async fn start_site(
             }
         });
     }
-    let engine = Arc::new(build_engine(cfg, open_key)?);
+    let mut engine = build_engine(cfg, open_key)?;
+    engine.fault_hook = fault_hook;
+    let engine = Arc::new(engine);
     let bus = match bus {
         Some(b) => b,
         None => connect_bus(cfg, options.embedded).await?,
@@ -183,22 +197,59 @@ pub async fn start_site(
     })
 }
 
-/// Runs until SIGINT or SIGTERM.
+/// SIGTERM and SIGINT, listened for from the moment this is created.
+///
+/// Create it before anything announces readiness: a signal that arrives
+/// between the `ready` line and the first wait is then remembered (tokio
+/// records it on the stream) instead of killing the process by the signal's
+/// default action — exactly what an orchestrator does on a rolling update
+/// right after a readiness probe. Every binary that logs `ready` goes
+/// through this.
+#[derive(Debug)]
+pub struct StopSignal {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    /// Installs the handlers (needs a running tokio runtime with signals enabled).
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on the first SIGTERM or SIGINT received since [`Self::install`].
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Runs until SIGINT or SIGTERM. The handlers are installed before the site
+/// starts, so a stop requested during start-up is honoured (cleanly) as soon
+/// as start-up finishes.
 pub async fn run_until_signal(
     cfg: &Config,
     options: &SiteOptions,
     open_key: &KeyOpener,
 ) -> Result<(), StartError> {
+    let mut stop = StopSignal::install().map_err(|e| StartError::Signal(e.to_string()))?;
     let site = start_site(cfg, options, open_key, None, None).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| StartError::Bus(e.to_string()))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let fatal = tokio::select! {
+        () = stop.wait() => None,
+        why = site.running.fatal() => Some(why),
+    };
     tracing::info!("shutting down");
     site.stop().await;
-    Ok(())
+    match fatal {
+        None => Ok(()),
+        Some(why) => Err(StartError::Fatal(why)),
+    }
 }
 
 /// `main` of a per-stage binary (`verifier`, `countersigner`, `forwarder`):

@@ -1,29 +1,31 @@
 //! The stage workers: consume → call the pure engine → record → publish
 //! (confirmed) → ack.
 //!
-//! Failure classes (linkerd-style): a bad signature is a business outcome
-//! (receipt, audit, ack). A store or broker outage is *transient*: the
+//! A bad signature is a business outcome (receipt, audit, ack). Everything
+//! that stops a delivery from being handled is a [`Failure`], sorted by type
+//! in `failure.rs`: a store, broker or HSM outage is *transient* — the
 //! delivery is held, not acked and not requeued (so no delivery count is
-//! burned), and the stage retries with exponential backoff — consumption
-//! pauses because every prefetch slot is held. A delivery whose connection
-//! died meanwhile (broker restart) is let go instead: the broker already has
-//! it back and redelivers it, and the redelivery re-emits the stored result.
-//! A *poison* message (one that
-//! can never be processed) is dead-lettered with an audit event; a panic is
-//! retried through requeue until the queue's delivery limit, then
-//! dead-lettered the same way.
+//! burned), and the stage retries with backoff; consumption pauses because
+//! every prefetch slot is held. A delivery whose connection died meanwhile
+//! (broker restart) is let go instead: the broker already has it back and
+//! redelivers it, and the redelivery re-emits the stored result. A *fatal*
+//! error stops the site loudly. A *poison* message is dead-lettered with an
+//! audit event; a *panic* is retried through requeue until the queue's
+//! delivery limit, then dead-lettered the same way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use futures_util::FutureExt;
 use tamga_bus::{Bus, BusError, Delivery, HeaderValue, Message};
-use tamga_store::{AuditEvent, Recorded, ResultRow, Store, StoreError};
+use tamga_store::{AuditEvent, Recorded, ResultRow, Store};
 use tokio::sync::{watch, Semaphore};
 
+use crate::backoff::Backoff;
 use crate::engine::{sha256_hex, Decided, Engine, Poison, Verified};
+use crate::failure::{panic_message, Failure, Source};
 use crate::metrics::Metrics;
 
 /// A pipeline stage.
@@ -98,6 +100,9 @@ pub struct Runtime {
     /// Audit hash chains per stage (appends within one chain are serialised).
     pub chains_per_stage: usize,
     pub shutdown: watch::Receiver<bool>,
+    /// Set (once) by the first [`Failure::Fatal`]: every stage stops
+    /// consuming and the site exits with the reason.
+    pub fatal: watch::Sender<Option<String>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -105,32 +110,6 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("worker", &self.worker)
             .finish_non_exhaustive()
-    }
-}
-
-enum Failure {
-    Transient(String),
-    Poison(Poison),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        // Integrity and migration errors are not fixed by waiting, but
-        // holding the message (and alerting through the error metric) is
-        // safer than dead-lettering a declaration over a database fault.
-        Failure::Transient(format!("store: {e}"))
-    }
-}
-
-impl From<BusError> for Failure {
-    fn from(e: BusError) -> Self {
-        Failure::Transient(format!("bus: {e}"))
-    }
-}
-
-impl From<Poison> for Failure {
-    fn from(p: Poison) -> Self {
-        Failure::Poison(p)
     }
 }
 
@@ -152,6 +131,23 @@ pub fn now_ms() -> i64 {
 }
 
 impl Runtime {
+    /// True once shutdown was asked for or a fatal error stopped the site.
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow() || self.fatal.borrow().is_some()
+    }
+
+    /// Records the first fatal error; every stage stops on it.
+    fn set_fatal(&self, why: String) {
+        self.fatal.send_if_modified(|slot| {
+            if slot.is_none() {
+                *slot = Some(why);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
     fn chain(&self, stage: Stage, key: &str) -> String {
         let shards = self.chains_per_stage.max(1);
         let shard = key
@@ -232,8 +228,10 @@ impl Runtime {
     /// declaration decided by another delivery first).
     async fn forward_stored(&self, d: &Delivery, stored: &[u8]) -> Result<(), Failure> {
         self.suppressed("fused");
-        let dcd: Decided = serde_json::from_slice(stored)
-            .map_err(|e| Failure::Transient(format!("store: stored decision: {e}")))?;
+        let dcd: Decided = serde_json::from_slice(stored).map_err(|e| Failure::Fatal {
+            at: Source::Store,
+            why: format!("a stored decision does not decode: {e}"),
+        })?;
         self.forward_decided(d, &dcd, true).await
     }
 
@@ -266,11 +264,12 @@ impl Runtime {
     /// Gives up once `d` can no longer be settled (its connection died): the
     /// broker redelivers it, and the redelivery re-emits the stored result.
     async fn publish(&self, d: &Delivery, exchange: &str, message: Message) -> Result<(), Failure> {
-        let mut wait = Duration::from_millis(20);
+        let mut backoff = Backoff::publish();
         for _ in 0..6 {
             if !d.is_settleable() {
-                return Err(Failure::Transient(
-                    "bus: the delivery's channel is gone".into(),
+                return Err(Failure::transient(
+                    Source::Bus,
+                    "the delivery's channel is gone",
                 ));
             }
             match self.bus.publish(exchange, message.clone()).await {
@@ -287,15 +286,15 @@ impl Runtime {
                         .with_label_values(&["unconfirmed"])
                         .inc();
                     tracing::warn!(exchange, why, "publish not confirmed; publishing again");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(2));
+                    backoff.wait().await;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Failure::Transient(format!(
-            "publish to {exchange} not confirmed"
-        )))
+        Err(Failure::transient(
+            Source::Bus,
+            format!("publish to {exchange} not confirmed"),
+        ))
     }
 
     async fn verify(&self, d: &Delivery) -> Result<(), Failure> {
@@ -361,7 +360,7 @@ impl Runtime {
             )
         })
         .await
-        .map_err(|e| Failure::Transient(format!("verification task: {e}")))??;
+        .map_err(Failure::from_join)??;
         let event = self.verified_event(&verified);
         let bytes = serde_json::to_vec(&verified).map_err(|e| Poison(e.to_string()))?;
         let to_publish = match self
@@ -399,7 +398,10 @@ impl Runtime {
             headers: BTreeMap::new(),
             timestamp_ms: Some(v.received_at_ms),
         };
-        if let Some(stored) = self.store.stage_result(&v.id, "decide").await? {
+        // Claimed before signing (see `fused`).
+        let claim = self.store.claim(&[&v.id], &[(&v.id, "decide")]).await?;
+        if let Some(stored) = claim.found().first().cloned().flatten() {
+            drop(claim);
             self.suppressed("countersign");
             return self.publish(d, "tamga.stages", next(stored)).await;
         }
@@ -407,17 +409,20 @@ impl Runtime {
         let env = v.clone();
         let decided = tokio::task::spawn_blocking(move || engine.decide(&env, now_ms()))
             .await
-            .map_err(|e| Failure::Transient(format!("countersigning task: {e}")))??;
+            .map_err(Failure::from_join)??;
         let event = self.decided_event(&decided);
         let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
-        let to_publish = match self
-            .store
-            .record(
+        let row = ResultRow {
+            declaration_id: &v.id,
+            stage: "decide",
+            result: &bytes,
+        };
+        let to_publish = match claim
+            .record_all(
                 &self.chain(Stage::Countersign, &v.id),
-                &v.id,
-                "decide",
-                &bytes,
-                &event,
+                row,
+                &[],
+                std::slice::from_ref(&event),
             )
             .await?
         {
@@ -556,24 +561,30 @@ impl Runtime {
             Ok((o, t)) => (o.to_string(), t.to_string()),
             Err(p) => return Err(p.into()),
         };
+        // Claimed before any private-key operation: a concurrent delivery of
+        // the same declaration (or the same bytes under another message id)
+        // waits here, then finds this one's result instead of signing again.
+        let mut claim = self
+            .store
+            .claim(
+                &[&identity, &digest],
+                &[(&identity, "decide"), (&digest, "received")],
+            )
+            .await?;
         // A redelivery (or the same bytes under another message id): re-emit
         // what was decided, never decide again.
-        let found = self
-            .store
-            .stage_results(&[(&identity, "decide"), (&digest, "received")])
-            .await?;
-        let mut found = found.into_iter();
-        let mut stored = found.next().flatten();
-        let first_seen_as = found.next().flatten();
+        let mut stored = claim.found().first().cloned().flatten();
+        let first_seen_as = claim.found().get(1).cloned().flatten();
         if stored.is_none() {
             if let Some(first) = first_seen_as {
                 let first = String::from_utf8_lossy(&first).into_owned();
                 if first != identity {
-                    stored = self.store.stage_result(&first, "decide").await?;
+                    stored = claim.stage_result(&first, "decide").await?;
                 }
             }
         }
         if let Some(stored) = stored {
+            drop(claim);
             return self.forward_stored(d, &stored).await;
         }
         let engine = self.engine.clone();
@@ -590,7 +601,7 @@ impl Runtime {
             )
         })
         .await
-        .map_err(|e| Failure::Transient(format!("verification task: {e}")))??;
+        .map_err(Failure::from_join)??;
         let mut events = Vec::with_capacity(3);
         let mut received = self.event(
             "received",
@@ -606,7 +617,7 @@ impl Runtime {
         events.push(self.decided_event(&decided));
 
         let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
-        let claim = ResultRow {
+        let decision = ResultRow {
             declaration_id: &identity,
             stage: "decide",
             result: &bytes,
@@ -616,11 +627,10 @@ impl Runtime {
             stage: "received",
             result: identity.as_bytes(),
         };
-        match self
-            .store
+        match claim
             .record_all(
                 &self.chain(Stage::Fused, &identity),
-                claim,
+                decision,
                 &[seen],
                 &events,
             )
@@ -648,36 +658,45 @@ impl Runtime {
         }
     }
 
+    /// Counts and logs a failure (one place for both).
+    fn note_failure(&self, stage: Stage, f: &Failure) {
+        self.metrics
+            .failures
+            .with_label_values(&[stage.name(), f.class(), f.source().as_str()])
+            .inc();
+        if let Failure::Transient { at, .. } = f {
+            self.metrics
+                .transient_errors
+                .with_label_values(&[stage.name(), at.as_str()])
+                .inc();
+        }
+    }
+
     /// Handles one delivery to the end: acked, dead-lettered, or (on
-    /// shutdown or a lost connection) left for the broker to redeliver.
+    /// shutdown, a fatal error or a lost connection) left for the broker to
+    /// redeliver.
     async fn handle(self: Arc<Self>, stage: Stage, d: Delivery) {
         let started = Instant::now();
         let gauge = self.metrics.in_flight.with_label_values(&[stage.name()]);
         gauge.inc();
-        let mut wait = Duration::from_millis(100);
+        let mut backoff = Backoff::outage();
         loop {
             let result = std::panic::AssertUnwindSafe(self.process(stage, &d))
                 .catch_unwind()
-                .await;
-            match result {
-                Ok(Ok(())) => {
+                .await
+                .unwrap_or_else(|p| Err(Failure::Panicked(panic_message(p.as_ref()))));
+            let failure = match result {
+                Ok(()) => {
                     if let Err(e) = d.ack().await {
                         tracing::warn!(stage = stage.name(), error = %e, "ack failed; the broker will redeliver");
                     }
                     break;
                 }
-                Ok(Err(Failure::Transient(why))) => {
-                    self.metrics
-                        .transient_errors
-                        .with_label_values(&[
-                            stage.name(),
-                            if why.starts_with("store") {
-                                "store"
-                            } else {
-                                "bus"
-                            },
-                        ])
-                        .inc();
+                Err(f) => f,
+            };
+            self.note_failure(stage, &failure);
+            match failure {
+                Failure::Transient { at, why } => {
                     if !d.is_settleable() {
                         // Its channel died (a broker restart): the broker has
                         // the message back and redelivers it. Retrying this
@@ -691,26 +710,47 @@ impl Runtime {
                     }
                     tracing::warn!(
                         stage = stage.name(),
+                        source = at.as_str(),
                         why,
-                        backoff_ms = wait.as_millis() as u64,
+                        backoff_ms = backoff.current().as_millis() as u64,
                         "transient failure; holding the message and backing off"
                     );
-                    if *self.shutdown.borrow() {
+                    if self.stopping() {
                         break;
                     }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                    backoff.wait().await;
                 }
-                Ok(Err(Failure::Poison(p))) => {
+                Failure::Fatal { at, why } => {
+                    tracing::error!(
+                        stage = stage.name(),
+                        source = at.as_str(),
+                        why,
+                        "fatal error: stopping the site; the delivery goes back to the broker"
+                    );
+                    self.set_fatal(format!("{} ({}): {why}", stage.name(), at.as_str()));
+                    // Dropped unsettled: the broker keeps it for after the fix.
+                    break;
+                }
+                Failure::Poison(p) => {
                     self.dead_letter(stage, d, &p.0).await;
                     break;
                 }
-                Err(_) => {
-                    // A panic: maybe this message, maybe a bug. Requeue until
-                    // the delivery limit, then treat it as poison.
+                Failure::Panicked(why) => {
+                    // Maybe this message, maybe a bug. Requeue until the
+                    // delivery limit, then treat it as poison.
+                    tracing::error!(
+                        stage = stage.name(),
+                        why,
+                        delivery = d.delivery_count + 1,
+                        "processing panicked"
+                    );
                     if d.delivery_count + 1 >= self.delivery_limit {
-                        self.dead_letter(stage, d, "processing panicked at every delivery")
-                            .await;
+                        self.dead_letter(
+                            stage,
+                            d,
+                            &format!("processing panicked at every delivery: {why}"),
+                        )
+                        .await;
                     } else if let Err(e) = d.requeue().await {
                         tracing::warn!(error = %e, "requeue failed");
                     }
@@ -734,18 +774,17 @@ impl Runtime {
         let key = format!("dead_lettered:{}:{}", stage.name(), digest);
         // The audit event must land before the message moves; wait for the
         // store like any transient failure.
-        let mut wait = Duration::from_millis(100);
+        let mut backoff = Backoff::outage();
         while let Err(e) = self
             .store
             .append_once(&self.chain(stage, &id), &key, &event)
             .await
         {
             tracing::warn!(error = %e, "cannot record dead-lettering yet");
-            if *self.shutdown.borrow() || !d.is_settleable() {
+            if self.stopping() || !d.is_settleable() {
                 return;
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(5));
+            backoff.wait().await;
         }
         self.metrics
             .dead_lettered
@@ -768,27 +807,35 @@ impl Runtime {
 /// consuming.
 pub async fn run_stage(rt: Arc<Runtime>, stage: Stage, ready: tokio::sync::mpsc::Sender<Stage>) {
     let mut shutdown = rt.shutdown.clone();
-    let mut wait = Duration::from_millis(100);
+    let mut fatal = rt.fatal.subscribe();
+    let mut backoff = Backoff::outage();
     let mut announced = false;
     let permits = Arc::new(Semaphore::new(rt.concurrency.max(1)));
     let tag = format!("{}-{}", rt.worker, stage.name());
     loop {
-        if *shutdown.borrow() {
+        if rt.stopping() {
             break;
         }
         let mut consumer = match rt.bus.consume(stage.queue(), rt.prefetch, &tag).await {
             Ok(c) => c,
             Err(e) => {
-                rt.metrics
-                    .transient_errors
-                    .with_label_values(&[stage.name(), "bus"])
-                    .inc();
-                tracing::warn!(stage = stage.name(), error = %e, "cannot consume; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => {}
+                let f = Failure::from(e);
+                rt.note_failure(stage, &f);
+                if let Failure::Fatal { why, .. } = &f {
+                    tracing::error!(
+                        stage = stage.name(),
+                        why,
+                        "cannot consume: fatal; stopping the site"
+                    );
+                    rt.set_fatal(format!("{}: {why}", stage.name()));
+                    break;
                 }
-                wait = (wait * 2).min(Duration::from_secs(5));
+                tracing::warn!(stage = stage.name(), error = %f, "cannot consume; retrying");
+                tokio::select! {
+                    _ = backoff.wait() => {}
+                    _ = shutdown.changed() => {}
+                    _ = fatal.changed() => {}
+                }
                 continue;
             }
         };
@@ -799,15 +846,20 @@ pub async fn run_stage(rt: Arc<Runtime>, stage: Stage, ready: tokio::sync::mpsc:
             announced = true;
             let _ = ready.send(stage).await;
         }
-        wait = Duration::from_millis(100);
+        backoff.reset();
         loop {
+            if rt.stopping() {
+                break;
+            }
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
                 _ = shutdown.changed() => break,
+                _ = fatal.changed() => break,
             };
             let next = tokio::select! {
                 d = consumer.next() => d,
                 _ = shutdown.changed() => break,
+                _ = fatal.changed() => break,
             };
             match next {
                 Some(Ok(d)) => {

@@ -8,16 +8,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tamga_bus::{AmqpBus, AmqpOptions, Bus, HeaderValue, MemoryBus, Message};
 use tamga_declaration::{sample, SampleSpec};
-use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, SigningKey};
+use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, Signer, SigningKey};
 use tamga_pipeline::config::{
     AuthorityConfig, EmbeddedConfig, LogConfig, MetricsConfig, TrustConfig, WorkerConfig,
 };
-use tamga_pipeline::site::{start_site, Site, SiteOptions};
+use tamga_pipeline::site::{start_site, start_site_with_fault_hook, Site, SiteOptions};
 use tamga_pipeline::{headers, Config, Stage};
 use tamga_store::{Store, StoreConfig};
 
@@ -230,9 +231,21 @@ struct Outcome {
     reason: Option<String>,
     correlation_id: String,
     message_id: String,
+    /// SHA-256 of the body (the counter-signed document, or the receipt).
+    body_sha256: String,
 }
 
 async fn collect(env: &Env, want: usize, within: Duration) -> Vec<Outcome> {
+    collect_until(env, within, |out| out.len() >= want).await
+}
+
+/// Collects results until `done` says so (or `within` passes), then lingers
+/// briefly: anything more would be a duplicate.
+async fn collect_until(
+    env: &Env,
+    within: Duration,
+    done: impl Fn(&[Outcome]) -> bool,
+) -> Vec<Outcome> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for cc in ["kz", "az", "tr", "uz"] {
@@ -258,6 +271,7 @@ async fn collect(env: &Env, want: usize, within: Duration) -> Vec<Outcome> {
                         reason,
                         correlation_id: m.correlation_id.clone().unwrap_or_default(),
                         message_id: m.message_id.clone().unwrap_or_default(),
+                        body_sha256: tamga_pipeline::engine::sha256_hex(&m.body),
                     });
                 }
             }));
@@ -266,7 +280,7 @@ async fn collect(env: &Env, want: usize, within: Duration) -> Vec<Outcome> {
     drop(tx);
     let mut out = Vec::new();
     let deadline = Instant::now() + within;
-    while out.len() < want && Instant::now() < deadline {
+    while !done(&out) && Instant::now() < deadline {
         if let Ok(Some(o)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
             out.push(o);
         }
@@ -485,6 +499,244 @@ async fn poison(env: Env, stages: &[Stage]) {
     assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 1);
 }
 
+// --- the authority's key, watched -------------------------------------------
+
+/// The configured key, with its private-key operations counted, and failing
+/// (as a PKCS#11 token that is unplugged or restarting does:
+/// `CryptoError::Signing`) while `down` is set.
+#[derive(Clone, Default)]
+struct KeyWatch {
+    signs: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+struct Watched {
+    inner: Box<dyn Signer + Send + Sync>,
+    watch: KeyWatch,
+}
+
+impl Signer for Watched {
+    fn algorithm(&self) -> tamga_dsig::SignatureAlgorithm {
+        self.inner.algorithm()
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, tamga_dsig::CryptoError> {
+        if self.watch.down.load(Ordering::SeqCst) {
+            return Err(tamga_dsig::CryptoError::Signing(
+                "C_Sign: CKR_DEVICE_REMOVED (test outage)".into(),
+            ));
+        }
+        self.watch.signs.fetch_add(1, Ordering::SeqCst);
+        self.inner.sign(message)
+    }
+    fn public_key(&self) -> tamga_dsig::PublicKey {
+        self.inner.public_key()
+    }
+}
+
+impl KeyWatch {
+    fn opener(&self) -> impl Fn(&str) -> Result<Box<dyn Signer + Send + Sync>, String> {
+        let watch = self.clone();
+        move |spec: &str| {
+            let inner = tamga_pipeline::open_key(spec)?;
+            Ok(Box::new(Watched {
+                inner,
+                watch: watch.clone(),
+            }) as Box<dyn Signer + Send + Sync>)
+        }
+    }
+    fn signs(&self) -> usize {
+        self.signs.load(Ordering::SeqCst)
+    }
+}
+
+async fn start_watched(
+    env: &Env,
+    stages: &[Stage],
+    worker: &str,
+    key: &KeyWatch,
+    hook: Option<tamga_pipeline::engine::FaultHook>,
+) -> Site {
+    let mut cfg = config(&env.sqlite);
+    cfg.worker.name = worker.into();
+    start_site_with_fault_hook(
+        &cfg,
+        &SiteOptions {
+            embedded: false,
+            stages: stages.to_vec(),
+        },
+        &key.opener(),
+        Some(env.bus.clone()),
+        Some(env.store.clone()),
+        hook,
+    )
+    .await
+    .unwrap()
+}
+
+/// Every declaration delivered twice at once, to two workers: the decision
+/// is claimed before any private-key operation, so each declaration is
+/// signed exactly once (one counter-signature and one receipt), whoever
+/// wins. Before the claim, both deliveries signed and one result was thrown
+/// away.
+async fn concurrent_twins(env: Env, stages: &[Stage], n: u64) {
+    let key = KeyWatch::default();
+    let a = start_watched(&env, stages, "twin-a", &key, None).await;
+    let b = start_watched(&env, stages, "twin-b", &key, None).await;
+    let docs: Vec<Vec<u8>> = (0..n)
+        .map(|i| signed("KZ", "AZ", 5_000 + i, "broker-ecdsa"))
+        .collect();
+    for (i, doc) in docs.iter().enumerate() {
+        let id = format!("twin-{i}");
+        publish(&env, "kz.az", Some(&id), doc.clone()).await;
+        publish(&env, "kz.az", Some(&id), doc.clone()).await;
+    }
+    let want = usize::try_from(n).unwrap();
+    let out = collect_until(&env, Duration::from_secs(600), |out| {
+        out.iter()
+            .map(|o| &o.correlation_id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            >= want
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+    let mut bodies: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
+    for o in &out {
+        assert!(o.accepted, "{o:?}");
+        bodies
+            .entry(o.correlation_id.as_str())
+            .or_default()
+            .insert(o.body_sha256.as_str());
+    }
+    assert_eq!(bodies.len(), want, "every declaration answered");
+    for (id, b) in &bodies {
+        assert_eq!(
+            b.len(),
+            1,
+            "{id}: {} different counter-signed documents",
+            b.len()
+        );
+    }
+    assert_eq!(
+        key.signs(),
+        2 * want,
+        "one counter-signature and one receipt per declaration, no more"
+    );
+    let counts = audit_ok(&env).await;
+    assert_eq!(counts.get("countersigned").copied().unwrap_or(0), n);
+    assert_eq!(counts.get("forwarded").copied().unwrap_or(0), n);
+}
+
+/// The authority's key fails for a while (an HSM outage): declarations are
+/// held, never dead-lettered, and all go through once the key is back.
+async fn key_outage(env: Env, stages: &[Stage]) {
+    let key = KeyWatch::default();
+    key.down.store(true, Ordering::SeqCst);
+    let site = start_watched(&env, stages, "outage", &key, None).await;
+    let stage = if stages.contains(&Stage::Fused) {
+        "fused"
+    } else {
+        "countersign"
+    };
+    let n = 12;
+    for i in 0..n {
+        publish(
+            &env,
+            "az.kz",
+            Some(&format!("held-{i}")),
+            signed("AZ", "KZ", 7_000 + i, "broker-rsa"),
+        )
+        .await;
+    }
+    // Wait until the outage has been met (a metric, not a log line), then
+    // for a few more retries.
+    let key_failures = || {
+        site.metrics
+            .failures
+            .with_label_values(&[stage, "transient", "key"])
+            .get()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while key_failures() < 3 {
+        assert!(Instant::now() < deadline, "the outage was never met");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let early = collect(&env, 0, Duration::from_millis(10)).await;
+    assert!(
+        early.is_empty(),
+        "nothing can be decided without the key: {early:?}"
+    );
+    key.down.store(false, Ordering::SeqCst);
+    let out = collect(&env, n as usize, Duration::from_secs(120)).await;
+    assert_eq!(out.len(), n as usize, "{out:?}");
+    assert!(out.iter().all(|o| o.accepted), "{out:?}");
+    assert_eq!(
+        site.metrics.dead_lettered.with_label_values(&[stage]).get(),
+        0
+    );
+    site.stop().await;
+    let counts = audit_ok(&env).await;
+    assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 0);
+    assert_eq!(counts.get("forwarded").copied().unwrap_or(0), n);
+}
+
+/// A panic in the engine (injected through the test hook) is retried up to
+/// the delivery limit, then dead-lettered with an audit event; the other
+/// declarations flow. Before, a panic was retried for ever.
+async fn engine_panic(env: Env, stages: &[Stage]) {
+    let key = KeyWatch::default();
+    let hook: tamga_pipeline::engine::FaultHook = Arc::new(|body: &[u8]| {
+        if body.windows(8).any(|w| w == b"PANIC-ME") {
+            panic!("injected by the test hook");
+        }
+    });
+    let site = start_watched(&env, stages, "panicky", &key, Some(hook)).await;
+    let stage = if stages.contains(&Stage::Fused) {
+        "fused"
+    } else {
+        "verify"
+    };
+    publish(&env, "kz.az", Some("panics"), b"<x>PANIC-ME</x>".to_vec()).await;
+    publish(
+        &env,
+        "kz.az",
+        Some("fine"),
+        signed("KZ", "AZ", 7_500, "broker-ecdsa"),
+    )
+    .await;
+    let mut dlq = env
+        .bus
+        .consume("tamga.verify.dlq", 1, "scenario-dlq")
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(60), dlq.next())
+        .await
+        .expect("the panicking message reaches tamga.verify.dlq")
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.message_id.as_deref(), Some("panics"));
+    d.ack().await.unwrap();
+    let out = collect(&env, 1, Duration::from_secs(60)).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].correlation_id, "fine");
+    assert!(
+        site.metrics
+            .failures
+            .with_label_values(&[stage, "panic", "engine"])
+            .get()
+            >= 1
+    );
+    assert_eq!(
+        site.metrics.dead_lettered.with_label_values(&[stage]).get(),
+        1
+    );
+    site.stop().await;
+    let counts = audit_ok(&env).await;
+    assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 1);
+}
+
 /// Every scenario on both paths (in-process bus + SQLite; RabbitMQ +
 /// PostgreSQL), each with the fused stage and with the three separate ones.
 macro_rules! both {
@@ -528,4 +780,26 @@ macro_rules! both {
     };
 }
 
-both!(mixed_batch, duplicates, poison);
+both!(mixed_batch, duplicates, poison, key_outage, engine_panic);
+
+/// The claim-before-signing check, 1,000 declarations each delivered twice
+/// at once to two workers (fused, on both paths), and 200 through the three
+/// separate stages.
+mod twins {
+    use tamga_pipeline::Stage;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_fused() {
+        super::concurrent_twins(super::embedded().await, &[Stage::Fused], 1_000).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rabbitmq_postgres_fused() {
+        super::concurrent_twins(super::real().await, &[Stage::Fused], 1_000).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rabbitmq_postgres_staged() {
+        super::concurrent_twins(super::real().await, &Stage::ALL, 200).await
+    }
+}

@@ -48,7 +48,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use hash::{event_hash, GENESIS_HASH};
-pub use pg::{connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, MIGRATIONS};
+pub use pg::{
+    connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, CLAIM_LOCK_NAMESPACE, MIGRATIONS,
+};
 pub use sqlite::{open_sqlite, SqliteStore};
 pub use verify::{verify_store, ChainVerifier};
 
@@ -156,6 +158,35 @@ pub struct ResultRow<'a> {
     pub stage: &'a str,
     /// The stored bytes, re-emitted on a redelivery.
     pub result: &'a [u8],
+}
+
+/// An exclusive claim on a piece of work, taken with [`Store::claim`] before the work and
+/// released by [`Claim::record_all`] (or by dropping it: nothing is recorded then).
+///
+/// This is what keeps two concurrent deliveries of one declaration — a redelivery racing
+/// a slow first attempt, or two workers given the same bytes under two message ids — from
+/// both signing: the second waits for the first's claim, then finds its result.
+#[async_trait::async_trait]
+pub trait Claim: Send {
+    /// The results of the `lookup` keys given to [`Store::claim`], read once the claim was
+    /// held, in the order asked.
+    fn found(&self) -> &[Option<Vec<u8>>];
+
+    /// Another result read under the claim.
+    async fn stage_result(
+        &mut self,
+        declaration_id: &str,
+        stage: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// [`Store::record_all`] under the claim, then releases it.
+    async fn record_all(
+        self: Box<Self>,
+        chain: &str,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
+    ) -> Result<Recorded, StoreError>;
 }
 
 /// The newest event of one chain.
@@ -269,6 +300,18 @@ pub trait Store: Send + Sync {
         also: &[ResultRow<'_>],
         events: &[AuditEvent],
     ) -> Result<Recorded, StoreError>;
+
+    /// Claims `keys` exclusively (zero2prod's idempotency pattern, with a lock instead of a
+    /// placeholder row so that a crashed holder cannot leave a claim behind): waits while
+    /// another caller holds any of them, then reads the `lookup` results. Keys are taken in
+    /// sorted order, so claims never deadlock one another. PostgreSQL: session advisory locks
+    /// on one pooled connection, released with it if the process dies; SQLite: in-process
+    /// locks (the embedded default is one process).
+    async fn claim(
+        &self,
+        keys: &[&str],
+        lookup: &[(&str, &str)],
+    ) -> Result<Box<dyn Claim + '_>, StoreError>;
 
     /// The results stored for several `(declaration_id, stage)` keys, in the order asked
     /// (PostgreSQL: one round trip).

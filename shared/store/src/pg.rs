@@ -14,7 +14,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::error::{from_pg, from_pool};
 use crate::{
-    event_hash, redact_url, verify, AuditEvent, ChainReport, Recorded, ResultRow, Store,
+    event_hash, redact_url, verify, AuditEvent, ChainReport, Claim, Recorded, ResultRow, Store,
     StoreConfig, StoreError, StoredEvent, GENESIS_HASH, VERIFY_PAGE,
 };
 
@@ -25,6 +25,10 @@ pub(crate) const DEFAULT_APP_ROLE: &str = "tamga_app";
 /// `pg_advisory_xact_lock(CHAIN_LOCK_NAMESPACE, hashtext(chain))` ("TAMG"). The two-key
 /// space does not overlap the one-key space used by the migration lock.
 pub const CHAIN_LOCK_NAMESPACE: i32 = 0x5441_4D47;
+
+/// First key of the two-key session advisory lock behind [`Store::claim`]:
+/// `pg_advisory_lock(CLAIM_LOCK_NAMESPACE, hashtext(key))` ("TMCL").
+pub const CLAIM_LOCK_NAMESPACE: i32 = 0x544D_434C;
 
 /// One-key advisory lock held while migrating ("TAMGMIGR").
 const MIGRATION_LOCK: i64 = 0x5441_4D47_4D49_4752;
@@ -332,54 +336,174 @@ impl PgStore {
         events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
         self.within(what, async {
-            let pg = |e: tokio_postgres::Error| from_pg(what, &e);
             let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg)?;
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO stage_results (declaration_id, stage, result) \
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(pg)?;
-            let inserted = tx
-                .execute(
-                    &insert,
-                    &[&claim.declaration_id, &claim.stage, &claim.result],
-                )
-                .await
-                .map_err(pg)?;
-            if inserted == 0 {
-                let select = tx
-                    .prepare_cached(
-                        "SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
-                    )
-                    .await
-                    .map_err(pg)?;
-                let row = tx
-                    .query_opt(&select, &[&claim.declaration_id, &claim.stage])
-                    .await
-                    .map_err(pg)?
-                    .ok_or_else(|| {
-                        StoreError::Other(format!(
-                            "{what}: ({:?}, {:?}) conflicted but is not readable",
-                            claim.declaration_id, claim.stage
-                        ))
-                    })?;
-                let stored: Vec<u8> = row.try_get(0).map_err(pg)?;
-                tx.commit().await.map_err(pg)?;
-                return Ok(Recorded::AlreadyPresent(stored));
-            }
-            for row in also {
-                tx.execute(&insert, &[&row.declaration_id, &row.stage, &row.result])
-                    .await
-                    .map_err(pg)?;
-            }
-            append_all_tx(&tx, chain, events).await?;
-            tx.commit().await.map_err(pg)?;
-            Ok(Recorded::Inserted)
+            record_on(&mut client, what, chain, claim, also, events).await
         })
         .await
+    }
+
+    /// The stage results for `keys` on `client` (one round trip).
+    async fn results_on(
+        client: &deadpool_postgres::Object,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let pg = |e: tokio_postgres::Error| from_pg("stage_results", &e);
+        let select = client
+            .prepare_cached(
+                "SELECT declaration_id, stage, result FROM stage_results \
+                 WHERE (declaration_id, stage) IN \
+                 (SELECT * FROM unnest($1::text[], $2::text[]))",
+            )
+            .await
+            .map_err(pg)?;
+        let ids: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let stages: Vec<&str> = keys.iter().map(|k| k.1).collect();
+        let rows = client.query(&select, &[&ids, &stages]).await.map_err(pg)?;
+        let mut out = vec![None; keys.len()];
+        for row in rows {
+            let id: &str = row.try_get(0).map_err(pg)?;
+            let stage: &str = row.try_get(1).map_err(pg)?;
+            let result: Vec<u8> = row.try_get(2).map_err(pg)?;
+            for (slot, key) in out.iter_mut().zip(keys) {
+                if key.0 == id && key.1 == stage {
+                    *slot = Some(result.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// [`PgStore::record_once`] on a given connection (a claim's).
+async fn record_on(
+    client: &mut deadpool_postgres::Object,
+    what: &str,
+    chain: &str,
+    claim: ResultRow<'_>,
+    also: &[ResultRow<'_>],
+    events: &[AuditEvent],
+) -> Result<Recorded, StoreError> {
+    let pg = |e: tokio_postgres::Error| from_pg(what, &e);
+    let tx = client.transaction().await.map_err(pg)?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO stage_results (declaration_id, stage, result) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(pg)?;
+    let inserted = tx
+        .execute(
+            &insert,
+            &[&claim.declaration_id, &claim.stage, &claim.result],
+        )
+        .await
+        .map_err(pg)?;
+    if inserted == 0 {
+        let select = tx
+            .prepare_cached(
+                "SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
+            )
+            .await
+            .map_err(pg)?;
+        let row = tx
+            .query_opt(&select, &[&claim.declaration_id, &claim.stage])
+            .await
+            .map_err(pg)?
+            .ok_or_else(|| {
+                StoreError::Other(format!(
+                    "{what}: ({:?}, {:?}) conflicted but is not readable",
+                    claim.declaration_id, claim.stage
+                ))
+            })?;
+        let stored: Vec<u8> = row.try_get(0).map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        return Ok(Recorded::AlreadyPresent(stored));
+    }
+    for row in also {
+        tx.execute(&insert, &[&row.declaration_id, &row.stage, &row.result])
+            .await
+            .map_err(pg)?;
+    }
+    append_all_tx(&tx, chain, events).await?;
+    tx.commit().await.map_err(pg)?;
+    Ok(Recorded::Inserted)
+}
+
+/// A claim held by session advisory locks on one pooled connection.
+struct PgClaim<'a> {
+    store: &'a PgStore,
+    /// `None` once released.
+    client: Option<deadpool_postgres::Object>,
+    found: Vec<Option<Vec<u8>>>,
+}
+
+impl Drop for PgClaim<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Released without recording (an error, a panic, an HSM outage): the
+            // connection still holds the session locks, so it must not go back to the
+            // pool. Detaching it closes it, and PostgreSQL releases the locks.
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Claim for PgClaim<'_> {
+    fn found(&self) -> &[Option<Vec<u8>>] {
+        &self.found
+    }
+
+    async fn stage_result(
+        &mut self,
+        declaration_id: &str,
+        stage: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| StoreError::Other("claim already released".into()))?;
+        let found = self
+            .store
+            .within(
+                "claim stage_result",
+                PgStore::results_on(client, &[(declaration_id, stage)]),
+            )
+            .await?;
+        Ok(found.into_iter().next().flatten())
+    }
+
+    async fn record_all(
+        mut self: Box<Self>,
+        chain: &str,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
+    ) -> Result<Recorded, StoreError> {
+        let store = self.store;
+        let mut client = self
+            .client
+            .take()
+            .ok_or_else(|| StoreError::Other("claim already released".into()))?;
+        let recorded = store
+            .within("claim record", async {
+                let recorded = record_on(&mut client, "record", chain, claim, also, events).await?;
+                client
+                    .batch_execute("SELECT pg_advisory_unlock_all()")
+                    .await
+                    .map_err(|e| from_pg("claim release", &e))?;
+                Ok(recorded)
+            })
+            .await;
+        match recorded {
+            // Released: the connection may be reused.
+            Ok(r) => Ok(r),
+            Err(e) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(e)
+            }
+        }
     }
 }
 
@@ -537,33 +661,45 @@ impl Store for PgStore {
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         self.within("stage_results", async {
-            let pg = |e: tokio_postgres::Error| from_pg("stage_results", &e);
             let client = self.client().await?;
-            let select = client
-                .prepare_cached(
-                    "SELECT declaration_id, stage, result FROM stage_results \
-                     WHERE (declaration_id, stage) IN \
-                     (SELECT * FROM unnest($1::text[], $2::text[]))",
-                )
-                .await
-                .map_err(pg)?;
-            let ids: Vec<&str> = keys.iter().map(|k| k.0).collect();
-            let stages: Vec<&str> = keys.iter().map(|k| k.1).collect();
-            let rows = client.query(&select, &[&ids, &stages]).await.map_err(pg)?;
-            let mut out = vec![None; keys.len()];
-            for row in rows {
-                let id: &str = row.try_get(0).map_err(pg)?;
-                let stage: &str = row.try_get(1).map_err(pg)?;
-                let result: Vec<u8> = row.try_get(2).map_err(pg)?;
-                for (slot, key) in out.iter_mut().zip(keys) {
-                    if key.0 == id && key.1 == stage {
-                        *slot = Some(result.clone());
-                    }
-                }
-            }
-            Ok(out)
+            PgStore::results_on(&client, keys).await
         })
         .await
+    }
+
+    async fn claim(
+        &self,
+        keys: &[&str],
+        lookup: &[(&str, &str)],
+    ) -> Result<Box<dyn Claim + '_>, StoreError> {
+        let mut sorted: Vec<&str> = keys.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut claim = PgClaim {
+            store: self,
+            client: None,
+            found: Vec::new(),
+        };
+        let found = self
+            .within("claim", async {
+                let client = self.client().await?;
+                // Held by `claim` from here on: any early return detaches it.
+                let client = claim.client.insert(client);
+                let lock = client
+                    .prepare_cached("SELECT pg_advisory_lock($1, hashtext($2))")
+                    .await
+                    .map_err(|e| from_pg("claim", &e))?;
+                for key in &sorted {
+                    client
+                        .execute(&lock, &[&CLAIM_LOCK_NAMESPACE, key])
+                        .await
+                        .map_err(|e| from_pg("claim", &e))?;
+                }
+                PgStore::results_on(client, lookup).await
+            })
+            .await?;
+        claim.found = found;
+        Ok(Box::new(claim))
     }
 
     async fn append(&self, chain: &str, event: &AuditEvent) -> Result<StoredEvent, StoreError> {

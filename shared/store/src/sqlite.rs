@@ -10,9 +10,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use crate::error::from_sqlite;
 use crate::{
-    event_hash, verify, AuditEvent, ChainReport, Recorded, ResultRow, Store, StoreError,
+    event_hash, verify, AuditEvent, ChainReport, Claim, Recorded, ResultRow, Store, StoreError,
     StoredEvent, GENESIS_HASH, VERIFY_PAGE,
 };
+
+/// The in-process locks behind [`Store::claim`], by key.
+type ClaimLocks = Arc<Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
 
 const SCHEMA: &str = include_str!("sqlite.sql");
 
@@ -27,6 +30,7 @@ const EVENT_COLUMNS: &str = "chain, seq, prev_hash, hash, at_ms, stage, worker, 
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    claims: ClaimLocks,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -67,6 +71,7 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
     tx.commit().map_err(err("SQLite schema"))?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),
+        claims: ClaimLocks::default(),
     })
 }
 
@@ -227,6 +232,55 @@ fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
+/// A claim held by in-process locks (the embedded default runs in one process).
+struct SqliteClaim<'a> {
+    store: &'a SqliteStore,
+    guards: Vec<(String, tokio::sync::OwnedMutexGuard<()>)>,
+    found: Vec<Option<Vec<u8>>>,
+}
+
+impl Drop for SqliteClaim<'_> {
+    fn drop(&mut self) {
+        let keys: Vec<String> = self.guards.drain(..).map(|(k, _guard)| k).collect();
+        let mut locks = self
+            .store
+            .claims
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for k in keys {
+            // Forget locks nobody else holds or waits for.
+            if locks.get(&k).is_some_and(|l| Arc::strong_count(l) == 1) {
+                locks.remove(&k);
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Claim for SqliteClaim<'_> {
+    fn found(&self) -> &[Option<Vec<u8>>] {
+        &self.found
+    }
+
+    async fn stage_result(
+        &mut self,
+        declaration_id: &str,
+        stage: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.stage_result(declaration_id, stage).await
+    }
+
+    async fn record_all(
+        self: Box<Self>,
+        chain: &str,
+        claim: ResultRow<'_>,
+        also: &[ResultRow<'_>],
+        events: &[AuditEvent],
+    ) -> Result<Recorded, StoreError> {
+        self.store.record_all(chain, claim, also, events).await
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn stage_result(
@@ -256,6 +310,33 @@ impl Store for SqliteStore {
         events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
         self.record_once("record", chain, claim, also, events).await
+    }
+
+    async fn claim(
+        &self,
+        keys: &[&str],
+        lookup: &[(&str, &str)],
+    ) -> Result<Box<dyn Claim + '_>, StoreError> {
+        let mut sorted: Vec<&str> = keys.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut claim = SqliteClaim {
+            store: self,
+            guards: Vec::with_capacity(sorted.len()),
+            found: Vec::new(),
+        };
+        for key in sorted {
+            let lock = Arc::clone(
+                self.claims
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(key.to_owned())
+                    .or_default(),
+            );
+            claim.guards.push((key.to_owned(), lock.lock_owned().await));
+        }
+        claim.found = self.stage_results(lookup).await?;
+        Ok(Box::new(claim))
     }
 
     async fn append(&self, chain: &str, event: &AuditEvent) -> Result<StoredEvent, StoreError> {
