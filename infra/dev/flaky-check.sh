@@ -10,12 +10,15 @@ N="${FLAKY_N:-20}"
 FILTER="${FLAKY_FILTER:-binary(smoke) | binary(sigterm_race) | (package(tamga) & binary(cli)) | binary(scenarios)}"
 OUT="${FLAKY_OUT:-target/flaky-check}"
 rm -rf "$OUT"; mkdir -p "$OUT"
-cargo nextest run --workspace --no-run -E "$FILTER" >/dev/null || exit 2
+# Built once, into an archive: every run tests the same binaries even if the
+# tree changes meanwhile.
+cargo nextest archive --workspace --archive-file "$OUT/tests.tar.zst" >"$OUT/build.log" 2>&1 || { cat "$OUT/build.log"; exit 2; }
 declare -A failures=()
 passed_runs=0
 for i in $(seq 1 "$N"); do
   log="$OUT/run-$i.log"
-  if cargo nextest run --workspace --no-fail-fast --failure-output final -E "$FILTER" >"$log" 2>&1; then
+  if cargo nextest run --archive-file "$OUT/tests.tar.zst" --workspace-remap . --extract-to "$OUT/extracted" --extract-overwrite \
+      --no-fail-fast --failure-output final -E "$FILTER" >"$log" 2>&1; then
     passed_runs=$((passed_runs + 1))
     echo "run $i/$N: passed ($(grep -Eo '[0-9]+ tests? run: [0-9]+ passed' "$log" | tail -1))"
   else

@@ -5,33 +5,10 @@
 
 use std::process::Command;
 
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PublicKeyData,
-};
-use tamga_dsig::{Curve, PublicKey};
 use tamga_pkcs11::softhsm::{KeySpec, SoftHsm};
 
-struct TokenKey(PublicKey);
-
-impl PublicKeyData for TokenKey {
-    fn der_bytes(&self) -> &[u8] {
-        match &self.0 {
-            PublicKey::Ec { point, .. } => point,
-            PublicKey::Rsa { der, .. } => der,
-            other => panic!("no certificate for {other:?}"),
-        }
-    }
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        match &self.0 {
-            PublicKey::Ec {
-                curve: Curve::P256, ..
-            } => &rcgen::PKCS_ECDSA_P256_SHA256,
-            PublicKey::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
-            other => panic!("no certificate for {other:?}"),
-        }
-    }
-}
+mod common;
+use common::token;
 
 #[test]
 fn countersign_with_a_key_that_never_leaves_the_token() {
@@ -52,38 +29,16 @@ fn countersign_with_a_key_that_never_leaves_the_token() {
         .unwrap();
     let mut handles = Vec::new();
     for (label, spec) in [("seal-ec", KeySpec::EcP256), ("seal-rsa", KeySpec::Rsa2048)] {
-        let public = hsm
-            .generate_key_pair("az-customs", "user-pin-1234", spec, label, label.as_bytes())
-            .unwrap();
-        // The AZ issuing CA certifies the token's public key.
-        let ca_key =
-            KeyPair::from_pem(&std::fs::read_to_string(keys.join("AZ/issuing-ca.key")).unwrap())
-                .unwrap();
-        let ca = Issuer::from_ca_cert_pem(
-            &std::fs::read_to_string(keys.join("AZ/issuing-ca.pem")).unwrap(),
-            ca_key,
-        )
-        .unwrap();
-        let mut leaf = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CountryName, "AZ");
-        dn.push(DnType::OrganizationName, "AZ Customs Authority");
-        dn.push(
-            DnType::CommonName,
-            format!("AZ Customs Authority HSM {label}"),
+        let cert_path = token::certified_token_key(
+            hsm,
+            "az-customs",
+            "user-pin-1234",
+            spec,
+            label,
+            &keys,
+            "AZ",
+            dir.path(),
         );
-        leaf.distinguished_name = dn;
-        leaf.is_ca = IsCa::ExplicitNoCa;
-        leaf.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-        ];
-        leaf.not_before = time::OffsetDateTime::from_unix_timestamp(now - 3600).unwrap();
-        leaf.not_after = time::OffsetDateTime::from_unix_timestamp(now + 86_400 * 30).unwrap();
-        leaf.use_authority_key_identifier_extension = true;
-        let cert = leaf.signed_by(&TokenKey(public), &ca).unwrap();
-        let cert_path = dir.path().join(format!("{label}.pem"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
         handles.push((label, cert_path));
     }
 

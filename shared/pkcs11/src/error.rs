@@ -58,6 +58,10 @@ pub enum Pkcs11Error {
     },
     #[error("the token returned a malformed signature: {0}")]
     BadSignature(String),
+    /// A signature failed and the token could not be opened again (removed,
+    /// HSM or daemon down): transient for the pipeline.
+    #[error("the token is unavailable: {0}")]
+    Unavailable(String),
     #[error("the signing session is unusable after a panic in another thread")]
     Poisoned,
     #[error("SoftHSM2 test setup: {0}")]

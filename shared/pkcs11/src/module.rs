@@ -2,8 +2,9 @@
 //!
 //! `C_Initialize` may run once per process and module; a second call gives
 //! CKR_CRYPTOKI_ALREADY_INITIALIZED. The registry loads each module once
-//! (keyed by its canonical path) and never finalises it, so any number of
-//! signers can be opened, used from several threads, and dropped.
+//! (keyed by its canonical path) and finalises it only to re-initialise it
+//! after an outage ([`Module::reinitialize`]), so any number of signers can be
+//! opened, used from several threads, and dropped.
 //!
 //! PKCS#11 login state is per token for the whole application, not per
 //! session: once one session is logged in, `C_Login` on another says
@@ -107,6 +108,33 @@ pub(crate) fn module(path: &Path) -> Result<Arc<Module>, Pkcs11Error> {
     });
     reg.insert(key, Arc::clone(&m));
     Ok(m)
+}
+
+impl Module {
+    /// `C_Finalize` then `C_Initialize`: after a token was removed or an HSM
+    /// restarted, some modules (SoftHSM2 among them) keep a stale view of
+    /// their slots until re-initialised. Every session of this module — other
+    /// signers' too — is gone afterwards; they re-open theirs on their next
+    /// failure. Login state is gone with them, so the remembered PINs are
+    /// forgotten.
+    pub(crate) fn reinitialize(&self) -> Result<(), Pkcs11Error> {
+        let mut logins = self.logins.lock().map_err(|_| Pkcs11Error::Poisoned)?;
+        // Not initialised (another thread already finalised) is fine.
+        let _ = self.ctx.clone().finalize();
+        match self
+            .ctx
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
+                logins.clear();
+                Ok(())
+            }
+            Err(e) => Err(Pkcs11Error::Module {
+                path: self.path.clone(),
+                reason: format!("C_Initialize: {e}"),
+            }),
+        }
+    }
 }
 
 fn trimmed(s: &str) -> &str {

@@ -54,11 +54,19 @@ pub struct KeyProtection {
 /// Holds one logged-in read-only session, guarded by a mutex so that
 /// [`Signer::sign`] (which takes `&self`) can be called from any thread.
 /// The PIN is used for the log-in and then dropped (zeroed); it is not
-/// kept.
+/// kept — but it is resolved again from the URI (`pin-source` file, or an
+/// inline `pin-value`, which the URI therefore keeps) when the session has
+/// to be re-opened.
+///
+/// When a signature fails (token removed, HSM or daemon restarted, session
+/// or key handle invalidated), the signer re-opens its session, logs in
+/// again, finds the key again — refusing a key whose public half differs
+/// from the one it opened — and tries once more. Until the token is back,
+/// signing fails with an error, which the pipeline treats as transient.
 pub struct Pkcs11Signer {
     module: Arc<Module>,
-    session: Mutex<Session>,
-    key: ObjectHandle,
+    uri: Pkcs11Uri,
+    live: Mutex<Live>,
     kind: KeyKind,
     algorithm: SignatureAlgorithm,
     public_key: PublicKey,
@@ -95,6 +103,28 @@ fn selector(uri: &Pkcs11Uri) -> String {
     }
 }
 
+/// The logged-in session and the key's handle in it.
+struct Live {
+    session: Session,
+    key: ObjectHandle,
+}
+
+/// Finds the token, opens a read-only session, logs in and finds the key.
+fn connect(module: &Module, uri: &Pkcs11Uri) -> Result<(Live, KeyInfo, String), Pkcs11Error> {
+    let (slot, token) = module.find_token(uri)?;
+    let token_label = token.label().trim_end().to_string();
+    let pin = uri.resolve_pin()?;
+    let session = module
+        .ctx
+        .open_ro_session(slot)
+        .map_err(Pkcs11Error::op("C_OpenSession"))?;
+    module.login(slot, &token, &session, pin.as_ref())?;
+    drop(pin);
+    let key = find_private_key(&session, uri, &token_label)?;
+    let info = read_key(&session, key)?;
+    Ok((Live { session, key }, info, token_label))
+}
+
 impl Pkcs11Signer {
     /// Opens the private key that `uri` names: loads the module (once per
     /// process), finds the token, opens a read-only session, logs in as the
@@ -106,18 +136,7 @@ impl Pkcs11Signer {
             }
         }
         let module = module(&uri.resolve_module()?)?;
-        let (slot, token) = module.find_token(uri)?;
-        let token_label = token.label().trim_end().to_string();
-        let pin = uri.resolve_pin()?;
-        let session = module
-            .ctx
-            .open_ro_session(slot)
-            .map_err(Pkcs11Error::op("C_OpenSession"))?;
-        module.login(slot, &token, &session, pin.as_ref())?;
-        drop(pin);
-
-        let key = find_private_key(&session, uri, &token_label)?;
-        let info = read_key(&session, key)?;
+        let (live, info, token_label) = connect(&module, uri)?;
         if !info.sign {
             return Err(Pkcs11Error::UnsupportedKey(
                 "the key is not allowed to sign (CKA_SIGN is false)".into(),
@@ -132,8 +151,8 @@ impl Pkcs11Signer {
         }
         Ok(Pkcs11Signer {
             module,
-            session: Mutex::new(session),
-            key,
+            uri: uri.clone(),
+            live: Mutex::new(live),
             kind: info.kind,
             algorithm: info.algorithm,
             public_key: info.public_key,
@@ -166,7 +185,46 @@ impl Pkcs11Signer {
     /// Signs `message` on the token, returning the XML-DSig signature value
     /// (r || s for ECDSA, the PKCS#1 v1.5 block for RSA).
     pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, Pkcs11Error> {
-        let session = self.session.lock().map_err(|_| Pkcs11Error::Poisoned)?;
+        let mut live = self.live.lock().map_err(|_| Pkcs11Error::Poisoned)?;
+        match self.sign_with(&live, message) {
+            Ok(sig) => Ok(sig),
+            Err(first) => {
+                // The session or the key handle may be stale (token removed
+                // and back, HSM restarted): open them again, once.
+                match self.reconnect() {
+                    Ok(fresh) => {
+                        *live = fresh;
+                        self.sign_with(&live, message)
+                    }
+                    Err(again) => Err(Pkcs11Error::Unavailable(format!(
+                        "{first}; re-opening the token failed: {again}"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// A new session, logged in, with the key found again; refuses a key
+    /// whose public half is not the one opened at first.
+    fn reconnect(&self) -> Result<Live, Pkcs11Error> {
+        let (live, info, _) = match connect(&self.module, &self.uri) {
+            Ok(c) => c,
+            Err(_) => {
+                // A stale view of the slots: start the module afresh.
+                self.module.reinitialize()?;
+                connect(&self.module, &self.uri)?
+            }
+        };
+        if info.public_key != self.public_key {
+            return Err(Pkcs11Error::UnsupportedKey(
+                "the token now holds another key under this URI".into(),
+            ));
+        }
+        Ok(live)
+    }
+
+    fn sign_with(&self, live: &Live, message: &[u8]) -> Result<Vec<u8>, Pkcs11Error> {
+        let (session, key) = (&live.session, live.key);
         match &self.kind {
             KeyKind::Ec {
                 digest,
@@ -174,7 +232,7 @@ impl Pkcs11Signer {
             } => {
                 let d = aws_lc_rs::digest::digest(digest, message);
                 let sig = session
-                    .sign(&Mechanism::Ecdsa, self.key, d.as_ref())
+                    .sign(&Mechanism::Ecdsa, key, d.as_ref())
                     .map_err(Pkcs11Error::op("C_Sign (CKM_ECDSA)"))?;
                 if sig.len() != 2 * field_bytes {
                     return Err(Pkcs11Error::BadSignature(format!(
@@ -187,7 +245,7 @@ impl Pkcs11Signer {
             }
             KeyKind::Rsa { modulus_bytes } => {
                 let sig = session
-                    .sign(&Mechanism::Sha256RsaPkcs, self.key, message)
+                    .sign(&Mechanism::Sha256RsaPkcs, key, message)
                     .map_err(Pkcs11Error::op("C_Sign (CKM_SHA256_RSA_PKCS)"))?;
                 if sig.len() != *modulus_bytes {
                     return Err(Pkcs11Error::BadSignature(format!(
@@ -202,8 +260,8 @@ impl Pkcs11Signer {
 
     /// Reads the private key's protection attributes from the token.
     pub fn key_protection(&self) -> Result<KeyProtection, Pkcs11Error> {
-        let session = self.session.lock().map_err(|_| Pkcs11Error::Poisoned)?;
-        key_protection(&session, self.key)
+        let live = self.live.lock().map_err(|_| Pkcs11Error::Poisoned)?;
+        key_protection(&live.session, live.key)
     }
 }
 
