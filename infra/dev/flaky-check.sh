@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 N="${FLAKY_N:-20}"
 FILTER="${FLAKY_FILTER:-binary(smoke) | binary(sigterm_race) | (package(tamga) & binary(cli)) | binary(scenarios)}"
 OUT="${FLAKY_OUT:-target/flaky-check}"
-rm -rf "$OUT"; mkdir -p "$OUT"
+rm -rf "$OUT"; mkdir -p "$OUT/extracted"
 # Built once, into an archive: every run tests the same binaries even if the
 # tree changes meanwhile.
 cargo nextest archive --workspace --archive-file "$OUT/tests.tar.zst" >"$OUT/build.log" 2>&1 || { cat "$OUT/build.log"; exit 2; }
@@ -22,6 +22,11 @@ for i in $(seq 1 "$N"); do
     passed_runs=$((passed_runs + 1))
     echo "run $i/$N: passed ($(grep -Eo '[0-9]+ tests? run: [0-9]+ passed' "$log" | tail -1))"
   else
+    if ! grep -qE '^\s+Summary' "$log"; then
+      echo "run $i/$N: did not run: $(tail -3 "$log" | paste -sd ' ')"
+      failures["(the run itself)"]="${failures["(the run itself)"]:-} $i"
+      continue
+    fi
     names=$(grep -E '^\s+(FAIL|SIGSEGV|SIGABRT|TIMEOUT|SIGKILL|ABORT)' "$log" | sed -E 's/^\s+[A-Z]+ \[[^]]*\] (\([^)]*\) )?//' | sort -u)
     echo "run $i/$N: FAILED — $(echo "$names" | paste -sd ', ') (log: $log)"
     while IFS= read -r t; do
