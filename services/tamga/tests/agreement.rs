@@ -200,8 +200,7 @@ fn texts_of(doc: &str, local: &str) -> Vec<(usize, usize)> {
     for (i, _) in doc.match_indices(local) {
         let before = &doc[..i];
         let after = doc[i + local.len()..].chars().next();
-        if !(before.ends_with('<') || before.ends_with("<ds:"))
-            || !matches!(after, Some('>' | ' '))
+        if !(before.ends_with('<') || before.ends_with("<ds:")) || !matches!(after, Some('>' | ' '))
         {
             continue;
         }
@@ -236,7 +235,9 @@ fn resign(doc: &str, key: &SigningKey) -> String {
     let value = {
         let parsed = Document::parse(out.as_bytes(), &limits).unwrap();
         let model = parse_signature(find_signatures(&parsed)[0], &Budget::default()).unwrap();
-        b64(&key.sign(&signed_info_octets(&parsed, &model).unwrap()).unwrap())
+        b64(&key
+            .sign(&signed_info_octets(&parsed, &model).unwrap())
+            .unwrap())
     };
     let (a, b) = texts_of(&out, "SignatureValue")[0];
     out.replace_range(a..b, &value);
@@ -354,9 +355,17 @@ fn agree(bytes: &[u8]) -> Result<(), TestCaseError> {
     prop_assert!(out.is_ok(), "countersign: {}", out.unwrap_err());
     let out = out.unwrap();
     let report = verify(&out, VerifyRoute::Tree);
-    prop_assert_eq!(report.indication, Indication::TotalPassed, "{}", report.message);
+    prop_assert_eq!(
+        report.indication,
+        Indication::TotalPassed,
+        "{}",
+        report.message
+    );
     prop_assert_eq!(report.counter_signatures.len(), 1);
-    prop_assert_eq!(report.counter_signatures[0].indication, Indication::TotalPassed);
+    prop_assert_eq!(
+        report.counter_signatures[0].indication,
+        Indication::TotalPassed
+    );
     prop_assert!(out.starts_with(&bytes[..bytes.len().min(3)]));
     Ok(())
 }
@@ -382,13 +391,62 @@ fn fixed_variants() -> Vec<(&'static str, Variant)> {
     let p = Variant::plain;
     vec![
         ("bom", Variant { bom: true, ..p(11) }),
-        ("bom-xades-rsa", Variant { bom: true, xades: true, rsa: true, ..p(12) }),
-        ("crlf", Variant { crlf: true, ..p(13) }),
-        ("misc-around", Variant { before: vec![Misc::Newline, Misc::Comment, Misc::Pi], after: vec![Misc::Newline, Misc::Pi, Misc::Comment], ..p(14) }),
-        ("signature-first", Variant { signature_first: true, xades: true, ..p(15) }),
-        ("default-namespace", Variant { default_namespace: true, ..p(16) }),
-        ("default-namespace-xades", Variant { default_namespace: true, xades: true, rsa: true, ..p(17) }),
-        ("base64-breaks", Variant { base64_breaks: true, xades: true, ..p(18) }),
+        (
+            "bom-xades-rsa",
+            Variant {
+                bom: true,
+                xades: true,
+                rsa: true,
+                ..p(12)
+            },
+        ),
+        (
+            "crlf",
+            Variant {
+                crlf: true,
+                ..p(13)
+            },
+        ),
+        (
+            "misc-around",
+            Variant {
+                before: vec![Misc::Newline, Misc::Comment, Misc::Pi],
+                after: vec![Misc::Newline, Misc::Pi, Misc::Comment],
+                ..p(14)
+            },
+        ),
+        (
+            "signature-first",
+            Variant {
+                signature_first: true,
+                xades: true,
+                ..p(15)
+            },
+        ),
+        (
+            "default-namespace",
+            Variant {
+                default_namespace: true,
+                ..p(16)
+            },
+        ),
+        (
+            "default-namespace-xades",
+            Variant {
+                default_namespace: true,
+                xades: true,
+                rsa: true,
+                ..p(17)
+            },
+        ),
+        (
+            "base64-breaks",
+            Variant {
+                base64_breaks: true,
+                xades: true,
+                ..p(18)
+            },
+        ),
         (
             "everything",
             Variant {
@@ -425,7 +483,10 @@ fn fixed_variants_agree_on_the_command_line() {
     let az = keys("AZ");
     for (name, v) in fixed_variants() {
         let good = build(&v);
-        for (label, bytes, pass) in [("good", good.clone(), true), ("tampered", tamper(&good), false)] {
+        for (label, bytes, pass) in [
+            ("good", good.clone(), true),
+            ("tampered", tamper(&good), false),
+        ] {
             let file = dir.path().join(format!("{name}-{label}.xml"));
             std::fs::write(&file, &bytes).unwrap();
             let verified = tamga()
@@ -515,8 +576,14 @@ async fn fixed_variants_agree_in_the_embedded_pipeline() {
         }
     }
     let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut outbound = bus.consume("tamga.outbound.az", 64, "agreement").await.unwrap();
-    let mut rejected = bus.consume("tamga.rejected.kz", 64, "agreement").await.unwrap();
+    let mut outbound = bus
+        .consume("tamga.outbound.az", 64, "agreement")
+        .await
+        .unwrap();
+    let mut rejected = bus
+        .consume("tamga.rejected.kz", 64, "agreement")
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen.len() < expected.len() && Instant::now() < deadline {
         tokio::select! {
@@ -540,7 +607,11 @@ async fn fixed_variants_agree_in_the_embedded_pipeline() {
     let _ = site.shutdown.send(true);
     assert_eq!(seen, expected);
     let counts = store.counts().await.unwrap();
-    assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 0, "{counts:?}");
+    assert_eq!(
+        counts.get("dead_lettered").copied().unwrap_or(0),
+        0,
+        "{counts:?}"
+    );
 }
 
 fn pipeline_config(sqlite: &Path) -> Config {

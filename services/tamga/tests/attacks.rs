@@ -1053,7 +1053,11 @@ fn signature_wrapping() {
                 "</ds:SignedInfo>",
                 &format!(
                     "{}</ds:SignedInfo>",
-                    replace1(&exc_ref("#ki"), "<ds:Transforms>", &format!("<ds:Transforms>{ENVELOPED_T}"))
+                    replace1(
+                        &exc_ref("#ki"),
+                        "<ds:Transforms>",
+                        &format!("<ds:Transforms>{ENVELOPED_T}")
+                    )
                 ),
             ),
             &key,
@@ -1064,7 +1068,11 @@ fn signature_wrapping() {
         "the KeyInfo reference as the only reference (re-signed)",
         resign(
             &replace1(
-                &replace1(&with_ki_id, "<ds:Reference URI=\"\">", "<ds:Reference URI=\"#ki\">"),
+                &replace1(
+                    &with_ki_id,
+                    "<ds:Reference URI=\"\">",
+                    "<ds:Reference URI=\"#ki\">",
+                ),
                 ENVELOPED_T,
                 "",
             ),

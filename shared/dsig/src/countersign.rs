@@ -146,10 +146,7 @@ pub fn countersign(
             let up = qp.child(XADES_NS, "UnsignedProperties");
             let usp = up.and_then(|u| u.child(XADES_NS, "UnsignedSignatureProperties"));
             match (up, usp) {
-                (_, Some(usp)) => (
-                    non_empty(span_of(&doc, usp)?)?.end_tag_start,
-                    counter,
-                ),
+                (_, Some(usp)) => (non_empty(span_of(&doc, usp)?)?.end_tag_start, counter),
                 (Some(up), None) => (
                     non_empty(span_of(&doc, up)?)?.start_tag_end,
                     format!(

@@ -373,6 +373,9 @@ mod tests {
         }
         assert!(reasons[0].sentence().contains("2025-12-05T16:23:03Z"));
         assert!(reasons[3].sentence().contains("windows-1251"));
-        assert_eq!(bare_number("at 1764951783 (Unix time)").as_deref(), Some("1764951783"));
+        assert_eq!(
+            bare_number("at 1764951783 (Unix time)").as_deref(),
+            Some("1764951783")
+        );
     }
 }

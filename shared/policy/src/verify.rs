@@ -700,7 +700,9 @@ fn check_customs_shape(
             r.transforms
                 .iter()
                 .find(|t| !matches!(t, Transform::C14n(_)))
-                .map_or(Ok(()), |t| Err(Reason::ForbiddenTransform { name: t.name() }))
+                .map_or(Ok(()), |t| {
+                    Err(Reason::ForbiddenTransform { name: t.name() })
+                })
         };
         match reference_target(doc, sig, xades, Some(&uri)) {
             Some(Target::Document) => {

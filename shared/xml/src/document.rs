@@ -108,10 +108,16 @@ unsafe fn input_offset(ctxt: ffi::xmlParserCtxtPtr) -> Option<usize> {
         let buf = (*input).buf;
         if !buf.is_null() && !(*buf).encoder.is_null() {
             let name = (*(*buf).encoder).name;
-            if name.is_null() || !CStr::from_ptr(name).to_bytes().eq_ignore_ascii_case(b"UTF-8") {
+            if name.is_null()
+                || !CStr::from_ptr(name)
+                    .to_bytes()
+                    .eq_ignore_ascii_case(b"UTF-8")
+            {
                 return None;
             }
-            return usize::try_from((*buf).rawconsumed).ok()?.checked_sub(unparsed);
+            return usize::try_from((*buf).rawconsumed)
+                .ok()?
+                .checked_sub(unparsed);
         }
         let parsed = usize::try_from((*input).cur.offset_from((*input).base)).ok()?;
         usize::try_from((*input).consumed).ok()?.checked_add(parsed)
@@ -317,11 +323,13 @@ impl Document {
             for (node, at) in positions {
                 match element_span(bytes, at) {
                     Some(span) => spans.insert(node, span),
-                    None => return Err(ParseError::Malformed {
-                        line: 0,
-                        column: 0,
-                        message: "the parser's element offsets do not match the input".into(),
-                    }),
+                    None => {
+                        return Err(ParseError::Malformed {
+                            line: 0,
+                            column: 0,
+                            message: "the parser's element offsets do not match the input".into(),
+                        })
+                    }
                 };
             }
             document.spans = spans;
@@ -817,9 +825,13 @@ mod span_tests {
     /// element's span reads back as that element.
     #[test]
     fn spans_of_a_large_document() {
-        let mut xml = String::from("\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<r xmlns=\"urn:x\">\r\n");
+        let mut xml = String::from(
+            "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<r xmlns=\"urn:x\">\r\n",
+        );
         for i in 0..20_000 {
-            xml.push_str(&format!("  <item n=\"{i}\" t=\"a&gt;b\">Қазақстан {i}<b/></item >\r\n"));
+            xml.push_str(&format!(
+                "  <item n=\"{i}\" t=\"a&gt;b\">Қазақстан {i}<b/></item >\r\n"
+            ));
         }
         xml.push_str("</r>\r\n");
         let bytes = xml.as_bytes();
