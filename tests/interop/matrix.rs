@@ -886,7 +886,7 @@ fn render(cells: &[Cell]) -> String {
             c.algorithm,
             c.variant,
             c.direction,
-            c.failure.as_deref().map_or("✔".to_string(), |f| short(f))
+            c.failure.as_deref().map_or("✔".to_string(), short)
         );
     }
     let _ = writeln!(s, "\n</details>");

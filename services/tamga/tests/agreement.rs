@@ -253,8 +253,7 @@ fn b64(bytes: &[u8]) -> String {
 fn break_lines(doc: &str, local: &str) -> String {
     let mut out = doc.to_string();
     for (a, b) in texts_of(doc, local).into_iter().rev() {
-        let lines: Vec<&str> = doc[a..b]
-            .as_bytes()
+        let lines: Vec<&str> = doc.as_bytes()[a..b]
             .chunks(64)
             .map(|c| std::str::from_utf8(c).unwrap())
             .collect();

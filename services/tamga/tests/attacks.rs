@@ -378,6 +378,18 @@ fn verify(c: &Case) -> Report {
     tree
 }
 
+/// A standalone run of 9 to 11 digits (what Unix seconds look like today),
+/// or the words "Unix time".
+fn unix_time_in(message: &str) -> Option<String> {
+    if message.contains("Unix time") {
+        return Some("(\"Unix time\")".into());
+    }
+    message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| (9..=11).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
+}
+
 /// Verifies every case (each in a panic guard: a panic is a finding, not a
 /// crash of the corpus) and fails with one line per mismatch.
 fn run(group: &str, cases: Vec<Case>) {
@@ -391,6 +403,15 @@ fn run(group: &str, cases: Vec<Case>) {
                 continue;
             }
         };
+        // Times in messages are RFC 3339 (people read them), never Unix seconds.
+        let messages = std::iter::once(&report.message)
+            .chain(report.counter_signatures.iter().map(|c| &c.message))
+            .chain(report.timestamps.iter().map(|t| &t.message));
+        for m in messages {
+            if let Some(n) = unix_time_in(m) {
+                failures.push(format!("[{}] a bare Unix time {n} in: {m}", c.name));
+            }
+        }
         let got = (report.reason, report.sub_indication);
         let ok = match c.expect {
             Pass => {
