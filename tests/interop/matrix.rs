@@ -3,7 +3,8 @@
 //! reports are the model): other producers sign fresh declarations with
 //! keys issued by the test PKI (`tamga pki demo`, plus P-384, P-521 and Ed25519
 //! signers issued here by its issuing CA), and Tamga must say
-//! `TOTAL_PASSED` (a tampered copy: `HASH_FAILURE` or `SIG_CRYPTO_FAILURE`);
+//! `TOTAL_PASSED` and counter-sign them (a tampered copy: `HASH_FAILURE` or
+//! `SIG_CRYPTO_FAILURE`);
 //! Tamga's own output — `tamga sign` with every `--alg`, counter-signed
 //! declarations, receipts — goes to each producer's verifier.
 //!
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use tamga_declaration::{sample, SampleSpec};
-use tamga_dsig::NoExternal;
+use tamga_dsig::{DigestAlgorithm, NoExternal, SignOptions, SigningKey};
 use tamga_policy::{verify_document, Indication, Policy, SubIndication, VerifyRequest};
 use tamga_trust::TrustList;
 
@@ -290,8 +291,39 @@ fn tamper(doc: &[u8]) -> Vec<u8> {
     t.into_bytes()
 }
 
-/// Tamga's verdict on a producer's document and on its tampered copy.
-fn tamga_verdict(trust: &TrustList, file: &Path) -> Option<String> {
+/// The AZ customs authority's seal, which counter-signs.
+struct Authority {
+    key: SigningKey,
+    options: SignOptions,
+}
+
+impl Authority {
+    fn load(pki: &Pki) -> Self {
+        let az = pki.root.join("keys/AZ");
+        let mut certificates = Vec::new();
+        for f in ["authority.pem", "issuing-ca.pem"] {
+            certificates.extend(
+                tamga_dsig::certificates_from_pem(&std::fs::read(az.join(f)).unwrap()).unwrap(),
+            );
+        }
+        Authority {
+            key: SigningKey::from_pkcs8_pem(&std::fs::read(az.join("authority.key")).unwrap())
+                .unwrap(),
+            options: SignOptions {
+                certificates,
+                digest: DigestAlgorithm::Sha256,
+                xades: true,
+                signing_time: time::OffsetDateTime::now_utc(),
+                limits: Default::default(),
+            },
+        }
+    }
+}
+
+/// Tamga's verdict on a producer's document (which it must also
+/// counter-sign, the counter-signed document passing too) and on its
+/// tampered copy.
+fn tamga_verdict(trust: &TrustList, authority: &Authority, file: &Path) -> Option<String> {
     let bytes = std::fs::read(file).unwrap();
     let good = verify_bytes(trust, &bytes);
     if good.indication != Indication::TotalPassed {
@@ -300,6 +332,18 @@ fn tamga_verdict(trust: &TrustList, file: &Path) -> Option<String> {
             good.reason.unwrap_or("?"),
             good.message
         ));
+    }
+    match tamga_dsig::countersign(&bytes, &authority.key, &authority.options) {
+        Err(e) => return Some(format!("Tamga countersign: {e}")),
+        Ok(out) => {
+            let again = verify_bytes(trust, &out);
+            if again.indication != Indication::TotalPassed || again.counter_signatures.len() != 1 {
+                return Some(format!(
+                    "Tamga on its counter-signed copy: {}",
+                    again.message
+                ));
+            }
+        }
     }
     let bad = verify_bytes(trust, &tamper(&bytes));
     match bad.sub_indication {
@@ -429,6 +473,7 @@ fn interoperability_matrix() {
     let dir = tmp.path();
     let pki = make_pki(dir);
     let trust = TrustList::load_dir(&pki.root.join("trust")).unwrap();
+    let authority = Authority::load(&pki);
     // Both countries' roots: the declarants are KZ's, the authority AZ's.
     let root_ca = dir.join("roots.pem");
     let mut roots = std::fs::read(pki.keys.join("root-ca.pem")).unwrap();
@@ -709,7 +754,7 @@ fn interoperability_matrix() {
             let made = outcome(result.get(&("sign".to_string(), out.clone())));
             let failure = match made {
                 Some(e) => Some(format!("{} cannot sign: {e}", job.producer)),
-                None => tamga_verdict(&trust, out),
+                None => tamga_verdict(&trust, &authority, out),
             };
             cells.push(Cell {
                 producer: job.producer,
@@ -737,7 +782,7 @@ fn interoperability_matrix() {
             variant: "template, exc-c14n".into(),
             direction: TO_TAMGA,
             failure: match made {
-                Ok(out) => tamga_verdict(&trust, &out),
+                Ok(out) => tamga_verdict(&trust, &authority, &out),
                 Err(e) => Some(format!("xmlsec1 cannot sign: {e}")),
             },
         });
