@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean
+.PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report
 
 all: build
 
@@ -21,6 +21,38 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# The other producers of the interoperability matrix (tests/interop/): the
+# JDK (javax.xml.crypto, `java Interop.java`), signxml in a venv and
+# xml-crypto from npm, under target/interop-tools; xmlsec1 and openssl come
+# with `deps`. Pinned versions: the matrix in the README was made with them.
+INTEROP_TOOLS ?= $(CURDIR)/target/interop-tools
+export TAMGA_INTEROP_TOOLS := $(INTEROP_TOOLS)
+INTEROP_DEB := openjdk-17-jdk-headless python3-venv openssl
+SIGNXML_VERSION := 5.2.0
+XML_CRYPTO_VERSION := 6.3.2
+XMLDOM_VERSION := 0.9.12
+
+deps-interop: deps
+	@missing=""; for p in $(INTEROP_DEB); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@$(INTEROP_TOOLS)/venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("signxml") != "$(SIGNXML_VERSION)")' 2>/dev/null || { \
+	  rm -rf $(INTEROP_TOOLS)/venv && python3 -m venv $(INTEROP_TOOLS)/venv && \
+	  $(INTEROP_TOOLS)/venv/bin/pip install -q 'signxml==$(SIGNXML_VERSION)'; }
+	@grep -qs '"version": "$(XML_CRYPTO_VERSION)"' $(INTEROP_TOOLS)/node/node_modules/xml-crypto/package.json || { \
+	  mkdir -p $(INTEROP_TOOLS)/node && cd $(INTEROP_TOOLS)/node && \
+	  npm install --silent --no-audit --no-fund --no-save --prefix . xml-crypto@$(XML_CRYPTO_VERSION) @xmldom/xmldom@$(XMLDOM_VERSION); }
+
+# The interoperability matrix (producer × algorithm × direction), made by
+# the test tests/interop/matrix.rs (part of `make test`).
+interop-report: deps-interop
+	$(CARGO) test -q -p tamga --test interop >/dev/null 2>&1 || true
+	@cat target/interop/matrix.md
 
 # RabbitMQ and PostgreSQL for the integration tests: installed from Debian's
 # packages and started when absent.
@@ -42,7 +74,7 @@ lint: deps
 # Everything but the fault tests (services/tamga/tests/faults.rs: they stop
 # RabbitMQ and PostgreSQL, so they run alone, in `faults`). Every fault test is
 # named faults::fault_*, which is how the cargo-test fallback skips them.
-unit: deps services
+unit: deps deps-interop services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast -E 'not binary_id(tamga::faults)'; \
 	else \

@@ -378,6 +378,18 @@ fn verify(c: &Case) -> Report {
     tree
 }
 
+/// A standalone run of 9 to 11 digits (what Unix seconds look like today),
+/// or the words "Unix time".
+fn unix_time_in(message: &str) -> Option<String> {
+    if message.contains("Unix time") {
+        return Some("(\"Unix time\")".into());
+    }
+    message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| (9..=11).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
+}
+
 /// Verifies every case (each in a panic guard: a panic is a finding, not a
 /// crash of the corpus) and fails with one line per mismatch.
 fn run(group: &str, cases: Vec<Case>) {
@@ -391,6 +403,15 @@ fn run(group: &str, cases: Vec<Case>) {
                 continue;
             }
         };
+        // Times in messages are RFC 3339 (people read them), never Unix seconds.
+        let messages = std::iter::once(&report.message)
+            .chain(report.counter_signatures.iter().map(|c| &c.message))
+            .chain(report.timestamps.iter().map(|t| &t.message));
+        for m in messages {
+            if let Some(n) = unix_time_in(m) {
+                failures.push(format!("[{}] a bare Unix time {n} in: {m}", c.name));
+            }
+        }
         let got = (report.reason, report.sub_indication);
         let ok = match c.expect {
             Pass => {
@@ -1027,7 +1048,71 @@ fn signature_wrapping() {
             ),
             &key,
         ),
+        Reject("reference_into_signature", scf),
+    ));
+    // The signature's own KeyInfo may be signed (signxml's XAdESSigner does),
+    // with canonicalisation only; the rest of the signature may not.
+    let x = ecdsa_xades();
+    let with_ki_id = replace1(&x, "<ds:KeyInfo>", "<ds:KeyInfo Id=\"ki\">");
+    cases.push(case(
+        "XAdES: an extra reference to this signature's KeyInfo (re-signed)",
+        resign(
+            &replace1(
+                &with_ki_id,
+                "</ds:SignedInfo>",
+                &format!("{}</ds:SignedInfo>", exc_ref("#ki")),
+            ),
+            &key,
+        ),
+        Pass,
+    ));
+    cases.push(case(
+        "the KeyInfo reference with the enveloped transform (re-signed)",
+        resign(
+            &replace1(
+                &with_ki_id,
+                "</ds:SignedInfo>",
+                &format!(
+                    "{}</ds:SignedInfo>",
+                    replace1(
+                        &exc_ref("#ki"),
+                        "<ds:Transforms>",
+                        &format!("<ds:Transforms>{ENVELOPED_T}")
+                    )
+                ),
+            ),
+            &key,
+        ),
+        Reject("forbidden_transform", scf),
+    ));
+    cases.push(case(
+        "the KeyInfo reference as the only reference (re-signed)",
+        resign(
+            &replace1(
+                &replace1(
+                    &with_ki_id,
+                    "<ds:Reference URI=\"\">",
+                    "<ds:Reference URI=\"#ki\">",
+                ),
+                ENVELOPED_T,
+                "",
+            ),
+            &key,
+        ),
         Reject("signature_wrapping", sdnf),
+    ));
+    let with_obj_id = replace1(&x, "<ds:Object>", "<ds:Object Id=\"obj\">");
+    cases.push(case(
+        "XAdES: an extra reference to the signature's ds:Object (re-signed)",
+        resign(
+            &replace1(
+                &with_obj_id,
+                "</ds:SignedInfo>",
+                &format!("{}</ds:SignedInfo>", exc_ref("#obj")),
+            ),
+            &key,
+        ),
+        Reject("reference_into_signature", scf),
     ));
     cases.push(case(
         "a reference to an Id that does not exist",
@@ -1807,4 +1892,56 @@ fn weak_rsa_fixture_is_intact_and_unsignable() {
     let pem = std::fs::read(fixture("weak-rsa1024.key")).unwrap();
     assert!(SigningKey::from_pkcs8_pem(&pem).is_err());
     let _ = w;
+}
+
+/// A reference to the signature's own certificate is digest-checked and
+/// listed with its target, and does not stand in for the document: tampering
+/// with the signed certificate's text is a digest failure.
+#[test]
+fn key_info_reference_is_checked_and_reported() {
+    let x = ecdsa_xades();
+    let key = kz_ecdsa_key();
+    let with_cert_id = replace1(
+        &x,
+        "<ds:X509Data><ds:X509Certificate>",
+        "<ds:X509Data><ds:X509Certificate Id=\"signer-cert\">",
+    );
+    let exc_ref = format!(
+        "<ds:Reference URI=\"#signer-cert\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>"
+    );
+    let doc = resign(
+        &replace1(
+            &with_cert_id,
+            "</ds:SignedInfo>",
+            &format!("{exc_ref}</ds:SignedInfo>"),
+        ),
+        &key,
+    );
+    let report = verify(&case("KeyInfo certificate reference", doc.clone(), Pass));
+    assert_eq!(
+        report.indication,
+        Indication::TotalPassed,
+        "{}",
+        report.message
+    );
+    let targets: Vec<_> = report
+        .references
+        .iter()
+        .map(|r| (r.target.as_deref(), r.intact))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            (Some("document"), Some(true)),
+            (Some("SignedProperties"), Some(true)),
+            (Some("KeyInfo/X509Data/X509Certificate"), Some(true)),
+        ]
+    );
+    // Line breaks in the base64 text: the certificate still decodes, the
+    // digest of the signed element no longer matches.
+    let cert_at = doc.find("Id=\"signer-cert\">").unwrap() + "Id=\"signer-cert\">".len();
+    let tampered = format!("{}\n{}", &doc[..cert_at + 64], &doc[cert_at + 64..]);
+    let report = verify(&case("tampered certificate text", tampered, Pass));
+    assert_eq!(report.reason, Some("digest_mismatch"), "{}", report.message);
+    assert_eq!(report.sub_indication, Some(SubIndication::HashFailure));
 }

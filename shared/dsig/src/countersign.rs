@@ -18,7 +18,7 @@ use crate::sign::{
     attr_escape, build_signature, digest, self_check, unique_id, RefSpec, SignError, SignOptions,
     Signer, EXC,
 };
-use crate::splice::{attribute_insertion_point, element_spans, insert_all, span_of};
+use crate::splice::{insert_all, span_of};
 use crate::xades::{parse_xades, COUNTERSIGNED_SIGNATURE_TYPE, XADES_NS};
 
 fn top_level_signature(doc: &Document) -> Result<Node<'_>, SignError> {
@@ -62,13 +62,13 @@ pub fn countersign(
     let limits = &options.limits;
     let budget = Budget::default();
 
-    let doc = Document::parse(input, limits)?;
-    let root = doc.root();
+    // The same parse verification makes (with the parser's element
+    // offsets): where to insert is where this tree says its elements are.
+    let doc = Document::parse_with_spans(input, limits)?;
     let sig_node = top_level_signature(&doc)?;
     let model = parse_signature(sig_node, &budget)
         .map_err(|e| SignError::NotCountersignable(e.to_string()))?;
-    let spans = element_spans(input)?;
-    let sig_span = span_of(&spans, root, sig_node)?.clone();
+    let sig_span = span_of(&doc, sig_node)?;
     let seed = digest(
         &crate::algorithms::DigestAlgorithm::Sha256,
         &model.signature_value,
@@ -82,7 +82,7 @@ pub fn countersign(
         None => {
             let id = unique_id(&doc, "tamga-sig", &seed, &[]);
             edits.push((
-                attribute_insertion_point(input, &sig_span),
+                sig_span.start_tag_close,
                 format!(r#" Id="{}""#, attr_escape(&id)),
             ));
             id
@@ -99,9 +99,9 @@ pub fn countersign(
                 n += 1;
                 id = format!("{sig_id}-value-{n}");
             }
-            let span = span_of(&spans, root, value_node)?;
+            let span = span_of(&doc, value_node)?;
             edits.push((
-                attribute_insertion_point(input, span),
+                span.start_tag_close,
                 format!(r#" Id="{}""#, attr_escape(&id)),
             ));
             let c14n = value_c14n_with_id(&current_value_c14n, &id, limits)?;
@@ -146,18 +146,15 @@ pub fn countersign(
             let up = qp.child(XADES_NS, "UnsignedProperties");
             let usp = up.and_then(|u| u.child(XADES_NS, "UnsignedSignatureProperties"));
             match (up, usp) {
-                (_, Some(usp)) => (
-                    non_empty(span_of(&spans, root, usp)?)?.end_tag_start,
-                    counter,
-                ),
+                (_, Some(usp)) => (non_empty(span_of(&doc, usp)?)?.end_tag_start, counter),
                 (Some(up), None) => (
-                    non_empty(span_of(&spans, root, up)?)?.start_tag_end,
+                    non_empty(span_of(&doc, up)?)?.start_tag_end,
                     format!(
                         r#"<xades:UnsignedSignatureProperties xmlns:xades="{XADES_NS}">{counter}</xades:UnsignedSignatureProperties>"#
                     ),
                 ),
                 (None, _) => (
-                    non_empty(span_of(&spans, root, qp)?)?.end_tag_start,
+                    non_empty(span_of(&doc, qp)?)?.end_tag_start,
                     format!(
                         r#"<xades:UnsignedProperties xmlns:xades="{XADES_NS}"><xades:UnsignedSignatureProperties>{counter}</xades:UnsignedSignatureProperties></xades:UnsignedProperties>"#
                     ),
@@ -165,7 +162,7 @@ pub fn countersign(
             }
         }
         None => (
-            non_empty(span_of(&spans, root, sig_node)?)?.end_tag_start,
+            non_empty(span_of(&doc, sig_node)?)?.end_tag_start,
             format!(
                 r#"<ds:Object xmlns:ds="{DSIG_NS}"><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="{}"><xades:UnsignedProperties><xades:UnsignedSignatureProperties>{counter}</xades:UnsignedSignatureProperties></xades:UnsignedProperties></xades:QualifyingProperties></ds:Object>"#,
                 attr_escape(&format!("#{sig_id}"))
@@ -232,14 +229,11 @@ fn start_tag_end(c14n: &[u8]) -> Option<usize> {
     None
 }
 
-fn non_empty<'a, 'i>(
-    span: &'a crate::splice::ElementSpan<'i>,
-) -> Result<&'a crate::splice::ElementSpan<'i>, SignError> {
+fn non_empty(span: tamga_xml::ElementSpan) -> Result<tamga_xml::ElementSpan, SignError> {
     if span.empty {
-        Err(SignError::NotCountersignable(format!(
-            "<{}/> is an empty element where content must be added",
-            span.local_name
-        )))
+        Err(SignError::NotCountersignable(
+            "an empty element (<x/>) stands where content must be added".into(),
+        ))
     } else {
         Ok(span)
     }

@@ -238,7 +238,7 @@ pub enum SignError {
     Crypto(#[from] CryptoError),
     #[error("canonicalisation failed: {0}")]
     C14n(#[from] tamga_xml::C14nError),
-    #[error("the document element's end could not be located")]
+    #[error("where to insert into the document could not be determined from its parse")]
     Splice,
     #[error("the document cannot be countersigned: {0}")]
     NotCountersignable(String),
@@ -306,7 +306,7 @@ pub fn sign_enveloped(
     signer: &dyn Signer,
     options: &SignOptions,
 ) -> Result<Vec<u8>, SignError> {
-    let doc = Document::parse(input, &options.limits)?;
+    let doc = Document::parse_with_spans(input, &options.limits)?;
     if !find_signatures(&doc).is_empty() {
         return Err(SignError::AlreadySigned);
     }
@@ -326,8 +326,8 @@ pub fn sign_enveloped(
         signer,
         options,
     )?;
+    let out = crate::splice::splice_before_root_end(input, &doc, &signature.xml)?;
     drop(doc);
-    let out = splice_before_root_end(input, &signature.xml)?;
     self_check(&out, &options.limits, &signature, false)?;
     Ok(out)
 }
@@ -484,35 +484,6 @@ pub(crate) fn unique_id(doc: &Document, prefix: &str, seed: &[u8], also_taken: &
         id = format!("{base}-{n}");
     }
     id
-}
-
-/// Inserts `fragment` as the last child of the document element, leaving
-/// every other byte as it was.
-pub(crate) fn splice_before_root_end(input: &[u8], fragment: &str) -> Result<Vec<u8>, SignError> {
-    let spans = crate::splice::element_spans(input)?;
-    let root = spans.first().ok_or(SignError::Splice)?;
-    if !root.empty {
-        return Ok(crate::splice::insert_all(
-            input,
-            vec![(root.end_tag_start, fragment.to_string())],
-        ));
-    }
-    // `<root/>`: same canonical form as `<root></root>`.
-    let tag = &input[root.start..root.start_tag_end];
-    let close = tag.len().checked_sub(2).ok_or(SignError::Splice)?;
-    let name_end = tag
-        .iter()
-        .position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')
-        .ok_or(SignError::Splice)?;
-    let name = String::from_utf8_lossy(&tag[1..name_end]).into_owned();
-    let mut out = Vec::with_capacity(input.len() + fragment.len() + name.len() + 3);
-    out.extend_from_slice(&input[..root.start]);
-    out.extend_from_slice(&tag[..close]);
-    out.push(b'>');
-    out.extend_from_slice(fragment.as_bytes());
-    out.extend_from_slice(format!("</{name}>").as_bytes());
-    out.extend_from_slice(&input[root.start_tag_end..]);
-    Ok(out)
 }
 
 /// Re-parses `out` and checks the new signature `new` as it stands there:

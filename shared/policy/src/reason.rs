@@ -92,6 +92,10 @@ pub enum Reason {
     DocumentNotCovered,
     /// A reference points at something the profile does not sign.
     UnexpectedReference { uri: String },
+    /// A reference points inside the signature itself, at something other
+    /// than its own `SignedProperties` or `KeyInfo` (`SignatureValue`, an
+    /// `Object`, …).
+    ReferenceIntoSignature { uri: String, element: String },
     /// The signed XAdES properties are not the ones in this signature's
     /// `QualifyingProperties`.
     SignedPropertiesWrapped { uri: String },
@@ -167,6 +171,7 @@ impl Reason {
             UnexpectedSignature { .. } => "signature_wrapping",
             DocumentNotCovered => "signature_wrapping",
             UnexpectedReference { .. } => "unexpected_reference",
+            ReferenceIntoSignature { .. } => "reference_into_signature",
             SignedPropertiesWrapped { .. } => "signature_wrapping",
             SignedPropertiesNotSigned => "signed_properties_not_signed",
             MalformedSignature(_) => "malformed_signature",
@@ -228,6 +233,7 @@ impl Reason {
             | SignedPropertiesWrapped { .. }
             | ReferenceUnresolved { .. } => S::SignedDataNotFound,
             UnexpectedReference { .. }
+            | ReferenceIntoSignature { .. }
             | SignedPropertiesNotSigned
             | ForbiddenTransform { .. }
             | ExternalReference { .. }
@@ -287,6 +293,9 @@ impl Reason {
             UnexpectedReference { uri } => format!(
                 "The signature references {uri:?}, which the customs profile does not allow to be signed."
             ),
+            ReferenceIntoSignature { uri, element } => format!(
+                "The signature references {uri:?}, its own {element} element; inside its signature a declaration may sign only the XAdES SignedProperties and the KeyInfo."
+            ),
             SignedPropertiesWrapped { uri } => format!(
                 "The signed XAdES properties ({uri}) are not the ones in the signature's QualifyingProperties; this is signature wrapping."
             ),
@@ -313,5 +322,60 @@ impl Reason {
             TimestampInvalid { detail } => format!("The signature time-stamp is not valid: {detail}."),
             OriginMismatch { stated, declared } => format!("The declaration states origin {stated} but was submitted as from {declared}."),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run of 9 or more digits outside an RFC 3339 time: a bare Unix time
+    /// (or something people cannot read either).
+    fn bare_number(message: &str) -> Option<String> {
+        let mut run = String::new();
+        for c in message.chars().chain(std::iter::once(' ')) {
+            if c.is_ascii_digit() {
+                run.push(c);
+            } else {
+                if run.len() >= 9 {
+                    return Some(run);
+                }
+                run.clear();
+            }
+        }
+        None
+    }
+
+    /// Every reason whose sentence can carry a time, with times of today.
+    #[test]
+    fn no_message_carries_a_bare_unix_time() {
+        let t: u64 = 1_764_951_783;
+        let reasons = [
+            Reason::Path(PathError::Expired { not_after_unix: t }),
+            Reason::Path(PathError::NotYetValid { not_before_unix: t }),
+            Reason::Path(PathError::CrlExpired {
+                next_update_unix: t,
+            }),
+            Reason::Xml(ParseError::NotUtf8 {
+                offset: 12,
+                declared: Some("windows-1251".into()),
+            }),
+            Reason::TimestampInvalid {
+                detail: tamga_timestamp::TimestampError::UntrustedTsa(
+                    PathError::Expired { not_after_unix: t }.to_string(),
+                )
+                .to_string(),
+            },
+        ];
+        for r in &reasons {
+            let sentence = r.sentence();
+            assert_eq!(bare_number(&sentence), None, "{sentence}");
+        }
+        assert!(reasons[0].sentence().contains("2025-12-05T16:23:03Z"));
+        assert!(reasons[3].sentence().contains("windows-1251"));
+        assert_eq!(
+            bare_number("at 1764951783 (Unix time)").as_deref(),
+            Some("1764951783")
+        );
     }
 }

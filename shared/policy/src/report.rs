@@ -56,6 +56,11 @@ pub struct ReferenceReport {
     pub type_uri: Option<String>,
     pub digest_algorithm: String,
     pub transforms: Vec<String>,
+    /// What the reference points at in this document: `document`,
+    /// `SignedProperties`, `KeyInfo`, `KeyInfo/X509Data`,
+    /// `KeyInfo/X509Data/X509Certificate`, `signature:<element>` or the
+    /// path of another element; `None` when it does not resolve.
+    pub target: Option<String>,
     /// `None` when the digest was not computed (checks stopped earlier).
     pub intact: Option<bool>,
 }

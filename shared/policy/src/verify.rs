@@ -249,6 +249,10 @@ pub(crate) fn check_signature<'d>(
     } else {
         report.signature_format = Some("XML-DSig");
     }
+    for (r, out) in sig.references.iter().zip(report.references.iter_mut()) {
+        out.target =
+            reference_target(doc, &sig, xades.as_ref(), r.uri.as_deref()).map(|t| t.name());
+    }
     if policy.require_xades && !has_signed_properties {
         return Err(Reason::SignedPropertiesNotSigned);
     }
@@ -568,71 +572,170 @@ fn describe_algorithms(sig: &SignatureModel<'_>, report: &mut Report) {
             type_uri: r.type_uri.clone(),
             digest_algorithm: r.digest.name().to_string(),
             transforms: r.transforms.iter().map(Transform::name).collect(),
+            target: None,
             intact: None,
         })
         .collect();
 }
 
+/// What a reference of the declarant signature points at, as the customs
+/// profile sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'d> {
+    /// The document element (`URI=""` or its `#id`).
+    Document,
+    /// This signature's own XAdES `SignedProperties`.
+    SignedProperties,
+    /// This signature's `KeyInfo`, an `X509Data` in it or a certificate in
+    /// one of those (`name` says which): signed by XAdES producers (signxml's
+    /// `XAdESSigner`, EN 319 132-1 allows it) to bind the certificate; it
+    /// proves nothing about the document.
+    KeyInfo { name: &'static str },
+    /// Another element inside this signature (`SignatureValue`, an
+    /// `Object`, …).
+    InsideSignature(Node<'d>),
+    /// An element of the document outside this signature.
+    Elsewhere(Node<'d>),
+}
+
+impl Target<'_> {
+    /// The name the report gives the target.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Target::Document => "document".into(),
+            Target::SignedProperties => "SignedProperties".into(),
+            Target::KeyInfo { name } => (*name).into(),
+            Target::InsideSignature(n) => format!("signature:{}", n.local_name()),
+            Target::Elsewhere(n) => n.path(),
+        }
+    }
+}
+
+/// Where a same-document reference of `sig` points (`None` for a reference
+/// without URI, an external URI, an XPointer or an unknown ID: the customs
+/// shape check names those).
+pub(crate) fn reference_target<'d>(
+    doc: &'d Document,
+    sig: &SignatureModel<'d>,
+    xades: Option<&Xades<'d>>,
+    uri: Option<&str>,
+) -> Option<Target<'d>> {
+    let uri = uri?;
+    let root = doc.root();
+    let target = if uri.is_empty() {
+        root
+    } else {
+        let frag = uri.strip_prefix('#')?;
+        if frag.starts_with("xpointer(") {
+            return None;
+        }
+        doc.element_by_id(frag)?
+    };
+    if target == root {
+        return Some(Target::Document);
+    }
+    if Some(target) == xades.and_then(|x| x.signed_properties) {
+        return Some(Target::SignedProperties);
+    }
+    if !sig.element.contains(target) {
+        return Some(Target::Elsewhere(target));
+    }
+    let key_info = sig.element.child(DSIG_NS, "KeyInfo");
+    let parent = target.parent();
+    let grandparent = parent.and_then(|p| p.parent());
+    let name = if key_info.is_none() {
+        None
+    } else if Some(target) == key_info {
+        Some("KeyInfo")
+    } else if target.is(DSIG_NS, "X509Data") && parent == key_info {
+        Some("KeyInfo/X509Data")
+    } else if target.is(DSIG_NS, "X509Certificate")
+        && parent.is_some_and(|p| p.is(DSIG_NS, "X509Data"))
+        && grandparent == key_info
+    {
+        Some("KeyInfo/X509Data/X509Certificate")
+    } else {
+        None
+    };
+    Some(match name {
+        Some(name) => Target::KeyInfo { name },
+        None => Target::InsideSignature(target),
+    })
+}
+
 /// The customs profile: one reference covering the document element with
 /// the enveloped-signature transform; optionally one signing this
-/// signature's own XAdES SignedProperties; nothing else.
+/// signature's own XAdES SignedProperties and ones signing its own KeyInfo
+/// (canonicalisation only); nothing else.
 fn check_customs_shape(
     doc: &Document,
     sig: &SignatureModel<'_>,
     xades: Option<&Xades<'_>>,
 ) -> Result<(), Reason> {
-    let root = doc.root();
     let mut document_refs = 0;
+    // A reference into the signature is named only once the document is
+    // known to be covered: without that, it is signature wrapping (the
+    // signed original hidden in a ds:Object).
+    let mut into_signature = None;
     for r in &sig.references {
         let uri = r.uri.clone().ok_or(Reason::UnexpectedReference {
             uri: "(a detached reference without URI)".into(),
         })?;
-        let target = if uri.is_empty() {
-            root
-        } else if let Some(frag) = uri.strip_prefix('#') {
+        if let Some(frag) = uri.strip_prefix('#') {
             if frag.starts_with("xpointer(") {
                 return Err(Reason::ForbiddenTransform {
                     name: format!("XPointer {frag}"),
                 });
             }
-            doc.element_by_id(frag)
-                .ok_or_else(|| Reason::ReferenceUnresolved {
+            if doc.element_by_id(frag).is_none() {
+                return Err(Reason::ReferenceUnresolved {
                     uri: uri.clone(),
                     detail: "no element has this ID".into(),
-                })?
-        } else {
+                });
+            }
+        } else if !uri.is_empty() {
             return Err(Reason::ExternalReference { uri });
+        }
+        let only_c14n = || {
+            r.transforms
+                .iter()
+                .find(|t| !matches!(t, Transform::C14n(_)))
+                .map_or(Ok(()), |t| {
+                    Err(Reason::ForbiddenTransform { name: t.name() })
+                })
         };
-        let props = xades.and_then(|x| x.signed_properties);
-        if target == root {
-            document_refs += 1;
-            let mut enveloped = false;
-            for t in &r.transforms {
-                match t {
-                    Transform::Enveloped => enveloped = true,
-                    Transform::C14n(_) => {}
-                    other => return Err(Reason::ForbiddenTransform { name: other.name() }),
+        match reference_target(doc, sig, xades, Some(&uri)) {
+            Some(Target::Document) => {
+                document_refs += 1;
+                let mut enveloped = false;
+                for t in &r.transforms {
+                    match t {
+                        Transform::Enveloped => enveloped = true,
+                        Transform::C14n(_) => {}
+                        other => return Err(Reason::ForbiddenTransform { name: other.name() }),
+                    }
+                }
+                if !enveloped {
+                    return Err(Reason::DocumentNotCovered);
                 }
             }
-            if !enveloped {
-                return Err(Reason::DocumentNotCovered);
+            Some(Target::SignedProperties) => only_c14n()?,
+            _ if r.type_uri.as_deref() == Some(tamga_dsig::xades::SIGNED_PROPERTIES_TYPE) => {
+                return Err(Reason::SignedPropertiesWrapped { uri });
             }
-        } else if Some(target) == props {
-            for t in &r.transforms {
-                if !matches!(t, Transform::C14n(_)) {
-                    return Err(Reason::ForbiddenTransform { name: t.name() });
-                }
+            Some(Target::KeyInfo { .. }) => only_c14n()?,
+            Some(Target::InsideSignature(n)) => {
+                into_signature.get_or_insert(Reason::ReferenceIntoSignature {
+                    uri,
+                    element: n.local_name().to_string(),
+                });
             }
-        } else if r.type_uri.as_deref() == Some(tamga_dsig::xades::SIGNED_PROPERTIES_TYPE) {
-            return Err(Reason::SignedPropertiesWrapped { uri });
-        } else if sig.element.contains(target) || !root.contains(target) {
-            return Err(Reason::DocumentNotCovered);
-        } else {
-            return Err(Reason::UnexpectedReference { uri });
+            Some(Target::Elsewhere(_)) => return Err(Reason::UnexpectedReference { uri }),
+            None => return Err(Reason::DocumentNotCovered),
         }
     }
     match document_refs {
-        1 => Ok(()),
+        1 => into_signature.map_or(Ok(()), Err),
         0 => Err(Reason::DocumentNotCovered),
         _ => Err(Reason::UnexpectedReference {
             uri: "a second reference to the document element".into(),

@@ -15,13 +15,13 @@ pub enum PathError {
     #[error("the signer certificate does not chain to a trusted CA of the declared country")]
     NoChain,
     /// A certificate in the path (the signer is checked first) was expired at the validation time.
-    #[error("a certificate in the path expired at {not_after_unix} (Unix time)")]
+    #[error("a certificate in the path expired at {}", rfc3339(*not_after_unix))]
     Expired {
         /// The offending certificate's notAfter.
         not_after_unix: u64,
     },
     /// A certificate in the path was not yet valid at the validation time.
-    #[error("a certificate in the path is not valid before {not_before_unix} (Unix time)")]
+    #[error("a certificate in the path is not valid before {}", rfc3339(*not_before_unix))]
     NotYetValid {
         /// The offending certificate's notBefore.
         not_before_unix: u64,
@@ -36,7 +36,7 @@ pub enum PathError {
     #[error("revocation status is unknown: no CRL from the issuing CA is in the trust list")]
     RevocationUnknown,
     /// The issuer's CRL is past its nextUpdate at the validation time.
-    #[error("the issuing CA's CRL is out of date (nextUpdate {next_update_unix}, Unix time)")]
+    #[error("the issuing CA's CRL is out of date (nextUpdate {})", rfc3339(*next_update_unix))]
     CrlExpired {
         /// The CRL's nextUpdate.
         next_update_unix: u64,
@@ -84,6 +84,18 @@ pub enum PathError {
     /// Anything webpki reports that has no more specific variant.
     #[error("certificate path validation failed: {0}")]
     Other(String),
+}
+
+/// An RFC 3339 UTC time for messages: people read dates, not Unix seconds.
+fn rfc3339(unix: u64) -> String {
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "an unrepresentable time".into())
 }
 
 /// Why the trust list could not be loaded. Loading fails closed: one bad entry
@@ -307,5 +319,20 @@ mod tests {
         };
         assert!(e.to_string().contains("1.3.6.1.5.5.7.3.1"));
         assert!(!PathError::NoChain.to_string().is_empty());
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        let e = PathError::Expired {
+            not_after_unix: 1_764_951_783,
+        };
+        assert_eq!(
+            e.to_string(),
+            "a certificate in the path expired at 2025-12-05T16:23:03Z"
+        );
+        let e = PathError::CrlExpired {
+            next_update_unix: 0,
+        };
+        assert!(e.to_string().contains("1970-01-01T00:00:00Z"), "{e}");
     }
 }

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::NonNull;
 use std::sync::Once;
@@ -23,6 +24,8 @@ pub struct Document {
     /// always walks the whole tree, as libxml2 alone would, so that it fails
     /// the same way whatever part of the document is selected.
     relative_namespace: bool,
+    /// Element spans by node, when parsed by [`Document::parse_with_spans`].
+    spans: HashMap<usize, ElementSpan>,
 }
 
 static INIT: Once = Once::new();
@@ -47,6 +50,179 @@ const OPTIONS: c_int = (ffi::xmlParserOption_XML_PARSE_NONET
 /// ordinary syntax error (xmlStopParser reports both as a failed parse).
 struct ParseFlags {
     saw_doctype: bool,
+    /// Where the parser stood at each element's start and end callbacks,
+    /// when the caller asked for element spans.
+    positions: Option<HashMap<usize, RawPosition>>,
+}
+
+/// The parser's input offsets at an element's two SAX2 callbacks.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawPosition {
+    /// At `startElementNs`: the `>` or `/>` closing the start tag.
+    start_tag_close: Option<usize>,
+    /// At `endElementNs`: just after the element.
+    end: Option<usize>,
+}
+
+/// Where one element sits in the bytes it was parsed from, as libxml2's own
+/// parse of them saw it (see [`Document::parse_with_spans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementSpan {
+    /// Offset of the start tag's `<`.
+    pub start: usize,
+    /// Offset of the start tag's `>` (or of `/` in `/>`): where an attribute
+    /// can be added.
+    pub start_tag_close: usize,
+    /// Offset just after the start tag.
+    pub start_tag_end: usize,
+    /// Offset of the end tag's `<` (`start_tag_end` for an empty element).
+    pub end_tag_start: usize,
+    /// Offset just after the element.
+    pub end: usize,
+    /// Written `<a/>`.
+    pub empty: bool,
+}
+
+/// The parser's offset in its input, as a byte offset into `bytes`.
+///
+/// # Safety
+/// `ctxt` must be a live parser context parsing `bytes` from memory.
+///
+/// Not `xmlByteConsumed`: with an encoder installed (Tamga declares the
+/// input UTF-8, so libxml2 installs its UTF-8 one) it re-encodes the
+/// decoded bytes not yet parsed through a 32,000-byte buffer and, in
+/// libxml2 2.9, counts only the first buffer-full, so its offsets drift on
+/// documents larger than that. A UTF-8 to UTF-8 decoder copies bytes (the
+/// byte-order mark is skipped in the decoded buffer, and so counted as
+/// consumed), so the bytes not yet parsed are exactly those left in the
+/// decoded buffer.
+unsafe fn input_offset(ctxt: ffi::xmlParserCtxtPtr) -> Option<usize> {
+    // SAFETY: guaranteed by the caller; the input and its buffer are live
+    // while the parser runs, and `cur` and `end` point into one buffer.
+    unsafe {
+        let input = (*ctxt).input;
+        if input.is_null() || (*input).cur.is_null() || (*input).end.is_null() {
+            return None;
+        }
+        let unparsed = usize::try_from((*input).end.offset_from((*input).cur)).ok()?;
+        let buf = (*input).buf;
+        if !buf.is_null() && !(*buf).encoder.is_null() {
+            let name = (*(*buf).encoder).name;
+            if name.is_null()
+                || !CStr::from_ptr(name)
+                    .to_bytes()
+                    .eq_ignore_ascii_case(b"UTF-8")
+            {
+                return None;
+            }
+            return usize::try_from((*buf).rawconsumed)
+                .ok()?
+                .checked_sub(unparsed);
+        }
+        let parsed = usize::try_from((*input).cur.offset_from((*input).base)).ok()?;
+        usize::try_from((*input).consumed).ok()?.checked_add(parsed)
+    }
+}
+
+/// `startElementNs` that builds the tree as libxml2's own handler does and
+/// notes where the start tag ends.
+unsafe extern "C" fn start_element_with_position(
+    ctx: *mut c_void,
+    localname: *const ffi::xmlChar,
+    prefix: *const ffi::xmlChar,
+    uri: *const ffi::xmlChar,
+    nb_namespaces: c_int,
+    namespaces: *mut *const ffi::xmlChar,
+    nb_attributes: c_int,
+    nb_defaulted: c_int,
+    attributes: *mut *const ffi::xmlChar,
+) {
+    // SAFETY: libxml2 passes its own parser context and arguments, handed
+    // on unchanged; `_private` is the live `ParseFlags` of `Document::parse`.
+    unsafe {
+        ffi::xmlSAX2StartElementNs(
+            ctx,
+            localname,
+            prefix,
+            uri,
+            nb_namespaces,
+            namespaces,
+            nb_attributes,
+            nb_defaulted,
+            attributes,
+        );
+        let ctxt = ctx as ffi::xmlParserCtxtPtr;
+        let flags = (*ctxt)._private as *mut ParseFlags;
+        let node = (*ctxt).node;
+        if flags.is_null() || node.is_null() {
+            return;
+        }
+        if let Some(positions) = (*flags).positions.as_mut() {
+            positions.entry(node as usize).or_default().start_tag_close = input_offset(ctxt);
+        }
+    }
+}
+
+/// `endElementNs` that notes where the element ends, then closes it in the
+/// tree as libxml2's own handler does.
+unsafe extern "C" fn end_element_with_position(
+    ctx: *mut c_void,
+    localname: *const ffi::xmlChar,
+    prefix: *const ffi::xmlChar,
+    uri: *const ffi::xmlChar,
+) {
+    // SAFETY: as in `start_element_with_position`; `ctxt.node` is the
+    // element being closed until libxml2's handler pops it.
+    unsafe {
+        let ctxt = ctx as ffi::xmlParserCtxtPtr;
+        let flags = (*ctxt)._private as *mut ParseFlags;
+        let node = (*ctxt).node;
+        if !flags.is_null() && !node.is_null() {
+            if let Some(positions) = (*flags).positions.as_mut() {
+                positions.entry(node as usize).or_default().end = input_offset(ctxt);
+            }
+        }
+        ffi::xmlSAX2EndElementNs(ctx, localname, prefix, uri);
+    }
+}
+
+/// The span of an element from the parser's offsets, checked against the
+/// bytes: the start callback stands on the `>` or `/>` closing the start
+/// tag, the end callback just after the element's last `>`. Neither a start
+/// tag nor an end tag can contain `<` (not even in attribute values), so
+/// each tag's `<` is the last one before where it closes.
+fn element_span(bytes: &[u8], at: RawPosition) -> Option<ElementSpan> {
+    let close = at.start_tag_close?;
+    let end = at.end?;
+    let start = bytes.get(..close)?.iter().rposition(|b| *b == b'<')?;
+    let (empty, start_tag_end) = match (bytes.get(close), bytes.get(close + 1)) {
+        (Some(b'/'), Some(b'>')) => (true, close + 2),
+        (Some(b'>'), _) => (false, close + 1),
+        _ => return None,
+    };
+    if end < start_tag_end || bytes.get(end.checked_sub(1)?) != Some(&b'>') {
+        return None;
+    }
+    let end_tag_start = if empty {
+        if end != start_tag_end {
+            return None;
+        }
+        start_tag_end
+    } else {
+        let at = bytes.get(..end)?.iter().rposition(|b| *b == b'<')?;
+        if at < start_tag_end || bytes.get(at + 1) != Some(&b'/') {
+            return None;
+        }
+        at
+    };
+    Some(ElementSpan {
+        start,
+        start_tag_close: close,
+        start_tag_end,
+        end_tag_start,
+        end,
+        empty,
+    })
 }
 
 /// SAX hook for `<!DOCTYPE`: stop parsing before the internal subset (and so
@@ -76,13 +252,34 @@ impl Document {
     /// Parses `bytes` under `limits`, refusing anything that is not plain,
     /// well-formed UTF-8 XML, and indexes its IDs (`Id`, `ID`, `xml:id`).
     pub fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Self, ParseError> {
+        Self::parse_inner(bytes, limits, false)
+    }
+
+    /// [`Document::parse`], noting where each element sits in `bytes`, as
+    /// this very parse read them (see [`Document::span`]): so that Tamga can
+    /// add to a signed document exactly where the tree it verified says,
+    /// whatever the bytes around (byte-order mark, line ends, comments).
+    pub fn parse_with_spans(bytes: &[u8], limits: &ParseLimits) -> Result<Self, ParseError> {
+        Self::parse_inner(bytes, limits, true)
+    }
+
+    /// Where `node` (an element of this document) sits in the bytes it was
+    /// parsed from; `None` unless parsed by [`Document::parse_with_spans`].
+    pub fn span(&self, node: Node<'_>) -> Option<ElementSpan> {
+        self.spans.get(&(node.raw() as usize)).copied()
+    }
+
+    fn parse_inner(bytes: &[u8], limits: &ParseLimits, spans: bool) -> Result<Self, ParseError> {
         precheck(bytes, limits)?;
         init_libxml2();
         let len = c_int::try_from(bytes.len()).map_err(|_| ParseError::TooLarge {
             size: bytes.len(),
             limit: c_int::MAX as usize,
         })?;
-        let mut flags = ParseFlags { saw_doctype: false };
+        let mut flags = ParseFlags {
+            saw_doctype: false,
+            positions: spans.then(HashMap::new),
+        };
         // SAFETY: the context is created, used and freed in this block; the
         // SAX handler is the context's own copy; `flags` outlives the parse.
         let (doc, error) = unsafe {
@@ -92,6 +289,10 @@ impl Document {
             }
             if !(*ctxt).sax.is_null() {
                 (*(*ctxt).sax).internalSubset = Some(refuse_doctype);
+                if spans {
+                    (*(*ctxt).sax).startElementNs = Some(start_element_with_position);
+                    (*(*ctxt).sax).endElementNs = Some(end_element_with_position);
+                }
             }
             let (doc, error) =
                 read_memory(ctxt, bytes, len, (&mut flags as *mut ParseFlags).cast());
@@ -114,7 +315,26 @@ impl Document {
                 message: "no document".into(),
             });
         };
-        Self::from_parsed(doc, limits)
+        let mut document = Self::from_parsed(doc, limits)?;
+        if let Some(positions) = flags.positions {
+            // Every element must have a span that reads right from the
+            // bytes, or none does: a caller never splices by a guess.
+            let mut spans = HashMap::with_capacity(positions.len());
+            for (node, at) in positions {
+                match element_span(bytes, at) {
+                    Some(span) => spans.insert(node, span),
+                    None => {
+                        return Err(ParseError::Malformed {
+                            line: 0,
+                            column: 0,
+                            message: "the parser's element offsets do not match the input".into(),
+                        })
+                    }
+                };
+            }
+            document.spans = spans;
+        }
+        Ok(document)
     }
 
     /// Takes ownership of a tree libxml2 built from well-formed input, and
@@ -129,6 +349,7 @@ impl Document {
             doc,
             ids: IdIndex::default(),
             relative_namespace: false,
+            spans: HashMap::new(),
         };
         // SAFETY: doc is a valid document we own.
         let has_dtd =
@@ -376,6 +597,7 @@ pub(crate) fn precheck(bytes: &[u8], limits: &ParseLimits) -> Result<(), ParseEr
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(ParseError::NotUtf8 {
             offset: e.valid_up_to(),
+            declared: declared_encoding(bytes).or_else(|| utf16_encoding(bytes)),
         });
     }
     if let Some(declared) = declared_encoding(bytes) {
@@ -404,6 +626,27 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let value = &rest[1..];
     let close = value.find(quote)?;
     Some(value[..close].to_string())
+}
+
+/// What a UTF-16 document declares: the encoding of its XML declaration,
+/// read from the ASCII characters of its first bytes, else "UTF-16" when
+/// it starts with a UTF-16 byte-order mark or `<?` in UTF-16.
+fn utf16_encoding(bytes: &[u8]) -> Option<String> {
+    let head = bytes.get(..4)?;
+    let utf16 = head.starts_with(b"\xFF\xFE")
+        || head.starts_with(b"\xFE\xFF")
+        || head == b"<\0?\0"
+        || head == b"\0<\0?";
+    if !utf16 {
+        return None;
+    }
+    let ascii: Vec<u8> = bytes
+        .iter()
+        .take(400)
+        .copied()
+        .filter(|b| *b != 0 && b.is_ascii())
+        .collect();
+    Some(declared_encoding(&ascii).unwrap_or_else(|| "UTF-16".into()))
 }
 
 /// The parser's last error as a [`ParseError`].
@@ -485,7 +728,27 @@ mod tests {
         ));
         assert!(matches!(
             Document::parse(b"<a>\xff</a>", &ParseLimits::default()).unwrap_err(),
-            ParseError::NotUtf8 { offset: 3 }
+            ParseError::NotUtf8 {
+                offset: 3,
+                declared: None
+            }
+        ));
+        let cp1251 = Document::parse(
+            b"<?xml version='1.0' encoding='windows-1251'?><a>\xcf\xf0</a>",
+            &ParseLimits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            cp1251.to_string(),
+            "the document is not valid UTF-8 (first bad byte at offset 48); it declares the encoding \"windows-1251\"; only UTF-8 is accepted"
+        );
+        let utf16: Vec<u8> = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-16\"?><a/>"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert!(matches!(
+            Document::parse(&utf16, &ParseLimits::default()).unwrap_err(),
+            ParseError::NotUtf8 { declared: Some(e), .. } if e == "UTF-16"
         ));
         assert!(matches!(
             parse("<?xml version='1.0' encoding='ISO-8859-1'?><a/>").unwrap_err(),
@@ -549,5 +812,46 @@ mod tests {
             parse(&deep).unwrap_err(),
             ParseError::TooDeep { .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Far larger than libxml2's read-ahead and its 32,000-byte conversion
+    /// buffer, with a byte-order mark, CRLF and multi-byte text: every
+    /// element's span reads back as that element.
+    #[test]
+    fn spans_of_a_large_document() {
+        let mut xml = String::from(
+            "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<r xmlns=\"urn:x\">\r\n",
+        );
+        for i in 0..20_000 {
+            xml.push_str(&format!(
+                "  <item n=\"{i}\" t=\"a&gt;b\">Қазақстан {i}<b/></item >\r\n"
+            ));
+        }
+        xml.push_str("</r>\r\n");
+        let bytes = xml.as_bytes();
+        let limits = ParseLimits {
+            max_nodes: 1_000_000,
+            ..ParseLimits::default()
+        };
+        let doc = Document::parse_with_spans(bytes, &limits).unwrap();
+        let root = doc.root();
+        let span = doc.span(root).unwrap();
+        assert_eq!(&xml[span.start..span.start_tag_end], "<r xmlns=\"urn:x\">");
+        assert_eq!(&xml[span.end_tag_start..], "</r>\r\n");
+        for (i, item) in root.element_children().enumerate() {
+            let span = doc.span(item).unwrap();
+            let text = &xml[span.start..span.end];
+            assert!(text.starts_with(&format!("<item n=\"{i}\" ")), "{text}");
+            assert!(text.ends_with("<b/></item >"), "{text}");
+            let b = doc.span(item.element_children().next().unwrap()).unwrap();
+            assert!(b.empty);
+            assert_eq!(&xml[b.start..b.end], "<b/>");
+        }
     }
 }

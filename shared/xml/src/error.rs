@@ -8,8 +8,19 @@ pub enum ParseError {
     Empty,
     #[error("the document is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error("the document is not valid UTF-8 (first bad byte at offset {offset})")]
-    NotUtf8 { offset: usize },
+    #[error(
+        "the document is not valid UTF-8 (first bad byte at offset {offset}); {}; only UTF-8 is accepted",
+        match declared {
+            Some(e) => format!("it declares the encoding {e:?}"),
+            None => "it declares no encoding".to_string(),
+        }
+    )]
+    NotUtf8 {
+        offset: usize,
+        /// The encoding the document says it is in (its XML declaration, or
+        /// a UTF-16 byte-order mark), so that the sender learns what to fix.
+        declared: Option<String>,
+    },
     #[error("the document declares encoding {declared:?}; only UTF-8 is accepted")]
     UnsupportedEncoding { declared: String },
     #[error("the document has a DOCTYPE; DTDs and entity declarations are forbidden")]
