@@ -7,9 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use tamga_dsig::{countersign, DigestAlgorithm, SignOptions};
 use tamga_policy::{verify_document, Policy, VerifyRequest};
-use tamga_receipt::{issue_receipt, Authority, ReceiptContent};
+use tamga_receipt::{decide, Authority, AuthorityKey, DecideError, Verdict};
 use tamga_trust::{CountryCode, TrustList};
 
 use crate::Outcome;
@@ -78,24 +77,29 @@ pub fn run(a: &CountersignArgs) -> anyhow::Result<Outcome> {
         resolver: &tamga_dsig::NoExternal,
         hmac_secret: None,
     });
-    let options = SignOptions {
-        certificates: certificates.clone(),
-        digest: DigestAlgorithm::Sha256,
-        xades: true,
-        signing_time: time::OffsetDateTime::from_unix_timestamp(at)?,
-        limits: policy.parse_limits(),
-    };
-    let countersigned = if report.passed() {
-        Some(countersign(&input, signer.as_ref(), &options).context("countersigning")?)
-    } else {
-        None
-    };
+    // The same decision as the pipeline's (tamga_receipt::decide).
+    let verdict = Verdict::from_report(&report)?;
+    let decided = decide(
+        &verdict,
+        &input,
+        &AuthorityKey {
+            signer: signer.as_ref(),
+            certificates: &certificates,
+            info: &authority,
+        },
+        None,
+        at,
+        policy.parse_limits(),
+    )
+    .map_err(|e| match e {
+        DecideError::Countersign(e) => anyhow::Error::new(e).context("countersigning"),
+        other => anyhow::Error::new(other),
+    })?;
     if let Some(path) = &a.receipt {
-        let content = ReceiptContent::for_report(&report, authority, at, countersigned.as_deref())?;
-        let receipt = issue_receipt(&content, signer.as_ref(), certificates, at)?;
-        std::fs::write(path, receipt)
+        std::fs::write(path, &decided.receipt)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let countersigned = decided.countersigned;
     match countersigned {
         Some(doc) => {
             let mut out = std::io::stdout().lock();

@@ -233,32 +233,27 @@ fn countersign_step(
             resolver: &tamga_dsig::NoExternal,
             hmac_secret: None,
         });
-        let countersigned = if report.passed() {
-            let out = tamga_dsig::countersign(
-                &case.bytes,
-                &signer,
-                &SignOptions {
-                    certificates: certs.clone(),
-                    digest: DigestAlgorithm::Sha256,
-                    xades: true,
-                    signing_time: time::OffsetDateTime::from_unix_timestamp(now)?,
-                    limits: Default::default(),
-                },
-            )?;
-            let file = docs.join(format!("{stem}-countersigned.xml"));
-            std::fs::write(&file, &out)?;
-            println!("   countersigned: {}", file.display());
-            Some(out)
-        } else {
-            None
-        };
-        let content = tamga_receipt::ReceiptContent::for_report(
-            &report,
-            authority.clone(),
+        // The same decision as the pipeline's and `tamga countersign`'s.
+        let decided = tamga_receipt::decide(
+            &tamga_receipt::Verdict::from_report(&report)?,
+            &case.bytes,
+            &tamga_receipt::AuthorityKey {
+                signer: &signer,
+                certificates: &certs,
+                info: &authority,
+            },
+            None,
             now,
-            countersigned.as_deref(),
+            policy.parse_limits(),
         )?;
-        let receipt = tamga_receipt::issue_receipt(&content, &signer, certs.clone(), now)?;
+        let countersigned = decided.countersigned;
+        if let Some(out) = &countersigned {
+            let file = docs.join(format!("{stem}-countersigned.xml"));
+            std::fs::write(&file, out)?;
+            println!("   countersigned: {}", file.display());
+        }
+        let content = decided.content;
+        let receipt = decided.receipt;
         let file = docs.join(format!("{stem}-receipt.xml"));
         std::fs::write(&file, &receipt)?;
         let check = tamga_receipt::verify_receipt(&receipt, trust, now, Some(&case.bytes));

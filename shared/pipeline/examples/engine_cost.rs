@@ -82,7 +82,7 @@ fn main() {
         .map(|d| engine.verify(d, "kz.az", None, now_ms, now_ms).unwrap())
         .collect();
     let verify = t.elapsed().as_secs_f64() / n as f64;
-    assert!(verified.iter().all(|v| v.passed));
+    assert!(verified.iter().all(|v| v.passed()));
     let t = Instant::now();
     let enc: Vec<Vec<u8>> = verified
         .iter()

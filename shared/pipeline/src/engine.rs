@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use tamga_dsig::{countersign, CryptoError, DigestAlgorithm, SignError, SignOptions, Signer};
-use tamga_policy::{verify_document, Policy, VerifyRequest};
-use tamga_receipt::{issue_receipt, Decision, ReceiptContent};
+use tamga_dsig::{CryptoError, SignError, Signer};
+use tamga_policy::{verify_document, Policy, Reason, VerifyRequest};
+use tamga_receipt::{decide, AuthorityKey, DecideError, Decision, Verdict};
 use tamga_trust::{CountryCode, TrustList};
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -74,11 +74,23 @@ pub struct Verified {
     /// The submitted bytes, base64, for the next stage; empty from
     /// [`Engine::verify_and_decide`], which keeps the bytes in hand.
     pub document: String,
-    pub passed: bool,
-    pub sub_indication: Option<String>,
-    pub reason: Option<String>,
-    pub lrn: Option<String>,
-    pub report: serde_json::Value,
+    /// What verification concluded, typed from the engine to the receipt.
+    pub verdict: Verdict,
+}
+
+impl Verified {
+    pub fn passed(&self) -> bool {
+        self.verdict.passed()
+    }
+    pub fn sub_indication(&self) -> Option<&'static str> {
+        self.verdict.sub_indication.map(|s| s.as_str())
+    }
+    pub fn reason(&self) -> Option<&str> {
+        self.verdict.reason.as_deref()
+    }
+    pub fn lrn(&self) -> Option<&str> {
+        self.verdict.lrn.as_deref()
+    }
 }
 
 /// What the countersigner hands to the forwarder (and stores, to re-emit).
@@ -237,11 +249,7 @@ impl Engine {
             verified_at_ms: now_ms,
             document_sha256: digest,
             document: String::new(),
-            passed: report.passed(),
-            sub_indication: report.sub_indication.map(|s| s.as_str().to_string()),
-            reason: report.reason.map(str::to_string),
-            lrn: report.declaration.as_ref().and_then(|d| d.lrn.clone()),
-            report: serde_json::to_value(&report).map_err(|e| Poison(e.to_string()))?,
+            verdict: Verdict::from_report(&report).map_err(|e| Poison(e.to_string()))?,
         })
     }
 
@@ -268,49 +276,29 @@ impl Engine {
         let authority = served
             .or_else(|| self.authorities.values().next())
             .ok_or_else(|| Poison("no authority is configured".into()))?;
-        let signing_time = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000))
-            .map_err(|e| Poison(e.to_string()))?;
-        let options = SignOptions {
-            certificates: authority.certificates.clone(),
-            digest: DigestAlgorithm::Sha256,
-            xades: true,
-            signing_time,
-            limits: self.policy.parse_limits(),
-        };
-        let countersigned = if v.passed && served.is_some() {
-            Some(
-                countersign(document, authority.signer.as_ref(), &options)
-                    .map_err(|e| signing_failure("countersigning", e))?,
-            )
-        } else {
-            None
-        };
-        let mut content = ReceiptContent::for_report_json(
-            &v.report,
-            authority.info.clone(),
+        let refused = served.is_none().then(|| Reason::DestinationNotServed {
+            destination: v.destination.clone(),
+        });
+        let decided = decide(
+            &v.verdict,
+            document,
+            &AuthorityKey {
+                signer: authority.signer.as_ref(),
+                certificates: &authority.certificates,
+                info: &authority.info,
+            },
+            refused.as_ref(),
             now_ms.div_euclid(1000),
-            countersigned.as_deref(),
-        )
-        .map_err(|e| Poison(e.to_string()))?;
-        content.destination = v.destination.clone();
-        if v.passed && served.is_none() {
-            content.decision = Decision::Rejected;
-            content.reason = Some("destination_not_served".into());
-            content.message = format!(
-                "This site has no customs authority configured for destination {}.",
-                v.destination
-            );
-        }
-        let receipt = issue_receipt(
-            &content,
-            authority.signer.as_ref(),
-            authority.certificates.clone(),
-            now_ms.div_euclid(1000),
+            self.policy.parse_limits(),
         )
         .map_err(|e| match e {
-            tamga_receipt::ReceiptError::Sign(e) => signing_failure("receipt", e),
-            other => EngineError::Poison(Poison(format!("receipt: {other}"))),
+            DecideError::Countersign(e) => signing_failure("countersigning", e),
+            DecideError::Receipt(tamga_receipt::ReceiptError::Sign(e)) => {
+                signing_failure("receipt", e)
+            }
+            other => EngineError::Poison(Poison(other.to_string())),
         })?;
+        let content = decided.content;
         Ok(Decided {
             id: v.id.clone(),
             correlation_id: v.correlation_id.clone(),
@@ -319,12 +307,12 @@ impl Engine {
             received_at_ms: v.received_at_ms,
             decided_at_ms: now_ms,
             document_sha256: v.document_sha256.clone(),
-            lrn: v.lrn.clone(),
+            lrn: v.verdict.lrn.clone(),
             decision: content.decision,
-            sub_indication: v.sub_indication.clone(),
+            sub_indication: content.sub_indication.clone(),
             reason: content.reason.clone(),
-            countersigned: countersigned.map(|c| b64().encode(c)),
-            receipt: b64().encode(receipt),
+            countersigned: decided.countersigned.map(|c| b64().encode(c)),
+            receipt: b64().encode(decided.receipt),
         })
     }
 }

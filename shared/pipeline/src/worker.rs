@@ -114,7 +114,7 @@ impl std::fmt::Debug for Runtime {
 }
 
 fn verify_outcome(v: &Verified) -> &'static str {
-    if v.passed {
+    if v.passed() {
         "passed"
     } else {
         "rejected"
@@ -184,15 +184,15 @@ impl Runtime {
     /// The audit event of a verification: `verified` or `rejected`.
     fn verified_event(&self, v: &Verified) -> AuditEvent {
         let mut event = self.event(
-            if v.passed { "verified" } else { "rejected" },
+            if v.passed() { "verified" } else { "rejected" },
             &v.id,
             &v.origin,
             &v.destination,
             verify_outcome(v),
             &v.document_sha256,
         );
-        event.sub_indication = v.sub_indication.clone();
-        event.reason = v.reason.clone();
+        event.sub_indication = v.sub_indication().map(str::to_string);
+        event.reason = v.reason().map(str::to_string);
         event
     }
 
@@ -241,10 +241,10 @@ impl Runtime {
             .declarations
             .with_label_values(&["verify", verify_outcome(v)])
             .inc();
-        if !v.passed {
+        if !v.passed() {
             self.metrics
                 .rejections
-                .with_label_values(&[v.sub_indication.as_deref().unwrap_or("NONE"), &v.origin])
+                .with_label_values(&[v.sub_indication().unwrap_or("NONE"), &v.origin])
                 .inc();
         }
     }

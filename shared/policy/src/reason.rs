@@ -10,7 +10,7 @@ use tamga_trust::PathError;
 use tamga_xml::ParseError;
 
 /// ETSI EN 319 102-1 main indication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum Indication {
@@ -19,8 +19,18 @@ pub enum Indication {
     Indeterminate,
 }
 
+impl Indication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indication::TotalPassed => "TOTAL_PASSED",
+            Indication::TotalFailed => "TOTAL_FAILED",
+            Indication::Indeterminate => "INDETERMINATE",
+        }
+    }
+}
+
 /// ETSI EN 319 102-1 sub-indications used by Tamga.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum SubIndication {
@@ -144,6 +154,10 @@ pub enum Reason {
     TimestampInvalid { detail: String },
     /// The (signed) declaration states another origin than it was submitted as.
     OriginMismatch { stated: String, declared: String },
+    /// The signature verified, but no customs authority for the declaration's
+    /// destination is configured at this site: nobody here may counter-sign
+    /// it. Decided at the decision step, not by verification.
+    DestinationNotServed { destination: String },
 }
 
 impl Reason {
@@ -214,6 +228,7 @@ impl Reason {
             CounterSignatureTarget { .. } => "countersignature_target_mismatch",
             TimestampInvalid { .. } => "timestamp_invalid",
             OriginMismatch { .. } => "origin_mismatch",
+            DestinationNotServed { .. } => "destination_not_served",
         }
     }
 
@@ -250,7 +265,7 @@ impl Reason {
             CounterSignature { .. } => S::SigConstraintsFailure,
             CounterSignatureTarget { .. } => S::SignedDataNotFound,
             TimestampInvalid { .. } => S::SigConstraintsFailure,
-            OriginMismatch { .. } => S::SigConstraintsFailure,
+            OriginMismatch { .. } | DestinationNotServed { .. } => S::SigConstraintsFailure,
             Path(p) => match p {
                 PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
                     S::NoCertificateChainFound
@@ -321,6 +336,7 @@ impl Reason {
             CounterSignatureTarget { uri } => format!("The counter-signature's reference {uri:?} does not cover its parent's SignatureValue."),
             TimestampInvalid { detail } => format!("The signature time-stamp is not valid: {detail}."),
             OriginMismatch { stated, declared } => format!("The declaration states origin {stated} but was submitted as from {declared}."),
+            DestinationNotServed { destination } => format!("This site has no customs authority configured for destination {destination}."),
         }
     }
 }

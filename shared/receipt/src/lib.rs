@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 use serde::Serialize;
-use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignError, SignOptions, Signer};
-use tamga_policy::{verify_document, Policy, Report, VerifyRequest};
+use tamga_dsig::{countersign, sign_enveloped, DigestAlgorithm, SignError, SignOptions, Signer};
+use tamga_policy::{
+    verify_document, Indication, Policy, Reason, Report, SubIndication, VerifyRequest,
+};
 use tamga_trust::{CountryCode, TrustList};
 use tamga_xml::{Document, ParseLimits};
 use thiserror::Error;
@@ -59,6 +61,137 @@ impl Authority {
             certificate_sha256: s.sha256,
         })
     }
+}
+
+/// What verification concluded, in the form that travels from the verifier
+/// to the decision (also across the bus between separate stages): the typed
+/// indication, sub-indication and reason, the declaration's identity, and
+/// the full report as the JSON text the receipt embeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub indication: Indication,
+    pub sub_indication: Option<SubIndication>,
+    /// The stable reason code (`reason.rs`), `None` when it passed.
+    pub reason: Option<String>,
+    pub message: String,
+    /// The origin the declaration was checked against.
+    pub origin: String,
+    pub document_sha256: String,
+    pub document_size: usize,
+    pub lrn: Option<String>,
+    pub document_id: Option<String>,
+    /// The full validation report (JSON text).
+    pub report: String,
+}
+
+impl Verdict {
+    /// From the engine's report.
+    pub fn from_report(report: &Report) -> Result<Self, ReceiptError> {
+        Ok(Self {
+            indication: report.indication,
+            sub_indication: report.sub_indication,
+            reason: report.reason.map(str::to_string),
+            message: report.message.clone(),
+            origin: report.declared_origin.clone(),
+            document_sha256: report.document_sha256.clone(),
+            document_size: report.document_size,
+            lrn: report.declaration.as_ref().and_then(|d| d.lrn.clone()),
+            document_id: report
+                .declaration
+                .as_ref()
+                .and_then(|d| d.document_id.clone()),
+            report: serde_json::to_string(report)?,
+        })
+    }
+
+    /// TOTAL_PASSED.
+    pub fn passed(&self) -> bool {
+        self.indication == Indication::TotalPassed
+    }
+}
+
+/// The receiving authority's key and certificates, as the decision uses them.
+pub struct AuthorityKey<'a> {
+    pub signer: &'a dyn Signer,
+    /// Signer certificate first, then its chain (DER).
+    pub certificates: &'a [Vec<u8>],
+    pub info: &'a Authority,
+}
+
+impl std::fmt::Debug for AuthorityKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorityKey")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`decide`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub content: ReceiptContent,
+    /// The counter-signed document, when accepted.
+    pub countersigned: Option<Vec<u8>>,
+    /// The signed receipt XML.
+    pub receipt: Vec<u8>,
+}
+
+/// Why [`decide`] could not produce a decision.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DecideError {
+    #[error("countersigning: {0}")]
+    Countersign(SignError),
+    #[error("receipt: {0}")]
+    Receipt(ReceiptError),
+}
+
+/// The decision, in one place for the CLI, the demo and the pipeline: a
+/// verdict that passed is counter-signed by the authority (unless the
+/// decision step refuses it: `refused`), and every outcome gets a receipt
+/// signed by the same authority.
+pub fn decide(
+    verdict: &Verdict,
+    document: &[u8],
+    authority: &AuthorityKey<'_>,
+    refused: Option<&Reason>,
+    at_unix: i64,
+    limits: ParseLimits,
+) -> Result<Decided, DecideError> {
+    let signing_time = time::OffsetDateTime::from_unix_timestamp(at_unix)
+        .map_err(|e| DecideError::Receipt(ReceiptError::Certificate(e.to_string())))?;
+    let countersigned = if verdict.passed() && refused.is_none() {
+        let options = SignOptions {
+            certificates: authority.certificates.to_vec(),
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time,
+            limits,
+        };
+        Some(countersign(document, authority.signer, &options).map_err(DecideError::Countersign)?)
+    } else {
+        None
+    };
+    let content = ReceiptContent::for_verdict(
+        verdict,
+        authority.info.clone(),
+        at_unix,
+        countersigned.as_deref(),
+        refused,
+    );
+    let receipt = issue_receipt(
+        &content,
+        authority.signer,
+        authority.certificates.to_vec(),
+        at_unix,
+    )
+    .map_err(DecideError::Receipt)?;
+    Ok(Decided {
+        content,
+        countersigned,
+        receipt,
+    })
 }
 
 /// Everything a receipt states.
@@ -123,38 +256,37 @@ impl ReceiptContent {
         issued_at_unix: i64,
         countersigned: Option<&[u8]>,
     ) -> Result<Self, ReceiptError> {
-        Self::for_report_json(
-            &serde_json::to_value(report)?,
+        Ok(Self::for_verdict(
+            &Verdict::from_report(report)?,
             authority,
             issued_at_unix,
             countersigned,
-        )
+            None,
+        ))
     }
 
-    /// [`ReceiptContent::for_report`] from the report's JSON form (as it
-    /// travels between pipeline stages).
-    pub fn for_report_json(
-        report: &serde_json::Value,
+    /// The content of a receipt for `verdict`: accepted when it passed and
+    /// the document was counter-signed; otherwise rejected, for `refused`
+    /// when the decision step refused it (e.g. a destination not served
+    /// here), else for the verification's own reason.
+    pub fn for_verdict(
+        verdict: &Verdict,
         authority: Authority,
         issued_at_unix: i64,
         countersigned: Option<&[u8]>,
-    ) -> Result<Self, ReceiptError> {
-        let str_of = |k: &str| report[k].as_str().map(str::to_string);
-        let passed = report["indication"] == "TOTAL_PASSED";
-        let decision = if passed && countersigned.is_some() {
+        refused: Option<&Reason>,
+    ) -> Self {
+        let decision = if verdict.passed() && countersigned.is_some() && refused.is_none() {
             Decision::Accepted
         } else {
             Decision::Rejected
         };
-        let document_sha256 = str_of("documentSha256")
-            .ok_or_else(|| ReceiptError::NotAReceipt("report without documentSha256".into()))?;
-        let declaration = &report["declaration"];
         let receipt_id = format!(
             "rcpt-{}",
             &sha256_hex(
                 format!(
                     "{}|{}|{}|{}",
-                    document_sha256,
+                    verdict.document_sha256,
                     authority.certificate_sha256,
                     issued_at_unix,
                     decision.as_str()
@@ -162,25 +294,38 @@ impl ReceiptContent {
                 .as_bytes()
             )[..24]
         );
-        Ok(Self {
+        let (indication, sub_indication, reason, message) = match refused {
+            Some(r) => (
+                r.sub_indication().indication(),
+                Some(r.sub_indication()),
+                Some(r.code().to_string()),
+                r.sentence(),
+            ),
+            None => (
+                verdict.indication,
+                verdict.sub_indication,
+                verdict.reason.clone(),
+                verdict.message.clone(),
+            ),
+        };
+        Self {
             receipt_id,
             issued_at: rfc3339(issued_at_unix),
             destination: authority.country.clone(),
             authority,
-            document_sha256,
-            document_size: usize::try_from(report["documentSize"].as_u64().unwrap_or(0))
-                .unwrap_or(usize::MAX),
-            lrn: declaration["lrn"].as_str().map(str::to_string),
-            document_id: declaration["documentId"].as_str().map(str::to_string),
-            origin: str_of("declaredOrigin").unwrap_or_default(),
+            document_sha256: verdict.document_sha256.clone(),
+            document_size: verdict.document_size,
+            lrn: verdict.lrn.clone(),
+            document_id: verdict.document_id.clone(),
+            origin: verdict.origin.clone(),
             decision,
-            indication: str_of("indication").unwrap_or_default(),
-            sub_indication: str_of("subIndication"),
-            reason: str_of("reason"),
-            message: str_of("message").unwrap_or_default(),
+            indication: indication.as_str().to_string(),
+            sub_indication: sub_indication.map(|s| s.as_str().to_string()),
+            reason,
+            message,
             countersigned_sha256: countersigned.map(sha256_hex),
-            validation_report: serde_json::to_string(report)?,
-        })
+            validation_report: verdict.report.clone(),
+        }
     }
 
     /// The unsigned receipt XML.
