@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline clean
+.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline clean deps-schemathesis schemathesis
 
 all: build
 
@@ -71,7 +71,16 @@ fuzz-build: deps
 # In this order even under `make -j`: the fault tests must not overlap `unit`.
 # (Lints are `make lint`; CI runs both.)
 .NOTPARALLEL: test
-test: unit faults fuzz-build
+test: unit faults fuzz-build schemathesis
+
+# Schemathesis (PyPI, in a venv under target/) against `tamga serve` on the embedded
+# default: a bounded run (90 s) of every operation in /openapi.json.
+deps-schemathesis:
+	@dpkg -s python3-venv >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
+
+schemathesis: deps deps-schemathesis
+	infra/dev/schemathesis.sh
 
 bench: deps
 	$(CARGO) bench -p tamga --bench verify

@@ -69,7 +69,7 @@ pub fn spec() -> Value {
                     "parameters": [
                         { "name": "X-Tamga-Origin", "in": "header", "required": true, "description": "Declared origin, ISO 3166 alpha-2.", "schema": { "type": "string", "pattern": "^[A-Za-z]{2}$" } },
                         { "name": "X-Tamga-Destination", "in": "header", "required": true, "description": "Destination, ISO 3166 alpha-2.", "schema": { "type": "string", "pattern": "^[A-Za-z]{2}$" } },
-                        { "name": "Idempotency-Key", "in": "header", "required": true, "description": "Unique per declaration; reuse it only to retry (IETF draft-ietf-httpapi-idempotency-key-header).", "schema": { "type": "string", "minLength": 1, "maxLength": 255 } }
+                        { "name": "Idempotency-Key", "in": "header", "required": true, "description": "Unique per declaration; reuse it only to retry (IETF draft-ietf-httpapi-idempotency-key-header).", "schema": { "type": "string", "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]{0,253}[\\x21-\\x7E])?$" } }
                     ],
                     "requestBody": {
                         "required": true,
