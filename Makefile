@@ -34,6 +34,7 @@ build: deps
 # verdicts, and forgeries refused with their reasons. No server needed.
 demo: deps
 	$(CARGO) run -q -p tamga -- demo --out demo-out
+	infra/dev/demo-gateway.sh demo-out
 
 lint: deps
 	$(CARGO) fmt --all --check
