@@ -772,6 +772,57 @@ async fn no_confirm_is_503(env: Env) {
     env.stop().await;
 }
 
+/// The gateway dies between the broker's confirm and its answer (the claim and the message
+/// exist, the `submitted` marker does not): the retry with the same key gets the same id,
+/// and the pipeline decides the declaration once.
+async fn crash_between_confirm_and_answer(env: Env) {
+    let token = env.token("kz-broker", None).await;
+    let body = signed("KZ", "AZ", 40);
+    let digest = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body));
+    let id = "0123456789abcdef0123456789abcdef".to_owned();
+    let claim = tamga_store::Submission {
+        broker: "kz-broker".into(),
+        idempotency_key: "k-crash".into(),
+        id: id.clone(),
+        body_sha256: digest,
+        origin: "KZ".into(),
+        destination: "AZ".into(),
+        lrn: None,
+        created_at_ms: tamga_pipeline::now_ms(),
+    };
+    assert_eq!(
+        env.store.claim_submission(&claim).await.unwrap(),
+        tamga_store::Claim::New
+    );
+    let mut message = tamga_bus::Message::new("kz.az", body.clone());
+    message.message_id = Some(id.clone());
+    env.bus.publish("tamga.inbound", message).await.unwrap();
+    // Not visible before the retry.
+    let r = env.get(&token, &format!("/v1/declarations/{id}")).await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not-found");
+
+    let r = env.submit(&token, "k-crash", ("KZ", "AZ"), body).await;
+    assert_eq!(
+        r.0,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.2)
+    );
+    assert_eq!(json(&r.2)["id"], id.as_str());
+    env.wait_for(&token, &id, &["forwarded"]).await;
+    // Give a second copy time to be consumed, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = env.store.declaration_events(&id).await.unwrap();
+    for stage in ["submitted", "received", "countersigned", "forwarded"] {
+        assert_eq!(
+            events.iter().filter(|e| e.stage == stage).count(),
+            1,
+            "{stage}: {events:?}"
+        );
+    }
+    env.stop().await;
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod embedded_default {
@@ -799,4 +850,5 @@ on_both!(
     who_may_do_what,
     limits,
     no_confirm_is_503,
+    crash_between_confirm_and_answer,
 );
