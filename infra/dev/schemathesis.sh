@@ -43,6 +43,7 @@ sqlite = "$work/audit.sqlite"
 listen = "127.0.0.1:0"
 rate_per_second = 1000
 rate_burst = 1000
+long_poll_max_secs = 1
 TOML
 token=$("$TAMGA" gateway token create --config "$work/site.toml" --broker schemathesis)
 TAMGA_LOG=info "$TAMGA" serve --config "$work/site.toml" 2> "$work/serve.log" &

@@ -32,5 +32,19 @@ CREATE TABLE gateway_submissions (
 CREATE INDEX gateway_submissions_list ON gateway_submissions (broker, created_at_ms, id);
 CREATE INDEX gateway_submissions_digest ON gateway_submissions (body_sha256);
 
-REVOKE ALL ON gateway_tokens, gateway_token_revocations, gateway_submissions FROM PUBLIC;
-GRANT SELECT, INSERT ON gateway_tokens, gateway_token_revocations, gateway_submissions TO tamga_app;
+-- Status changes of each broker's declarations, for GET /v1/notifications?after=SEQ (kept:
+-- never deleted). One row per (declaration, status); seq orders them for the cursor.
+CREATE TABLE gateway_notifications (
+    seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    broker  TEXT   NOT NULL,
+    id      TEXT   NOT NULL,
+    status  TEXT   NOT NULL,
+    at_ms   BIGINT NOT NULL,
+    UNIQUE (id, status)
+);
+CREATE INDEX gateway_notifications_broker ON gateway_notifications (broker, seq);
+
+REVOKE ALL ON gateway_tokens, gateway_token_revocations, gateway_submissions,
+    gateway_notifications FROM PUBLIC;
+GRANT SELECT, INSERT ON gateway_tokens, gateway_token_revocations, gateway_submissions,
+    gateway_notifications TO tamga_app;

@@ -580,7 +580,149 @@ impl ListQuery {
     }
 }
 
+/// Longest long-poll of `GET /v1/notifications?wait=…` (seconds).
+pub const MAX_WAIT_SECS: u64 = 30;
+
+/// The statuses a declaration went through, in order, as its events tell (a rejected
+/// declaration's forwarded receipt is not a `forwarded` status).
+pub fn statuses_passed(events: &[AuditEvent]) -> Vec<(&'static str, i64)> {
+    let d = derive(events);
+    let rejected = d.status == "rejected";
+    let mut out: Vec<(&'static str, i64)> = Vec::new();
+    for (step, at) in &d.history {
+        let status = match step.as_str() {
+            "received" => "received",
+            "verified" => "verified",
+            "rejected" => "rejected",
+            "countersigned" => "countersigned",
+            "forwarded" if !rejected => "forwarded",
+            "dead_lettered" if d.status == "dead_lettered" => "dead_lettered",
+            _ => continue,
+        };
+        out.push((status, *at));
+    }
+    out
+}
+
+impl Gateway {
+    /// One pass of the notifier: records the status changes of every submission not yet
+    /// settled. Returns how many notifications were recorded now.
+    pub async fn notify_pending(&self) -> std::result::Result<usize, StoreError> {
+        let mut recorded = 0;
+        for s in self.store.unsettled_submissions(500).await? {
+            let Ok((events, _)) = self.effective(&s).await else {
+                continue;
+            };
+            for (status, at) in statuses_passed(&events) {
+                if self.store.notify(&s.broker, &s.id, status, at).await? {
+                    recorded += 1;
+                }
+            }
+        }
+        if recorded > 0 {
+            self.notified.notify_waiters();
+        }
+        Ok(recorded)
+    }
+
+    /// Runs [`Gateway::notify_pending`] every `every` until `stop` turns true. Separate from
+    /// the pipeline: a slow or failing pass never holds a declaration up.
+    pub async fn run_notifier(
+        self: Arc<Self>,
+        every: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if let Err(e) = self.notify_pending().await {
+                tracing::warn!(error = %e, "notifier pass failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn notifications(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Response> {
+        let owner = self.authenticate(headers).await?;
+        let bad = |detail: String| Problem::new(Kind::InvalidQuery, detail);
+        let (mut after, mut wait, mut limit) = (0i64, 0u64, DEFAULT_PAGE);
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "after" => {
+                    after =
+                        v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                            bad("after must be a cursor this API returned.".into())
+                        })?
+                }
+                "wait" => {
+                    wait = v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= MAX_WAIT_SECS)
+                        .ok_or_else(|| bad(format!("wait must be 0 to {MAX_WAIT_SECS} seconds.")))?
+                }
+                "limit" => {
+                    limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE).contains(n))
+                        .ok_or_else(|| bad(format!("limit must be 1 to {MAX_PAGE}.")))?
+                }
+                _ => {}
+            }
+        }
+        // A longer wait than this site holds is served as the longest it holds.
+        let wait = wait.min(u64::from(self.settings.long_poll_max_secs));
+        let deadline = Instant::now() + std::time::Duration::from_secs(wait);
+        let items = loop {
+            // Registered before reading, so a notification recorded meanwhile wakes us.
+            let woken = self.notified.notified();
+            let items = self
+                .store
+                .notifications(&owner.broker, after, limit)
+                .await
+                .map_err(|e| self.store_problem("notifications", &e))?;
+            let now = Instant::now();
+            if !items.is_empty() || now >= deadline {
+                break items;
+            }
+            // Another gateway process may record them: look again at least every second.
+            let nap = (deadline - now).min(std::time::Duration::from_secs(1));
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        };
+        let next = items.last().map_or(after, |n| n.seq);
+        let items: Vec<Value> = items
+            .iter()
+            .map(|n| {
+                json!({
+                    "seq": n.seq,
+                    "id": n.id,
+                    "status": n.status,
+                    "at": rfc3339(n.at_ms),
+                    "links": { "self": format!("/v1/declarations/{}", n.id) },
+                })
+            })
+            .collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "items": items, "next": next.to_string() }),
+        ))
+    }
+}
+
 // --- handlers ---------------------------------------------------------------
+
+pub(crate) async fn notifications(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond(gw.notifications(&headers, query.as_deref()).await)
+}
 
 fn respond(r: Result<Response>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)

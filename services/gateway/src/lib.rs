@@ -7,6 +7,7 @@
 //! GET  /v1/declarations[?lrn&status&since&cursor&limit]   the broker's own, by cursor
 //! GET  /v1/declarations/{id}       status from the audit events
 //! GET  /v1/declarations/{id}/receipt | /document | /report
+//! GET  /v1/notifications?after=SEQ&wait=SECS   status changes, long-polled
 //! GET  /openapi.json
 //! ```
 //!
@@ -66,6 +67,8 @@ pub struct Settings {
     /// Per-broker rate (submissions per second; 0: unlimited) and burst.
     pub rate_per_second: u32,
     pub rate_burst: u32,
+    /// Longest hold of an empty notifications long-poll (capped at [`api::MAX_WAIT_SECS`]).
+    pub long_poll_max_secs: u32,
 }
 
 impl Settings {
@@ -88,6 +91,7 @@ impl Settings {
             worker: cfg.worker.name.clone(),
             rate_per_second: cfg.gateway.rate_per_second,
             rate_burst: cfg.gateway.rate_burst,
+            long_poll_max_secs: cfg.gateway.long_poll_max_secs,
         })
     }
 }
@@ -99,6 +103,8 @@ pub struct Gateway {
     pub settings: Settings,
     limiter: rate::RateLimiter,
     key_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Wakes long-polls of `/v1/notifications` when this process records notifications.
+    notified: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -117,6 +123,7 @@ impl Gateway {
             limiter: rate::RateLimiter::new(settings.rate_per_second, settings.rate_burst),
             settings,
             key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+            notified: tokio::sync::Notify::new(),
         })
     }
 }
@@ -130,6 +137,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/declarations/{id}/receipt"),
     ("get", "/v1/declarations/{id}/document"),
     ("get", "/v1/declarations/{id}/report"),
+    ("get", "/v1/notifications"),
     ("get", "/openapi.json"),
 ];
 
@@ -141,6 +149,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/declarations/{id}/receipt", get(api::receipt))
         .route("/v1/declarations/{id}/document", get(api::document))
         .route("/v1/declarations/{id}/report", get(api::report))
+        .route("/v1/notifications", get(api::notifications))
         .route("/openapi.json", get(openapi::serve_json))
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -292,6 +301,10 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
     };
     let gw = Gateway::new(store, bus, settings);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let notifier = tokio::spawn(
+        gw.clone()
+            .run_notifier(Duration::from_millis(500), stop_rx.clone()),
+    );
     let server = tokio::spawn(async move {
         axum::serve(listener, router(gw))
             .with_graceful_shutdown(async move {
@@ -307,6 +320,7 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
     if let Some(site) = site {
         site.stop().await;
     }

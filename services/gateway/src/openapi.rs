@@ -125,6 +125,24 @@ pub fn spec() -> Value {
             "/v1/declarations/{id}/receipt": fetch("The signed receipt (acceptance or rejection)", "application/xml", json!({ "type": "string" }), "getReceipt"),
             "/v1/declarations/{id}/document": fetch("The counter-signed declaration (accepted only)", "application/xml", json!({ "type": "string" }), "getDocument"),
             "/v1/declarations/{id}/report": fetch("The validation report (schemas/validation-report.schema.json)", "application/json", json!({ "type": "object" }), "getReport"),
+            "/v1/notifications": {
+                "get": {
+                    "operationId": "getNotifications",
+                    "summary": "Status changes of the broker's declarations, oldest first (long-poll)",
+                    "description": "Every status a declaration reaches, once, in order (kept: never deleted). Pass the previous answer's `next` as `after`; with `wait`, an empty answer is held up to that many seconds until something arrives.",
+                    "parameters": [
+                        { "name": "after", "in": "query", "required": false, "description": "`next` of the previous answer (0: from the start).", "schema": { "type": "integer", "minimum": 0 } },
+                        { "name": "wait", "in": "query", "required": false, "description": "Seconds to hold an empty answer.", "schema": { "type": "integer", "minimum": 0, "maximum": crate::api::MAX_WAIT_SECS, "default": 0 } },
+                        { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": crate::api::MAX_PAGE, "default": crate::api::DEFAULT_PAGE } }
+                    ],
+                    "responses": {
+                        "200": { "description": "The next notifications (possibly none).", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Notifications" } } } },
+                        "400": problem_response("A query parameter that cannot be understood."),
+                        "401": { "$ref": "#/components/responses/Unauthorized" },
+                        "503": { "$ref": "#/components/responses/Unavailable" }
+                    }
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -220,6 +238,27 @@ pub fn spec() -> Value {
                         "reason": { "type": ["string", "null"], "description": "When rejected: the report's reason code." },
                         "message": { "type": "string" },
                         "links": { "$ref": "#/components/schemas/Links" }
+                    }
+                },
+                "Notifications": {
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["seq", "id", "status", "at", "links"],
+                                "properties": {
+                                    "seq": { "type": "integer" },
+                                    "id": { "type": "string" },
+                                    "status": { "type": "string", "enum": STATUSES },
+                                    "at": { "type": "string", "format": "date-time" },
+                                    "links": { "$ref": "#/components/schemas/Links" }
+                                }
+                            }
+                        },
+                        "next": { "type": "string", "description": "The cursor: pass it as `after`." }
                     }
                 },
                 "List": {

@@ -130,6 +130,7 @@ struct Env {
     bus: Arc<dyn Bus>,
     site: Option<Site>,
     app: axum::Router,
+    _notifier: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
     cleanup: Vec<Box<dyn FnOnce() + Send>>,
 }
@@ -149,6 +150,7 @@ fn settings() -> Settings {
         worker: "gw-test".into(),
         rate_per_second: 1000,
         rate_burst: 1000,
+        long_poll_max_secs: 30,
     }
 }
 
@@ -239,12 +241,16 @@ async fn finish(
     )
     .await
     .unwrap();
-    let app = router(Gateway::new(store.clone(), bus.clone(), settings()));
+    let gw = Gateway::new(store.clone(), bus.clone(), settings());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(gw.clone().run_notifier(Duration::from_millis(50), stopped));
+    let app = router(gw);
     Env {
         store,
         bus,
         site: Some(site),
         app,
+        _notifier: stop,
         _dir: dir,
         cleanup,
     }
@@ -431,6 +437,51 @@ async fn accepted_and_rejected(env: Env) {
         .get(&token, &format!("/v1/declarations/{bad}/report"))
         .await;
     assert_eq!(json(&report)["reason"], "digest_mismatch");
+
+    // Notifications: every status each declaration reached, once, in order, long-polled.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut after = "0".to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(seen.contains(&(id.clone(), "forwarded".into()))
+        && seen.contains(&(bad.clone(), "rejected".into())))
+    {
+        assert!(Instant::now() < deadline, "{seen:?}");
+        let (status, _, body) = env
+            .get(&token, &format!("/v1/notifications?after={after}&wait=2"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let v = json(&body);
+        for n in v["items"].as_array().unwrap() {
+            seen.push((
+                n["id"].as_str().unwrap().to_owned(),
+                n["status"].as_str().unwrap().to_owned(),
+            ));
+        }
+        after = v["next"].as_str().unwrap().to_owned();
+    }
+    let of = |x: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|(i, _)| i == x)
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    assert_eq!(
+        of(&id),
+        ["received", "verified", "countersigned", "forwarded"]
+    );
+    assert_eq!(of(&bad), ["received", "rejected"]);
+    // Nothing new: the long-poll ends empty, with the same cursor.
+    let (_, _, body) = env
+        .get(&token, &format!("/v1/notifications?after={after}&wait=1"))
+        .await;
+    let v = json(&body);
+    assert!(v["items"].as_array().unwrap().is_empty());
+    assert_eq!(v["next"], after.as_str());
+    let other = env.token("other-broker", None).await;
+    let (_, _, body) = env.get(&other, "/v1/notifications").await;
+    assert!(json(&body)["items"].as_array().unwrap().is_empty());
+    let r = env.get(&token, "/v1/notifications?wait=31").await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-query");
 
     // The audit trail names the submitting broker.
     let events = env.store.declaration_events(&id).await.unwrap();

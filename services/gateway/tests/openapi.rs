@@ -79,6 +79,7 @@ async fn the_router_serves_every_route() {
             worker: "t".into(),
             rate_per_second: 10,
             rate_burst: 10,
+            long_poll_max_secs: 1,
         },
     ));
     for (method, path) in ROUTES {

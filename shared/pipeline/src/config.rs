@@ -117,6 +117,8 @@ pub struct GatewayConfig {
     pub rate_burst: u32,
     /// `Retry-After` (seconds) when the broker or the database is unavailable.
     pub retry_after_secs: u32,
+    /// Longest hold of an empty `GET /v1/notifications?wait=…` (at most 30 s).
+    pub long_poll_max_secs: u32,
 }
 
 impl Default for GatewayConfig {
@@ -126,6 +128,7 @@ impl Default for GatewayConfig {
             rate_per_second: 50,
             rate_burst: 100,
             retry_after_secs: 2,
+            long_poll_max_secs: 30,
         }
     }
 }

@@ -53,6 +53,21 @@ pub struct Submission {
     pub created_at_ms: i64,
 }
 
+/// One status change of a broker's declaration (`GET /v1/notifications`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Its place in the feed (the cursor).
+    pub seq: i64,
+    /// The broker the declaration belongs to.
+    pub broker: String,
+    /// The declaration id.
+    pub id: String,
+    /// The status it reached.
+    pub status: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
 /// What [`GatewayStore::claim_submission`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -110,7 +125,41 @@ pub trait GatewayStore: Store {
     /// Every audit event about `declaration_id`, oldest first.
     async fn declaration_events(&self, declaration_id: &str)
         -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Records that `id` reached `status` (once per pair); true when recorded now.
+    async fn notify(
+        &self,
+        broker: &str,
+        id: &str,
+        status: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// `broker`'s notifications with `seq > after`, oldest first, at most `limit`.
+    async fn notifications(
+        &self,
+        broker: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Published submissions not yet notified in a final status (`rejected`, `forwarded`,
+    /// `dead_lettered`), oldest first, at most `limit`.
+    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
 }
+
+const NOTIFY: &str = "INSERT INTO gateway_notifications (broker, id, status, at_ms) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
+const NOTIFICATIONS: &str = "SELECT seq, broker, id, status, at_ms FROM gateway_notifications \
+     WHERE broker = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+const UNSETTLED: &str = "SELECT broker, idempotency_key, id, body_sha256, origin, destination, \
+     lrn, created_at_ms FROM gateway_submissions WHERE EXISTS (SELECT 1 FROM stage_results m \
+     WHERE m.declaration_id = 'submitted:' || gateway_submissions.id AND m.stage = 'audit_once') \
+     AND NOT EXISTS (SELECT 1 FROM gateway_notifications n WHERE n.id = gateway_submissions.id \
+     AND n.status IN ('rejected', 'forwarded', 'dead_lettered')) \
+     ORDER BY created_at_ms, id LIMIT $1";
 
 const SUBMISSION_COLUMNS: &str =
     "broker, idempotency_key, id, body_sha256, origin, destination, lrn, created_at_ms";
@@ -365,6 +414,69 @@ impl GatewayStore for PgStore {
         })
         .await
     }
+
+    async fn notify(
+        &self,
+        broker: &str,
+        id: &str,
+        status: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.within("notify", async {
+            let pg = |e: tokio_postgres::Error| from_pg("notify", &e);
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(NOTIFY).await.map_err(pg)?;
+            let n = client
+                .execute(&stmt, &[&broker, &id, &status, &at_ms])
+                .await
+                .map_err(pg)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        broker: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.within("notifications", async {
+            let pg = |e: tokio_postgres::Error| from_pg("notifications", &e);
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(NOTIFICATIONS).await.map_err(pg)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = client
+                .query(&stmt, &[&broker, &after, &limit])
+                .await
+                .map_err(pg)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Notification {
+                        seq: r.try_get(0)?,
+                        broker: r.try_get(1)?,
+                        id: r.try_get(2)?,
+                        status: r.try_get(3)?,
+                        at_ms: r.try_get(4)?,
+                    })
+                })
+                .collect::<Result<_, tokio_postgres::Error>>()
+                .map_err(pg)
+        })
+        .await
+    }
+
+    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
+        self.within("unsettled_submissions", async {
+            let pg = |e: tokio_postgres::Error| from_pg("unsettled_submissions", &e);
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(UNSETTLED).await.map_err(pg)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = client.query(&stmt, &[&limit]).await.map_err(pg)?;
+            rows.iter().map(|r| pg_submission(r).map_err(pg)).collect()
+        })
+        .await
+    }
 }
 
 #[async_trait::async_trait]
@@ -553,6 +665,60 @@ impl GatewayStore for SqliteStore {
                     .collect()
                 })
                 .map_err(|e| from_sqlite("declaration_events", &e))
+        })
+        .await
+    }
+
+    async fn notify(
+        &self,
+        broker: &str,
+        id: &str,
+        status: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (b, i, st) = (broker.to_owned(), id.to_owned(), status.to_owned());
+        self.blocking(move |conn| {
+            conn.prepare_cached(&sqlite_sql(NOTIFY))
+                .and_then(|mut s| s.execute(params![b, i, st, at_ms]))
+                .map(|n| n == 1)
+                .map_err(|e| from_sqlite("notify", &e))
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        broker: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let b = broker.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.blocking(move |conn| {
+            conn.prepare_cached(&sqlite_sql(NOTIFICATIONS))
+                .and_then(|mut s| {
+                    s.query_map(params![b, after, limit], |r| {
+                        Ok(Notification {
+                            seq: r.get(0)?,
+                            broker: r.get(1)?,
+                            id: r.get(2)?,
+                            status: r.get(3)?,
+                            at_ms: r.get(4)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(|e| from_sqlite("notifications", &e))
+        })
+        .await
+    }
+
+    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.blocking(move |conn| {
+            conn.prepare_cached(&sqlite_sql(UNSETTLED))
+                .and_then(|mut s| s.query_map(params![limit], sqlite_submission)?.collect())
+                .map_err(|e| from_sqlite("unsettled_submissions", &e))
         })
         .await
     }

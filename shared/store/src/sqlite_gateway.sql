@@ -28,4 +28,14 @@ CREATE TABLE IF NOT EXISTS gateway_submissions (
 CREATE INDEX IF NOT EXISTS gateway_submissions_list ON gateway_submissions (broker, created_at_ms, id);
 CREATE INDEX IF NOT EXISTS gateway_submissions_digest ON gateway_submissions (body_sha256);
 
+CREATE TABLE IF NOT EXISTS gateway_notifications (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    broker  TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    status  TEXT    NOT NULL,
+    at_ms   INTEGER NOT NULL,
+    UNIQUE (id, status)
+);
+CREATE INDEX IF NOT EXISTS gateway_notifications_broker ON gateway_notifications (broker, seq);
+
 INSERT OR IGNORE INTO tamga_schema_migrations (version, name) VALUES (3, 'sqlite_0003_gateway');
