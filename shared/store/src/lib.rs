@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use gateway::{
-    submitted_key, Claim, GatewayStore, ListFilter, Submission, TokenOwner, SUBMITTED,
+    submitted_key, Claim, GatewayStore, ListFilter, Notification, Submission, TokenOwner, SUBMITTED,
 };
 pub use hash::{event_hash, GENESIS_HASH};
 pub use pg::{connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, MIGRATIONS};
