@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline clean deps-schemathesis schemathesis
+.PHONY: all deps services build demo test lint unit faults fuzz-build bench bench-pipeline clean deps-schemathesis schemathesis deps-curl
 
 all: build
 
@@ -32,9 +32,14 @@ build: deps
 
 # The quick start: a demo PKI for AZ, KZ, TR, KG, UZ, signed declarations,
 # verdicts, and forgeries refused with their reasons. No server needed.
-demo: deps
+demo: deps deps-curl
 	$(CARGO) run -q -p tamga -- demo --out demo-out
 	infra/dev/demo-gateway.sh demo-out
+
+# curl: the broker's HTTP client in the gateway part of the demo.
+deps-curl:
+	@command -v curl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl; }
 
 lint: deps
 	$(CARGO) fmt --all --check
