@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report
+.PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl
 
 all: build
 
@@ -64,8 +64,14 @@ build: deps
 
 # The quick start: a demo PKI for AZ, KZ, TR, KG, UZ, signed declarations,
 # verdicts, and forgeries refused with their reasons. No server needed.
-demo: deps
+demo: deps deps-curl
 	$(CARGO) run -q -p tamga -- demo --out demo-out
+	infra/dev/demo-gateway.sh demo-out
+
+# curl: the broker's HTTP client in the gateway part of the demo.
+deps-curl:
+	@command -v curl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl; }
 
 lint: deps
 	$(CARGO) fmt --all --check
@@ -103,7 +109,16 @@ fuzz-build: deps
 # In this order even under `make -j`: the fault tests must not overlap `unit`.
 # (Lints are `make lint`; CI runs both.)
 .NOTPARALLEL: test
-test: unit faults fuzz-build
+test: unit faults fuzz-build schemathesis
+
+# Schemathesis (PyPI, in a venv under target/) against `tamga serve` on the embedded
+# default: a bounded run (90 s) of every operation in /openapi.json.
+deps-schemathesis:
+	@dpkg -s python3-venv >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
+
+schemathesis: deps deps-schemathesis
+	infra/dev/schemathesis.sh
 
 bench: deps
 	$(CARGO) bench -p tamga --bench verify

@@ -96,6 +96,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
         embedded: EmbeddedConfig {
             sqlite: sqlite.display().to_string(),
         },
+        gateway: Default::default(),
     };
 
     // Sign the declarations first (the brokers' side).

@@ -10,12 +10,16 @@
 //!   1 rejected (nothing on stdout, report on stderr, rejection receipt), 2 usage.
 //! * `tamga receipt verify --trust DIR RECEIPT [--document FILE]`
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
+//! * `tamga serve --config FILE` (the broker gateway and the workers);
+//!   `tamga gateway token create --config FILE --broker NAME [--country CC]` prints the
+//!   token alone; `tamga gateway token revoke --config FILE --broker NAME`
 #![forbid(unsafe_code)]
 
 mod bench_pipeline;
 mod countersign;
 mod demo;
 mod demo_pipeline;
+mod gateway;
 mod keys;
 mod pki;
 mod receipt;
@@ -55,6 +59,10 @@ enum Command {
     Run(run::RunArgs),
     /// The audit trail.
     Audit(run::AuditArgs),
+    /// Run the broker HTTP gateway and the workers in one process.
+    Serve(gateway::ServeArgs),
+    /// The broker gateway's API tokens.
+    Gateway(gateway::GatewayArgs),
     /// Demo PKIs.
     Pki(PkiArgs),
     /// Load generators.
@@ -144,6 +152,8 @@ fn main() -> ExitCode {
         Command::Receipt(a) => receipt::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Audit(a) => run::audit(&a),
+        Command::Serve(a) => gateway::serve(&a),
+        Command::Gateway(a) => gateway::gateway(&a),
         Command::Pki(PkiArgs {
             command: PkiCommand::Demo { out, countries },
         }) => pki::run(&out, &countries),

@@ -44,6 +44,7 @@ fn main() {
         },
         log: LogConfig::default(),
         embedded: EmbeddedConfig::default(),
+        gateway: Default::default(),
     };
     let engine = tamga_pipeline::build_engine(&cfg, &tamga_pipeline::open_key).unwrap();
     let broker =

@@ -105,6 +105,34 @@ pub struct EmbeddedConfig {
     pub sqlite: String,
 }
 
+/// The broker gateway (`tamga serve`, `tamga-gateway`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// `host:port` the HTTP API listens on (`TAMGA_GATEWAY_LISTEN`).
+    pub listen: String,
+    /// Submissions per second each broker may make on average.
+    pub rate_per_second: u32,
+    /// Submissions a broker may make at once above its rate.
+    pub rate_burst: u32,
+    /// `Retry-After` (seconds) when the broker or the database is unavailable.
+    pub retry_after_secs: u32,
+    /// Longest hold of an empty `GET /v1/notifications?wait=…` (at most 30 s).
+    pub long_poll_max_secs: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            rate_per_second: 50,
+            rate_burst: 100,
+            retry_after_secs: 2,
+            long_poll_max_secs: 30,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +152,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub embedded: EmbeddedConfig,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
 }
 
 fn default_prefetch() -> u16 {
@@ -237,7 +267,7 @@ pub enum ConfigError {
 
 /// Sections whose scalar keys environment variables may override.
 const SECTIONS: &[&str] = &[
-    "amqp", "database", "trust", "worker", "metrics", "log", "embedded",
+    "amqp", "database", "trust", "worker", "metrics", "log", "embedded", "gateway",
 ];
 
 impl Config {

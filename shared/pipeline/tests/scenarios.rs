@@ -81,6 +81,7 @@ fn config(sqlite: &Path) -> Config {
         embedded: EmbeddedConfig {
             sqlite: sqlite.display().to_string(),
         },
+        gateway: Default::default(),
     }
 }
 

@@ -35,6 +35,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod error;
+mod gateway;
 mod hash;
 mod pg;
 mod sqlite;
@@ -47,6 +48,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use gateway::{
+    submitted_key, Claim, GatewayStore, ListFilter, Notification, Submission, TokenOwner, SUBMITTED,
+};
 pub use hash::{event_hash, GENESIS_HASH};
 pub use pg::{
     connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, CLAIM_LOCK_NAMESPACE, MIGRATIONS,

@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_result_compression",
         sql: include_str!("../../../infra/postgres/migrations/0002_result_compression.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_gateway",
+        sql: include_str!("../../../infra/postgres/migrations/0003_gateway.sql"),
+    },
 ];
 
 const EVENT_COLUMNS: &str = "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
@@ -290,7 +295,7 @@ async fn apply_migrations(
 impl PgStore {
     /// Runs `fut` under the client-side deadline (a pooled connection can be stuck on a
     /// dead peer longer than any server-side timeout).
-    async fn within<T>(
+    pub(crate) async fn within<T>(
         &self,
         what: &str,
         fut: impl Future<Output = Result<T, StoreError>>,
@@ -304,7 +309,7 @@ impl PgStore {
         }
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| from_pool(&e))
     }
 

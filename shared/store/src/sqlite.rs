@@ -18,6 +18,7 @@ use crate::{
 type ClaimLocks = Arc<Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
 
 const SCHEMA: &str = include_str!("sqlite.sql");
+const GATEWAY_SCHEMA: &str = include_str!("sqlite_gateway.sql");
 
 /// How long a writer waits for another process's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,6 +69,8 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err("SQLite schema"))?;
     tx.execute_batch(SCHEMA).map_err(err("SQLite schema"))?;
+    tx.execute_batch(GATEWAY_SCHEMA)
+        .map_err(err("SQLite gateway schema"))?;
     tx.commit().map_err(err("SQLite schema"))?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),
@@ -77,7 +80,7 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
 
 impl SqliteStore {
     /// Runs `f` on the connection, on the blocking pool.
-    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,

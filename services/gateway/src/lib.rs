@@ -1,0 +1,347 @@
+//! The broker gateway: brokers submit signed declarations over HTTP, follow their status
+//! and fetch the signed receipt, the counter-signed document and the validation report.
+//!
+//! ```text
+//! POST /v1/declarations            (application/xml, X-Tamga-Origin/-Destination, Idempotency-Key)
+//!   → claim (broker, key) → publish to tamga.inbound "<from>.<to>" (confirmed) → audit "submitted" → 202
+//! GET  /v1/declarations[?lrn&status&since&cursor&limit]   the broker's own, by cursor
+//! GET  /v1/declarations/{id}       status from the audit events
+//! GET  /v1/declarations/{id}/receipt | /document | /report
+//! GET  /v1/notifications?after=SEQ&wait=SECS   status changes, long-polled
+//! GET  /openapi.json
+//! ```
+//!
+//! The HTTP logic is [`router`] over a [`Gateway`] (a store and a bus), testable without a
+//! socket; [`serve`] adds the edges (configuration, signals, listener, the workers of
+//! `tamga serve`).
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod lrn;
+pub mod openapi;
+pub mod problem;
+pub mod rate;
+pub mod status;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use tamga_bus::{Bus, MemoryBus};
+use tamga_pipeline::site::{connect_bus, start_site, SiteOptions};
+use tamga_pipeline::{Config, KeyOpener, Stage, StartError};
+use tamga_store::{GatewayStore, Store, StoreConfig, StoreError};
+
+/// Why the gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("bus: {0}")]
+    Bus(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// What the handlers need besides the store and the bus.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The policy's input limit: larger bodies get 413 before being read whole.
+    pub max_bytes: usize,
+    /// `Retry-After` of a 503.
+    pub retry_after_secs: u32,
+    /// Names this process in the audit chain of its `submitted` events.
+    pub worker: String,
+    /// Per-broker rate (submissions per second; 0: unlimited) and burst.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// Longest hold of an empty notifications long-poll (capped at [`api::MAX_WAIT_SECS`]).
+    pub long_poll_max_secs: u32,
+}
+
+impl Settings {
+    /// From the site configuration (the policy file, when set, gives the input limit).
+    pub fn from_config(cfg: &Config) -> Result<Self, GatewayError> {
+        let policy = match &cfg.trust.policy {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| GatewayError::Io {
+                    what: p.display().to_string(),
+                    source,
+                })?;
+                tamga_policy::Policy::from_toml(&text)
+                    .map_err(|e| GatewayError::Usage(format!("policy: {e}")))?
+            }
+            None => tamga_policy::Policy::customs(),
+        };
+        Ok(Self {
+            max_bytes: policy.limits.max_bytes,
+            retry_after_secs: cfg.gateway.retry_after_secs.max(1),
+            worker: cfg.worker.name.clone(),
+            rate_per_second: cfg.gateway.rate_per_second,
+            rate_burst: cfg.gateway.rate_burst,
+            long_poll_max_secs: cfg.gateway.long_poll_max_secs,
+        })
+    }
+}
+
+/// The gateway's state: shared by every request.
+pub struct Gateway {
+    pub store: Arc<dyn GatewayStore>,
+    pub bus: Arc<dyn Bus>,
+    pub settings: Settings,
+    limiter: rate::RateLimiter,
+    key_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Wakes long-polls of `/v1/notifications` when this process records notifications.
+    notified: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub fn new(store: Arc<dyn GatewayStore>, bus: Arc<dyn Bus>, settings: Settings) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            bus,
+            limiter: rate::RateLimiter::new(settings.rate_per_second, settings.rate_burst),
+            settings,
+            key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+            notified: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+/// Every `(method, path)` the API serves: [`router`] and the OpenAPI document must both
+/// have exactly these (the tests check).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/declarations"),
+    ("get", "/v1/declarations"),
+    ("get", "/v1/declarations/{id}"),
+    ("get", "/v1/declarations/{id}/receipt"),
+    ("get", "/v1/declarations/{id}/document"),
+    ("get", "/v1/declarations/{id}/report"),
+    ("get", "/v1/notifications"),
+    ("get", "/openapi.json"),
+];
+
+/// The API's routes.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/declarations", get(api::list).post(api::submit))
+        .route("/v1/declarations/{id}", get(api::status))
+        .route("/v1/declarations/{id}/receipt", get(api::receipt))
+        .route("/v1/declarations/{id}/document", get(api::document))
+        .route("/v1/declarations/{id}/report", get(api::report))
+        .route("/v1/notifications", get(api::notifications))
+        .route("/openapi.json", get(openapi::serve_json))
+        .fallback(api::no_route)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(gw)
+}
+
+/// The store of `cfg`: PostgreSQL from `[database]`, else the embedded SQLite file.
+pub async fn connect_store(
+    cfg: &Config,
+    embedded: bool,
+) -> Result<Arc<dyn GatewayStore>, GatewayError> {
+    match (&cfg.database, embedded) {
+        (Some(d), false) => {
+            let sc = StoreConfig {
+                url: d.url.clone(),
+                app_role: d.app_role.clone(),
+                pool_size: d.pool_size,
+                wait_timeout: Duration::from_millis(d.wait_timeout_ms),
+                create_timeout: Duration::from_millis(d.create_timeout_ms),
+                statement_timeout: Duration::from_millis(d.statement_timeout_ms),
+            };
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match tamga_store::connect_postgres(&sc).await {
+                    Ok(s) => return Ok(Arc::new(s)),
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(error = %e, "database unavailable; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        _ => Ok(Arc::new(tamga_store::open_sqlite(std::path::Path::new(
+            &cfg.embedded.sqlite,
+        ))?)),
+    }
+}
+
+/// A new API token for `broker` (optionally restricted to submitting from `country`).
+/// Returns the token: it is shown once, only its SHA-256 is stored.
+pub async fn create_token(
+    store: &dyn GatewayStore,
+    broker: &str,
+    country: Option<&str>,
+) -> Result<String, GatewayError> {
+    if broker.is_empty() || broker.len() > 128 || broker.chars().any(char::is_control) {
+        return Err(GatewayError::Usage(
+            "--broker must be 1 to 128 characters, no control characters".into(),
+        ));
+    }
+    let country = match country {
+        Some(cc) => {
+            let upper = cc.to_ascii_uppercase();
+            if upper.parse::<tamga_trust::CountryCode>().is_err() {
+                return Err(GatewayError::Usage(format!(
+                    "--country {cc:?} is not an ISO 3166 alpha-2 code"
+                )));
+            }
+            Some(upper)
+        }
+        None => None,
+    };
+    let token = token::generate().map_err(GatewayError::Usage)?;
+    store
+        .create_token(
+            &token::hash(&token),
+            broker,
+            country.as_deref(),
+            tamga_pipeline::now_ms(),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Revokes every token of `broker`; returns how many.
+pub async fn revoke_tokens(store: &dyn GatewayStore, broker: &str) -> Result<u64, GatewayError> {
+    Ok(store
+        .revoke_tokens(broker, tamga_pipeline::now_ms())
+        .await?)
+}
+
+/// What [`serve`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// `tamga-gateway`: the gateway alone, against RabbitMQ and PostgreSQL.
+    GatewayOnly,
+    /// `tamga serve`: the gateway and the workers (these stages) in one process; the
+    /// embedded default when the configuration has no `[amqp]`/`[database]`.
+    WithWorkers(Vec<Stage>),
+}
+
+/// The listen address: `[gateway] listen` (or `TAMGA_GATEWAY_LISTEN`, applied when the
+/// configuration was loaded).
+fn listen_addr(cfg: &Config) -> String {
+    cfg.gateway.listen.clone()
+}
+
+/// Runs until SIGINT or SIGTERM. Order: signal handlers, then the store and the bus, then
+/// the listener, then (with workers) the pipeline, then the `ready` line with the address.
+pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(), GatewayError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| GatewayError::Io { what, source }
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+
+    let embedded = cfg.is_embedded();
+    if mode == Mode::GatewayOnly && (cfg.amqp.is_none() || cfg.database.is_none()) {
+        return Err(GatewayError::Usage(
+            "tamga-gateway needs [amqp] and [database]; `tamga serve` runs the embedded default"
+                .into(),
+        ));
+    }
+    let settings = Settings::from_config(cfg)?;
+    let store = connect_store(cfg, embedded).await?;
+    let bus: Arc<dyn Bus> = if embedded {
+        Arc::new(MemoryBus::new())
+    } else {
+        connect_bus(cfg, false).await?
+    };
+    if mode == Mode::GatewayOnly {
+        declare_inbound(bus.as_ref(), cfg).await?;
+    }
+    let listen = listen_addr(cfg);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(io(&format!("cannot listen on {listen}")))?;
+    let addr: SocketAddr = listener.local_addr().map_err(io("listener address"))?;
+    let site = match &mode {
+        Mode::WithWorkers(stages) => Some(
+            start_site(
+                cfg,
+                &SiteOptions {
+                    embedded,
+                    stages: stages.clone(),
+                },
+                open_key,
+                Some(bus.clone()),
+                Some(store.clone() as Arc<dyn Store>),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let gw = Gateway::new(store, bus, settings);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let notifier = tokio::spawn(
+        gw.clone()
+            .run_notifier(Duration::from_millis(500), stop_rx.clone()),
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(gw))
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.changed().await;
+            })
+            .await
+    });
+    tracing::info!(listen = %addr, embedded, "gateway ready on http://{addr}");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
+    if let Some(site) = site {
+        site.stop().await;
+    }
+    Ok(())
+}
+
+/// The partner topology (tamga.inbound and the stage queues), retrying while the broker is
+/// down, so that a submission is never published to a missing exchange.
+async fn declare_inbound(bus: &dyn Bus, cfg: &Config) -> Result<(), GatewayError> {
+    let limit = cfg.amqp.as_ref().map_or(5, |a| a.delivery_limit);
+    let topology = tamga_bus::tamga_topology(limit);
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match bus.declare(&topology).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "broker unavailable; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(GatewayError::Bus(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `tamga serve` (the broker gateway and the workers in one process) and
+//! `tamga gateway token create|revoke`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tamga_pipeline::site::init_logging;
+use tamga_pipeline::{Config, Stage};
+
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Site configuration (TOML): [gateway] listen, and [amqp]/[database] — without them,
+    /// the embedded default ([embedded] sqlite, in-process bus).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// API tokens of brokers.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[command(subcommand)]
+    command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token for a broker and print it (alone, once: only its hash is stored).
+    Create {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The broker's name.
+        #[arg(long, value_name = "NAME")]
+        broker: String,
+        /// Restrict the token to submitting from this origin (ISO 3166 alpha-2).
+        #[arg(long, value_name = "CC")]
+        country: Option<String>,
+    },
+    /// Revoke every token of a broker.
+    Revoke {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        broker: String,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn serve(a: &ServeArgs) -> anyhow::Result<Outcome> {
+    let cfg = Config::load(&a.config)?;
+    init_logging(&cfg.log.format, &cfg.log.level);
+    runtime()?.block_on(tamga_gateway::serve(
+        &cfg,
+        tamga_gateway::Mode::WithWorkers(vec![Stage::Fused]),
+        &tamga_pipeline::open_key,
+    ))?;
+    Ok(Outcome::Passed)
+}
+
+pub fn gateway(a: &GatewayArgs) -> anyhow::Result<Outcome> {
+    let GatewayCommand::Token(t) = &a.command;
+    match &t.command {
+        TokenCommand::Create {
+            config,
+            broker,
+            country,
+        } => {
+            let cfg = Config::load(config)?;
+            let token = runtime()?.block_on(async {
+                let store = tamga_gateway::connect_store(&cfg, cfg.database.is_none())
+                    .await
+                    .context("opening the store")?;
+                tamga_gateway::create_token(store.as_ref(), broker, country.as_deref())
+                    .await
+                    .context("creating the token")
+            })?;
+            println!("{token}");
+        }
+        TokenCommand::Revoke { config, broker } => {
+            let cfg = Config::load(config)?;
+            let n = runtime()?.block_on(async {
+                let store = tamga_gateway::connect_store(&cfg, cfg.database.is_none())
+                    .await
+                    .context("opening the store")?;
+                tamga_gateway::revoke_tokens(store.as_ref(), broker)
+                    .await
+                    .context("revoking")
+            })?;
+            eprintln!("revoked {n} token(s) of {broker}");
+        }
+    }
+    Ok(Outcome::Passed)
+}
