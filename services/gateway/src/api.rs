@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tamga_bus::{HeaderValue as BusHeader, Message};
 use tamga_pipeline::Decided;
 use tamga_store::{
-    submitted_key, AuditEvent, Claim, ListFilter, StoreError, Submission, TokenOwner,
+    submitted_key, AuditEvent, ListFilter, StoreError, Submission, SubmissionClaim, TokenOwner,
     APPEND_ONCE_STAGE, SUBMITTED,
 };
 
@@ -177,8 +177,8 @@ impl Gateway {
         };
         let _guard = self.key_lock(&owner.broker, &key).lock().await;
         let (submission, replay) = match self.store.claim_submission(&fresh).await {
-            Ok(Claim::New) => (fresh, false),
-            Ok(Claim::Existing(s)) => {
+            Ok(SubmissionClaim::New) => (fresh, false),
+            Ok(SubmissionClaim::Existing(s)) => {
                 if s.body_sha256 != digest || s.origin != origin || s.destination != destination {
                     return Err(Problem::new(
                         Kind::IdempotencyKeyReused,

@@ -843,7 +843,7 @@ async fn crash_between_confirm_and_answer(env: Env) {
     };
     assert_eq!(
         env.store.claim_submission(&claim).await.unwrap(),
-        tamga_store::Claim::New
+        tamga_store::SubmissionClaim::New
     );
     let mut message = tamga_bus::Message::new("kz.az", body.clone());
     message.message_id = Some(id.clone());

@@ -640,5 +640,6 @@ fn pipeline_config(sqlite: &Path) -> Config {
         embedded: EmbeddedConfig {
             sqlite: sqlite.display().to_string(),
         },
+        gateway: Default::default(),
     }
 }

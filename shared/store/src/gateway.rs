@@ -71,7 +71,7 @@ pub struct Notification {
 /// What [`GatewayStore::claim_submission`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Claim {
+pub enum SubmissionClaim {
     /// The key was free: this submission now holds it.
     New,
     /// The key was taken earlier, by this submission.
@@ -109,7 +109,7 @@ pub trait GatewayStore: Store {
 
     /// Claims `(s.broker, s.idempotency_key)` for `s` (`INSERT … ON CONFLICT DO NOTHING`),
     /// or returns the submission that holds it.
-    async fn claim_submission(&self, s: &Submission) -> Result<Claim, StoreError>;
+    async fn claim_submission(&self, s: &Submission) -> Result<SubmissionClaim, StoreError>;
 
     /// The submission `id` of `broker` (`None` for another broker's id).
     async fn submission(&self, broker: &str, id: &str) -> Result<Option<Submission>, StoreError>;
@@ -283,7 +283,7 @@ impl GatewayStore for PgStore {
         .await
     }
 
-    async fn claim_submission(&self, s: &Submission) -> Result<Claim, StoreError> {
+    async fn claim_submission(&self, s: &Submission) -> Result<SubmissionClaim, StoreError> {
         self.within("claim_submission", async {
             let pg = |e: tokio_postgres::Error| from_pg("claim_submission", &e);
             let client = self.client().await?;
@@ -311,7 +311,7 @@ impl GatewayStore for PgStore {
                 .await
                 .map_err(pg)?;
             if n == 1 {
-                return Ok(Claim::New);
+                return Ok(SubmissionClaim::New);
             }
             let row = client
                 .query_opt(
@@ -327,7 +327,7 @@ impl GatewayStore for PgStore {
                     // The id (unique) collided, not the key: a fresh random id never does.
                     StoreError::Integrity("claim_submission: the declaration id is taken".into())
                 })?;
-            Ok(Claim::Existing(pg_submission(&row).map_err(pg)?))
+            Ok(SubmissionClaim::Existing(pg_submission(&row).map_err(pg)?))
         })
         .await
     }
@@ -542,7 +542,7 @@ impl GatewayStore for SqliteStore {
         .await
     }
 
-    async fn claim_submission(&self, s: &Submission) -> Result<Claim, StoreError> {
+    async fn claim_submission(&self, s: &Submission) -> Result<SubmissionClaim, StoreError> {
         let s = s.clone();
         self.blocking(move |conn| {
             let err = |e: rusqlite::Error| from_sqlite("claim_submission", &e);
@@ -568,7 +568,7 @@ impl GatewayStore for SqliteStore {
                 })
                 .map_err(err)?;
             let claim = if n == 1 {
-                Claim::New
+                SubmissionClaim::New
             } else {
                 let existing = tx
                     .prepare_cached(&format!(
@@ -585,7 +585,7 @@ impl GatewayStore for SqliteStore {
                             "claim_submission: the declaration id is taken".into(),
                         )
                     })?;
-                Claim::Existing(existing)
+                SubmissionClaim::Existing(existing)
             };
             tx.commit().map_err(err)?;
             Ok(claim)

@@ -49,7 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use gateway::{
-    submitted_key, Claim, GatewayStore, ListFilter, Notification, Submission, TokenOwner, SUBMITTED,
+    submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,
+    SUBMITTED,
 };
 pub use hash::{event_hash, GENESIS_HASH};
 pub use pg::{
