@@ -1,0 +1,182 @@
+//! Short Weierstrass arithmetic over a prime field, Jacobian coordinates.
+//!
+//! Variable time on purpose: only public values (keys, signatures, digests)
+//! go through here.
+
+use num_bigint::BigUint;
+use num_traits::{One, Zero};
+
+use crate::params::CurveParams;
+
+/// A point in Jacobian coordinates (X/Z², Y/Z³); Z = 0 is the point at infinity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Jacobian {
+    x: BigUint,
+    y: BigUint,
+    z: BigUint,
+}
+
+pub(crate) struct Field<'a> {
+    c: &'a CurveParams,
+}
+
+impl<'a> Field<'a> {
+    pub(crate) fn new(c: &'a CurveParams) -> Self {
+        Self { c }
+    }
+
+    fn p(&self) -> &BigUint {
+        &self.c.p
+    }
+
+    fn add(&self, a: &BigUint, b: &BigUint) -> BigUint {
+        let s = a + b;
+        if &s >= self.p() {
+            s - self.p()
+        } else {
+            s
+        }
+    }
+
+    fn sub(&self, a: &BigUint, b: &BigUint) -> BigUint {
+        if a >= b {
+            a - b
+        } else {
+            self.p() - (b - a)
+        }
+    }
+
+    fn mul(&self, a: &BigUint, b: &BigUint) -> BigUint {
+        (a * b) % self.p()
+    }
+
+    fn sqr(&self, a: &BigUint) -> BigUint {
+        self.mul(a, a)
+    }
+
+    fn small(&self, k: u32, a: &BigUint) -> BigUint {
+        (a * k) % self.p()
+    }
+
+    /// y² = x³ + ax + b, with both coordinates reduced.
+    pub(crate) fn on_curve(&self, x: &BigUint, y: &BigUint) -> bool {
+        if x >= self.p() || y >= self.p() {
+            return false;
+        }
+        let rhs = self.add(
+            &self.add(&self.mul(&self.sqr(x), x), &self.mul(&self.c.a, x)),
+            &self.c.b,
+        );
+        self.sqr(y) == rhs
+    }
+
+    pub(crate) fn infinity() -> Jacobian {
+        Jacobian {
+            x: BigUint::one(),
+            y: BigUint::one(),
+            z: BigUint::zero(),
+        }
+    }
+
+    pub(crate) fn from_affine(x: &BigUint, y: &BigUint) -> Jacobian {
+        Jacobian {
+            x: x.clone(),
+            y: y.clone(),
+            z: BigUint::one(),
+        }
+    }
+
+    /// Affine coordinates, `None` for infinity.
+    pub(crate) fn to_affine(&self, p: &Jacobian) -> Option<(BigUint, BigUint)> {
+        if p.z.is_zero() {
+            return None;
+        }
+        let zi = p.z.modinv(self.p())?;
+        let zi2 = self.sqr(&zi);
+        let zi3 = self.mul(&zi2, &zi);
+        Some((self.mul(&p.x, &zi2), self.mul(&p.y, &zi3)))
+    }
+
+    pub(crate) fn double(&self, p: &Jacobian) -> Jacobian {
+        if p.z.is_zero() || p.y.is_zero() {
+            return Self::infinity();
+        }
+        let xx = self.sqr(&p.x);
+        let yy = self.sqr(&p.y);
+        let yyyy = self.sqr(&yy);
+        let zz = self.sqr(&p.z);
+        let s = self.small(4, &self.mul(&p.x, &yy));
+        let m = self.add(&self.small(3, &xx), &self.mul(&self.c.a, &self.sqr(&zz)));
+        let x3 = self.sub(&self.sqr(&m), &self.small(2, &s));
+        let y3 = self.sub(&self.mul(&m, &self.sub(&s, &x3)), &self.small(8, &yyyy));
+        let z3 = self.small(2, &self.mul(&p.y, &p.z));
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    pub(crate) fn add_points(&self, p: &Jacobian, q: &Jacobian) -> Jacobian {
+        if p.z.is_zero() {
+            return q.clone();
+        }
+        if q.z.is_zero() {
+            return p.clone();
+        }
+        let z1z1 = self.sqr(&p.z);
+        let z2z2 = self.sqr(&q.z);
+        let u1 = self.mul(&p.x, &z2z2);
+        let u2 = self.mul(&q.x, &z1z1);
+        let s1 = self.mul(&p.y, &self.mul(&q.z, &z2z2));
+        let s2 = self.mul(&q.y, &self.mul(&p.z, &z1z1));
+        if u1 == u2 {
+            return if s1 == s2 {
+                self.double(p)
+            } else {
+                Self::infinity()
+            };
+        }
+        let h = self.sub(&u2, &u1);
+        let r = self.sub(&s2, &s1);
+        let hh = self.sqr(&h);
+        let hhh = self.mul(&hh, &h);
+        let v = self.mul(&u1, &hh);
+        let x3 = self.sub(&self.sub(&self.sqr(&r), &hhh), &self.small(2, &v));
+        let y3 = self.sub(&self.mul(&r, &self.sub(&v, &x3)), &self.mul(&s1, &hhh));
+        let z3 = self.mul(&h, &self.mul(&p.z, &q.z));
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    /// k·P, double-and-add from the top bit.
+    pub(crate) fn mul_scalar(&self, p: &Jacobian, k: &BigUint) -> Jacobian {
+        let mut acc = Self::infinity();
+        for i in (0..k.bits()).rev() {
+            acc = self.double(&acc);
+            if k.bit(i) {
+                acc = self.add_points(&acc, p);
+            }
+        }
+        acc
+    }
+
+    /// a·P + b·Q in one pass (Shamir's trick): one doubling per bit.
+    pub(crate) fn mul_two(&self, a: &BigUint, p: &Jacobian, b: &BigUint, q: &Jacobian) -> Jacobian {
+        let pq = self.add_points(p, q);
+        let mut acc = Self::infinity();
+        for i in (0..a.bits().max(b.bits())).rev() {
+            acc = self.double(&acc);
+            match (a.bit(i), b.bit(i)) {
+                (true, true) => acc = self.add_points(&acc, &pq),
+                (true, false) => acc = self.add_points(&acc, p),
+                (false, true) => acc = self.add_points(&acc, q),
+                (false, false) => {}
+            }
+        }
+        acc
+    }
+}
