@@ -24,6 +24,7 @@
 mod curve;
 pub mod der;
 pub mod params;
+pub mod webpki;
 
 use num_bigint::BigUint;
 use num_traits::{One, Zero};

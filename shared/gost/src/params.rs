@@ -173,7 +173,7 @@ const TEST_512: Hex = Hex {
 
 /// Parameter-set OIDs: TC26 (RFC 7836), CryptoPro (RFC 4357), and the
 /// Kazakh NCA aliases (same numbers under 1.2.398.3.10).
-const OIDS: &[(&str, ParamSet)] = &[
+pub(crate) const OIDS: &[(&str, ParamSet)] = &[
     ("1.2.643.7.1.2.1.1.1", ParamSet::Tc26_256A),
     ("1.2.643.7.1.2.1.1.2", ParamSet::CryptoProA),
     ("1.2.643.7.1.2.1.1.3", ParamSet::CryptoProB),
