@@ -175,3 +175,65 @@ fn an_openssl_signed_gost_declaration_passes_and_its_forgeries_do_not() {
     let r = verify(&doc, "AZ", &Policy::customs());
     assert_eq!(r.reason, Some("algorithm_not_allowed_for_country"));
 }
+
+fn der_of(pem: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(pem)
+        .unwrap()
+}
+
+/// Attack cases on the GOST material itself: a key off the curve, an
+/// unknown parameter set, r or s zero or not below q.
+#[test]
+fn hostile_gost_keys_and_signature_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = String::from_utf8(signed_declaration(dir.path())).unwrap();
+    let broker_b64 = pem_body("broker.pem");
+    let broker = der_of(&broker_b64);
+    let with_cert = |der: &[u8]| text.replace(&broker_b64, &b64(der));
+
+    // The 64 key octets follow `04 40` inside the BIT STRING.
+    let at = broker.windows(2).position(|w| w == [0x04, 0x40]).unwrap() + 2;
+    let mut off_curve = broker.clone();
+    off_curve[at + 40] ^= 0x01;
+    let r = verify(with_cert(&off_curve).as_bytes(), "KZ", &Policy::customs());
+    assert_eq!(r.reason, Some("no_signing_certificate"), "{}", r.message);
+    assert!(r.message.contains("not on the curve"), "{}", r.message);
+
+    // id-tc26-gost-3410-2012-256-paramSetA (…1.1.1) turned into …1.1.9.
+    let oid = [0x2a, 0x85, 0x03, 0x07, 0x01, 0x02, 0x01, 0x01, 0x01];
+    let p = broker.windows(oid.len()).position(|w| w == oid).unwrap();
+    let mut unknown_set = broker.clone();
+    unknown_set[p + oid.len() - 1] = 0x09;
+    let r = verify(with_cert(&unknown_set).as_bytes(), "KZ", &Policy::customs());
+    assert_eq!(r.reason, Some("no_signing_certificate"), "{}", r.message);
+    assert!(r.message.contains("parameter set"), "{}", r.message);
+
+    // SignatureValue (r‖s little-endian, 32 bytes each) with r = 0, s = 0,
+    // r = 2^256 - 1 (≥ q) and s = 2^256 - 1.
+    let start = text.find("<ds:SignatureValue>").unwrap() + "<ds:SignatureValue>".len();
+    let end = text.find("</ds:SignatureValue>").unwrap();
+    let value = base64::engine::general_purpose::STANDARD
+        .decode(&text[start..end])
+        .unwrap();
+    for (what, range, byte) in [
+        ("r = 0", 0..32, 0x00),
+        ("s = 0", 32..64, 0x00),
+        ("r >= q", 0..32, 0xff),
+        ("s >= q", 32..64, 0xff),
+    ] {
+        let mut v = value.clone();
+        v[range].fill(byte);
+        let forged = format!("{}{}{}", &text[..start], b64(&v), &text[end..]);
+        let r = verify(forged.as_bytes(), "KZ", &Policy::customs());
+        assert_eq!(
+            r.sub_indication,
+            Some(SubIndication::SigCryptoFailure),
+            "{what}"
+        );
+    }
+    // A truncated value is malformed, not a pass.
+    let forged = format!("{}{}{}", &text[..start], b64(&value[..63]), &text[end..]);
+    let r = verify(forged.as_bytes(), "KZ", &Policy::customs());
+    assert_eq!(r.sub_indication, Some(SubIndication::SigCryptoFailure));
+}
