@@ -77,6 +77,7 @@ test: unit faults fuzz-build
 
 bench: deps
 	$(CARGO) bench -p tamga --bench verify
+	$(CARGO) bench -p tamga-gost --bench verify
 
 # The pipeline load generator against local RabbitMQ and PostgreSQL.
 bench-pipeline: deps services

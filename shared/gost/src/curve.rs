@@ -18,11 +18,18 @@ pub(crate) struct Jacobian {
 
 pub(crate) struct Field<'a> {
     c: &'a CurveParams,
+    /// a = -3 (TC26-512-A, CryptoPro-A): doubling needs two products fewer.
+    a_is_minus_3: bool,
 }
 
 impl<'a> Field<'a> {
     pub(crate) fn new(c: &'a CurveParams) -> Self {
-        Self { c }
+        let a_is_minus_3 = &c.a + 3u32 == c.p;
+        Self { c, a_is_minus_3 }
+    }
+
+    fn dbl(&self, a: &BigUint) -> BigUint {
+        self.add(a, a)
     }
 
     fn p(&self) -> &BigUint {
@@ -52,10 +59,6 @@ impl<'a> Field<'a> {
 
     fn sqr(&self, a: &BigUint) -> BigUint {
         self.mul(a, a)
-    }
-
-    fn small(&self, k: u32, a: &BigUint) -> BigUint {
-        (a * k) % self.p()
     }
 
     /// y² = x³ + ax + b, with both coordinates reduced.
@@ -101,15 +104,24 @@ impl<'a> Field<'a> {
         if p.z.is_zero() || p.y.is_zero() {
             return Self::infinity();
         }
-        let xx = self.sqr(&p.x);
+        // Small multiples by modular additions: cheaper than a reduction.
         let yy = self.sqr(&p.y);
         let yyyy = self.sqr(&yy);
         let zz = self.sqr(&p.z);
-        let s = self.small(4, &self.mul(&p.x, &yy));
-        let m = self.add(&self.small(3, &xx), &self.mul(&self.c.a, &self.sqr(&zz)));
-        let x3 = self.sub(&self.sqr(&m), &self.small(2, &s));
-        let y3 = self.sub(&self.mul(&m, &self.sub(&s, &x3)), &self.small(8, &yyyy));
-        let z3 = self.small(2, &self.mul(&p.y, &p.z));
+        let s = self.dbl(&self.dbl(&self.mul(&p.x, &yy)));
+        let m = if self.a_is_minus_3 {
+            // 3·X² - 3·Z⁴ = 3·(X - Z²)(X + Z²)
+            let t = self.mul(&self.sub(&p.x, &zz), &self.add(&p.x, &zz));
+            self.add(&self.dbl(&t), &t)
+        } else {
+            let xx = self.sqr(&p.x);
+            let three_xx = self.add(&self.dbl(&xx), &xx);
+            self.add(&three_xx, &self.mul(&self.c.a, &self.sqr(&zz)))
+        };
+        let x3 = self.sub(&self.sqr(&m), &self.dbl(&s));
+        let eight_yyyy = self.dbl(&self.dbl(&self.dbl(&yyyy)));
+        let y3 = self.sub(&self.mul(&m, &self.sub(&s, &x3)), &eight_yyyy);
+        let z3 = self.dbl(&self.mul(&p.y, &p.z));
         Jacobian {
             x: x3,
             y: y3,
@@ -125,11 +137,19 @@ impl<'a> Field<'a> {
             return p.clone();
         }
         let z1z1 = self.sqr(&p.z);
-        let z2z2 = self.sqr(&q.z);
-        let u1 = self.mul(&p.x, &z2z2);
         let u2 = self.mul(&q.x, &z1z1);
-        let s1 = self.mul(&p.y, &self.mul(&q.z, &z2z2));
         let s2 = self.mul(&q.y, &self.mul(&p.z, &z1z1));
+        // Mixed addition when Q is affine (Z = 1): the base points G and Q.
+        let affine = q.z.is_one();
+        let (u1, s1) = if affine {
+            (p.x.clone(), p.y.clone())
+        } else {
+            let z2z2 = self.sqr(&q.z);
+            (
+                self.mul(&p.x, &z2z2),
+                self.mul(&p.y, &self.mul(&q.z, &z2z2)),
+            )
+        };
         if u1 == u2 {
             return if s1 == s2 {
                 self.double(p)
@@ -142,9 +162,13 @@ impl<'a> Field<'a> {
         let hh = self.sqr(&h);
         let hhh = self.mul(&hh, &h);
         let v = self.mul(&u1, &hh);
-        let x3 = self.sub(&self.sub(&self.sqr(&r), &hhh), &self.small(2, &v));
+        let x3 = self.sub(&self.sub(&self.sqr(&r), &hhh), &self.dbl(&v));
         let y3 = self.sub(&self.mul(&r, &self.sub(&v, &x3)), &self.mul(&s1, &hhh));
-        let z3 = self.mul(&h, &self.mul(&p.z, &q.z));
+        let z3 = if affine {
+            self.mul(&h, &p.z)
+        } else {
+            self.mul(&h, &self.mul(&p.z, &q.z))
+        };
         Jacobian {
             x: x3,
             y: y3,
