@@ -26,8 +26,14 @@ fuzz_target!(|data: &[u8]| {
             Signature::from_kz_xml(sig_octets, set),
             Signature::to_kz_xml as fn(&Signature, ParamSet) -> Vec<u8>,
         ),
-        (Signature::from_rfc4491(sig_octets, set), Signature::to_rfc4491),
-        (Signature::from_cryptopro_xml(sig_octets, set), Signature::to_rfc4491),
+        (
+            Signature::from_rfc4491(sig_octets, set),
+            Signature::to_rfc4491,
+        ),
+        (
+            Signature::from_cryptopro_xml(sig_octets, set),
+            Signature::to_rfc4491,
+        ),
     ] {
         if let Ok(sig) = sig {
             assert_eq!(back(&sig, set), sig_octets);
