@@ -44,6 +44,16 @@ fn b64(b: &[u8]) -> String {
 /// (exclusive c14n) form, so the octets to digest and sign are known
 /// without Tamga's canonicaliser.
 fn signed_declaration(dir: &Path) -> Vec<u8> {
+    signed_declaration_in(dir, Dialect::Kazakh)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Kazakh,
+    CryptoPro,
+}
+
+fn signed_declaration_in(dir: &Path, dialect: Dialect) -> Vec<u8> {
     let body = "<Declaration xmlns=\"urn:tamga:declaration:1\" Id=\"decl-1\">\
                 <LRN>KZ-GOST-0001</LRN><Origin>KZ</Origin><Destination>AZ</Destination>\
                 <Goods>Пшеница, 25 т</Goods>";
@@ -51,14 +61,25 @@ fn signed_declaration(dir: &Path) -> Vec<u8> {
     std::fs::write(dir.join("doc"), &document_c14n).unwrap();
     let out = String::from_utf8(run(Command::new("gost12sum").arg(dir.join("doc")))).unwrap();
     let digest = hex::decode(out.split_whitespace().next().unwrap()).unwrap();
-    let kz = "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:";
+    let (ns, sig_uri, digest_uri) = match dialect {
+        Dialect::Kazakh => (
+            "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:",
+            "gostr34102015-gostr34112015-256",
+            "gostr34112015-256",
+        ),
+        Dialect::CryptoPro => (
+            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:",
+            "gostr34102012-gostr34112012-256",
+            "gostr34112012-256",
+        ),
+    };
     let signed_info_inner = format!(
         "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></ds:CanonicalizationMethod>\
-         <ds:SignatureMethod Algorithm=\"{kz}gostr34102015-gostr34112015-256\"></ds:SignatureMethod>\
+         <ds:SignatureMethod Algorithm=\"{ns}{sig_uri}\"></ds:SignatureMethod>\
          <ds:Reference URI=\"\"><ds:Transforms>\
          <ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"></ds:Transform>\
          <ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></ds:Transform>\
-         </ds:Transforms><ds:DigestMethod Algorithm=\"{kz}gostr34112015-256\"></ds:DigestMethod>\
+         </ds:Transforms><ds:DigestMethod Algorithm=\"{ns}{digest_uri}\"></ds:DigestMethod>\
          <ds:DigestValue>{}</ds:DigestValue></ds:Reference>",
         b64(&digest)
     );
@@ -74,7 +95,9 @@ fn signed_declaration(dir: &Path) -> Vec<u8> {
     // OpenSSL writes RFC 4491's s‖r big-endian; the NCA's XML form is its
     // byte reverse, r‖s little-endian.
     let mut value = std::fs::read(dir.join("sig")).unwrap();
-    value.reverse();
+    if dialect == Dialect::Kazakh {
+        value.reverse();
+    }
     format!(
         "{body}<ds:Signature xmlns:ds=\"{DS}\"><ds:SignedInfo>{signed_info_inner}</ds:SignedInfo>\
          <ds:SignatureValue>{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>\
@@ -174,6 +197,31 @@ fn an_openssl_signed_gost_declaration_passes_and_its_forgeries_do_not() {
     // Same document, declared as from AZ: GOST is not allowed there.
     let r = verify(&doc, "AZ", &Policy::customs());
     assert_eq!(r.reason, Some("algorithm_not_allowed_for_country"));
+}
+
+/// The CryptoPro form (`cpxmlsec` URIs, SignatureValue s‖r big-endian as
+/// OpenSSL writes it) passes too, and its byte reverse does not.
+#[test]
+fn the_cryptopro_form_passes_and_its_reverse_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = signed_declaration_in(dir.path(), Dialect::CryptoPro);
+    let report = verify(&doc, "KZ", &Policy::customs());
+    assert_eq!(
+        report.indication,
+        Indication::TotalPassed,
+        "{}",
+        report.message
+    );
+    let text = String::from_utf8(doc).unwrap();
+    let start = text.find("<ds:SignatureValue>").unwrap() + "<ds:SignatureValue>".len();
+    let end = text.find("</ds:SignatureValue>").unwrap();
+    let mut value = base64::engine::general_purpose::STANDARD
+        .decode(&text[start..end])
+        .unwrap();
+    value.reverse();
+    let reversed = format!("{}{}{}", &text[..start], b64(&value), &text[end..]);
+    let r = verify(reversed.as_bytes(), "KZ", &Policy::customs());
+    assert_eq!(r.sub_indication, Some(SubIndication::SigCryptoFailure));
 }
 
 fn der_of(pem: &str) -> Vec<u8> {
