@@ -6,8 +6,10 @@ CARGO ?= cargo
 # Debian packages the build and the tests need: libxml2 headers, libclang for
 # bindgen (the libxml crate), pkg-config, xmlsec1 (interop tests and the
 # benchmark's reference implementation), cmake and clang for aws-lc-sys,
-# softhsm2 (the PKCS#11 tests of the authority key).
-DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2
+# softhsm2 (the PKCS#11 tests of the authority key), gostsum and
+# libengine-gost-openssl (independent GOST references of the tamga-gost tests).
+DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2 \
+  gostsum libengine-gost-openssl
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 .PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl
@@ -122,6 +124,7 @@ schemathesis: deps deps-schemathesis
 
 bench: deps
 	$(CARGO) bench -p tamga --bench verify
+	$(CARGO) bench -p tamga-gost --bench verify
 
 # The pipeline load generator against local RabbitMQ and PostgreSQL.
 bench-pipeline: deps services

@@ -1505,10 +1505,21 @@ fn tampering() {
             Reject("algorithm_not_allowed", S::CryptoConstraintsFailure),
         ),
         case(
-            "GOST R 34.10-2012 SignatureMethod (not implemented)",
+            "GOST R 34.10-2012 SignatureMethod over an ECDSA key",
             replace1(&s, ECDSA_SHA256, "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256"),
-            Reject("algorithm_not_allowed", S::CryptoConstraintsFailure),
+            Reject("signature_invalid", S::SigCryptoFailure),
         ),
+        case(
+            "legacy GOST 34.310-2004 SignatureMethod (not implemented)",
+            replace1(&s, ECDSA_SHA256, "http://www.w3.org/2001/04/xmldsig-more#gost34310-gost34311"),
+            Reject("unsupported_algorithm", S::CryptoConstraintsFailure),
+        ),
+        case(
+            "GOST SignatureMethod from a country without GOST",
+            replace1(&s, ECDSA_SHA256, "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:gostr34102015-gostr34112015-512"),
+            Reject("algorithm_not_allowed_for_country", S::CryptoConstraintsFailure),
+        )
+        .origin("TR"),
         // Budgets.
         case(
             "17 references",

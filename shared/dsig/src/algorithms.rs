@@ -48,6 +48,40 @@ pub const HMAC_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha25
 pub const HMAC_SHA384: &str = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha384";
 pub const HMAC_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha512";
 
+// GOST R 34.10-2012/2015 with Streebog: the Kazakh NCA's URIs (NCALayer,
+// Kalkan) and the Russian CryptoPro ones. Same mathematics, different byte
+// orders of the SignatureValue (see `crypto.rs` and `tamga-gost`).
+pub const GOST_KZ_SIG_256: &str =
+    "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:gostr34102015-gostr34112015-256";
+pub const GOST_KZ_SIG_512: &str =
+    "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:gostr34102015-gostr34112015-512";
+pub const GOST_KZ_DIGEST_256: &str =
+    "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:gostr34112015-256";
+pub const GOST_KZ_DIGEST_512: &str =
+    "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:gostr34112015-512";
+pub const GOST_CP_SIG_256: &str =
+    "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256";
+pub const GOST_CP_SIG_512: &str =
+    "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512";
+pub const GOST_CP_DIGEST_256: &str = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256";
+pub const GOST_CP_DIGEST_512: &str = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-512";
+/// GOST 34.310-2004 with GOST 34.311-95 (Kazakhstan's and Kyrgyzstan's
+/// legacy): recognised so that it is refused by name, never verified (no
+/// test vector exists for its hash here).
+pub const GOST34310_GOST34311: &str = "http://www.w3.org/2001/04/xmldsig-more#gost34310-gost34311";
+pub const GOST34311: &str = "http://www.w3.org/2001/04/xmldsig-more#gost34311";
+
+/// Whose XML-DSig conventions a GOST URI follows: they differ in the byte
+/// order of `SignatureValue`, so the URI decides it, never a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GostDialect {
+    /// `urn:ietf:params:xml:ns:pkigovkz:…` (NCA RK): r‖s little-endian.
+    Kazakh,
+    /// `urn:ietf:params:xml:ns:cpxmlsec:…` (CryptoPro): s‖r big-endian.
+    CryptoPro,
+}
+
 /// A digest algorithm named by a `DigestMethod`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -58,6 +92,12 @@ pub enum DigestAlgorithm {
     Sha384,
     Sha512,
     Md5,
+    /// GOST R 34.11-2012 (Streebog), 256-bit output.
+    Streebog256(GostDialect),
+    /// GOST R 34.11-2012 (Streebog), 512-bit output.
+    Streebog512(GostDialect),
+    /// GOST 34.311-95 (legacy): named so it can be refused by name.
+    Gost34311,
     Unknown(String),
 }
 
@@ -70,6 +110,11 @@ impl DigestAlgorithm {
             SHA384 => Self::Sha384,
             SHA512 => Self::Sha512,
             MD5 => Self::Md5,
+            GOST_KZ_DIGEST_256 => Self::Streebog256(GostDialect::Kazakh),
+            GOST_KZ_DIGEST_512 => Self::Streebog512(GostDialect::Kazakh),
+            GOST_CP_DIGEST_256 => Self::Streebog256(GostDialect::CryptoPro),
+            GOST_CP_DIGEST_512 => Self::Streebog512(GostDialect::CryptoPro),
+            GOST34311 => Self::Gost34311,
             other => Self::Unknown(other.to_string()),
         }
     }
@@ -82,6 +127,11 @@ impl DigestAlgorithm {
             Self::Sha384 => SHA384,
             Self::Sha512 => SHA512,
             Self::Md5 => MD5,
+            Self::Streebog256(GostDialect::Kazakh) => GOST_KZ_DIGEST_256,
+            Self::Streebog512(GostDialect::Kazakh) => GOST_KZ_DIGEST_512,
+            Self::Streebog256(GostDialect::CryptoPro) => GOST_CP_DIGEST_256,
+            Self::Streebog512(GostDialect::CryptoPro) => GOST_CP_DIGEST_512,
+            Self::Gost34311 => GOST34311,
             Self::Unknown(u) => u,
         }
     }
@@ -95,6 +145,9 @@ impl DigestAlgorithm {
             Self::Sha384 => "sha384",
             Self::Sha512 => "sha512",
             Self::Md5 => "md5",
+            Self::Streebog256(_) => "streebog-256",
+            Self::Streebog512(_) => "streebog-512",
+            Self::Gost34311 => "gost34311",
             Self::Unknown(u) => u,
         }
     }
@@ -107,8 +160,81 @@ impl DigestAlgorithm {
             Self::Sha256 => &digest::SHA256,
             Self::Sha384 => &digest::SHA384,
             Self::Sha512 => &digest::SHA512,
-            Self::Md5 | Self::Unknown(_) => return None,
+            _ => return None,
         })
+    }
+
+    /// Streebog, for the GOST digests this crate computes.
+    pub(crate) fn streebog(&self) -> Option<tamga_gost::Streebog> {
+        match self {
+            Self::Streebog256(_) => Some(tamga_gost::Streebog::S256),
+            Self::Streebog512(_) => Some(tamga_gost::Streebog::S512),
+            _ => None,
+        }
+    }
+
+    /// Can this crate compute the digest?
+    pub fn is_supported(&self) -> bool {
+        self.ring().is_some() || self.streebog().is_some()
+    }
+
+    /// A fresh digest computation, `None` for an unsupported algorithm.
+    pub fn context(&self) -> Option<DigestContext> {
+        if let Some(alg) = self.ring() {
+            return Some(DigestContext::Aws(aws_lc_rs::digest::Context::new(alg)));
+        }
+        self.streebog().map(|s| DigestContext::Gost(s.hasher()))
+    }
+
+    /// The digest of `data`, `None` for an unsupported algorithm.
+    pub fn digest(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let mut c = self.context()?;
+        c.update(data);
+        Some(c.finish().0)
+    }
+}
+
+/// A digest in progress: aws-lc-rs for the SHA family, `tamga-gost` for
+/// Streebog.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum DigestContext {
+    Aws(aws_lc_rs::digest::Context),
+    Gost(tamga_gost::Hasher),
+}
+
+impl std::fmt::Debug for DigestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Aws(c) => write!(f, "DigestContext({:?})", c.algorithm()),
+            Self::Gost(h) => write!(f, "DigestContext({h:?})"),
+        }
+    }
+}
+
+impl DigestContext {
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Aws(c) => c.update(data),
+            Self::Gost(h) => h.update(data),
+        }
+    }
+
+    pub fn finish(self) -> DigestOutput {
+        DigestOutput(match self {
+            Self::Aws(c) => c.finish().as_ref().to_vec(),
+            Self::Gost(h) => h.finish(),
+        })
+    }
+}
+
+/// A finished digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestOutput(pub Vec<u8>);
+
+impl AsRef<[u8]> for DigestOutput {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -121,6 +247,7 @@ pub enum KeyFamily {
     Ed25519,
     Hmac,
     Dsa,
+    Gost,
 }
 
 /// A signature algorithm named by a `SignatureMethod`.
@@ -133,6 +260,13 @@ pub enum SignatureAlgorithm {
     Ed25519,
     Hmac(DigestAlgorithm),
     DsaSha1,
+    /// GOST R 34.10-2012/2015 with Streebog of the same size (256 or 512).
+    Gost {
+        bits: u16,
+        dialect: GostDialect,
+    },
+    /// GOST 34.310-2004 with GOST 34.311-95: refused by name.
+    Gost34310,
     Unknown(String),
 }
 
@@ -158,6 +292,23 @@ impl SignatureAlgorithm {
             HMAC_SHA384 => Self::Hmac(D::Sha384),
             HMAC_SHA512 => Self::Hmac(D::Sha512),
             DSA_SHA1 => Self::DsaSha1,
+            GOST_KZ_SIG_256 => Self::Gost {
+                bits: 256,
+                dialect: GostDialect::Kazakh,
+            },
+            GOST_KZ_SIG_512 => Self::Gost {
+                bits: 512,
+                dialect: GostDialect::Kazakh,
+            },
+            GOST_CP_SIG_256 => Self::Gost {
+                bits: 256,
+                dialect: GostDialect::CryptoPro,
+            },
+            GOST_CP_SIG_512 => Self::Gost {
+                bits: 512,
+                dialect: GostDialect::CryptoPro,
+            },
+            GOST34310_GOST34311 => Self::Gost34310,
             other => Self::Unknown(other.to_string()),
         }
     }
@@ -183,6 +334,23 @@ impl SignatureAlgorithm {
             Self::Hmac(D::Sha384) => HMAC_SHA384.into(),
             Self::Hmac(D::Sha512) => HMAC_SHA512.into(),
             Self::DsaSha1 => DSA_SHA1.into(),
+            Self::Gost {
+                bits: 256,
+                dialect: GostDialect::Kazakh,
+            } => GOST_KZ_SIG_256.into(),
+            Self::Gost {
+                bits: 512,
+                dialect: GostDialect::Kazakh,
+            } => GOST_KZ_SIG_512.into(),
+            Self::Gost {
+                bits: 256,
+                dialect: GostDialect::CryptoPro,
+            } => GOST_CP_SIG_256.into(),
+            Self::Gost {
+                bits: 512,
+                dialect: GostDialect::CryptoPro,
+            } => GOST_CP_SIG_512.into(),
+            Self::Gost34310 => GOST34310_GOST34311.into(),
             Self::Unknown(u) => u.clone(),
             other => format!("{other:?}"),
         }
@@ -197,6 +365,8 @@ impl SignatureAlgorithm {
             Self::Ed25519 => "ed25519".into(),
             Self::Hmac(d) => format!("hmac-{}", d.name()),
             Self::DsaSha1 => "dsa-sha1".into(),
+            Self::Gost { bits, .. } => format!("gost2012-{bits}"),
+            Self::Gost34310 => "gost34310".into(),
             Self::Unknown(u) => u.clone(),
         }
     }
@@ -232,6 +402,7 @@ impl SignatureAlgorithm {
             Self::Ed25519 => KeyFamily::Ed25519,
             Self::Hmac(_) => KeyFamily::Hmac,
             Self::DsaSha1 => KeyFamily::Dsa,
+            Self::Gost { .. } | Self::Gost34310 => KeyFamily::Gost,
             Self::Unknown(_) => return None,
         })
     }
@@ -241,6 +412,23 @@ impl SignatureAlgorithm {
         match self {
             Self::RsaPkcs1(d) | Self::RsaPss(d) | Self::Ecdsa(d) | Self::Hmac(d) => Some(d),
             Self::DsaSha1 => Some(&DigestAlgorithm::Sha1),
+            Self::Gost {
+                bits: 256,
+                dialect: GostDialect::Kazakh,
+            } => Some(&DigestAlgorithm::Streebog256(GostDialect::Kazakh)),
+            Self::Gost {
+                bits: 256,
+                dialect: GostDialect::CryptoPro,
+            } => Some(&DigestAlgorithm::Streebog256(GostDialect::CryptoPro)),
+            Self::Gost {
+                dialect: GostDialect::Kazakh,
+                ..
+            } => Some(&DigestAlgorithm::Streebog512(GostDialect::Kazakh)),
+            Self::Gost {
+                dialect: GostDialect::CryptoPro,
+                ..
+            } => Some(&DigestAlgorithm::Streebog512(GostDialect::CryptoPro)),
+            Self::Gost34310 => Some(&DigestAlgorithm::Gost34311),
             Self::Ed25519 | Self::Unknown(_) => None,
         }
     }

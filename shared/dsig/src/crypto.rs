@@ -9,7 +9,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey as X509PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::algorithms::{DigestAlgorithm, SignatureAlgorithm};
+use crate::algorithms::{DigestAlgorithm, GostDialect, SignatureAlgorithm};
 use crate::error::CryptoError;
 use crate::model::KeyValue;
 
@@ -66,6 +66,8 @@ pub enum PublicKey {
         point: Vec<u8>,
     },
     Ed25519(Vec<u8>),
+    /// GOST R 34.10-2012/2015, validated (on the curve, of order q).
+    Gost(tamga_gost::PublicKey),
     Unsupported(String),
 }
 
@@ -85,6 +87,16 @@ impl PublicKey {
     }
 
     fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<Self, CryptoError> {
+        let oid = spki.algorithm.algorithm.to_id_string();
+        if tamga_gost::der::is_gost_key_algorithm(&oid) {
+            return match tamga_gost::der::public_key_from_spki(spki.raw) {
+                Ok(k) => Ok(PublicKey::Gost(k)),
+                Err(tamga_gost::GostError::UnsupportedKeyAlgorithm(_)) => {
+                    Ok(PublicKey::Unsupported(format!("GOST key {oid} (legacy)")))
+                }
+                Err(e) => Err(CryptoError::BadKey(e.to_string())),
+            };
+        }
         let raw = spki.subject_public_key.data.to_vec();
         match spki.parsed() {
             Ok(X509PublicKey::RSA(rsa)) => Ok(PublicKey::Rsa {
@@ -148,6 +160,9 @@ impl PublicKey {
                 c => format!("EC P-{}", c.bits()),
             },
             PublicKey::Ed25519(_) => "Ed25519".into(),
+            PublicKey::Gost(k) => {
+                format!("GOST R 34.10-2012 {} ({})", k.bits(), k.param_set().name())
+            }
             PublicKey::Unsupported(s) => s.clone(),
         }
     }
@@ -158,6 +173,7 @@ impl PublicKey {
             PublicKey::Rsa { bits, .. } => *bits,
             PublicKey::Ec { curve, .. } => curve.bits(),
             PublicKey::Ed25519(_) => 256,
+            PublicKey::Gost(k) => k.bits(),
             PublicKey::Unsupported(_) => 0,
         }
     }
@@ -228,13 +244,42 @@ pub fn verify_signature(
         (SignatureAlgorithm::Ed25519, PublicKey::Ed25519(k)) => {
             check(&signature::ED25519, k, message, signature_value)
         }
+        (SignatureAlgorithm::Gost { bits, dialect }, PublicKey::Gost(k)) => {
+            if usize::from(*bits) != k.bits() {
+                return Err(mismatch());
+            }
+            verify_gost(*dialect, k, message, signature_value)
+        }
         (SignatureAlgorithm::Hmac(_), _) => Err(CryptoError::NoKey),
-        (SignatureAlgorithm::DsaSha1 | SignatureAlgorithm::Unknown(_), _) => Err(unsupported()),
+        (
+            SignatureAlgorithm::DsaSha1
+            | SignatureAlgorithm::Gost34310
+            | SignatureAlgorithm::Unknown(_),
+            _,
+        ) => Err(unsupported()),
         (_, PublicKey::Unsupported(k)) => {
             Err(CryptoError::BadKey(format!("{k} keys are not supported")))
         }
         _ => Err(mismatch()),
     }
+}
+
+/// A GOST signature value in the dialect's byte order; a value of the
+/// wrong length or with r, s out of range is malformed, which is reported
+/// like any signature that does not verify.
+fn verify_gost(
+    dialect: GostDialect,
+    key: &tamga_gost::PublicKey,
+    message: &[u8],
+    signature_value: &[u8],
+) -> Result<(), CryptoError> {
+    let set = key.param_set();
+    let signature = match dialect {
+        GostDialect::Kazakh => tamga_gost::Signature::from_kz_xml(signature_value, set),
+        GostDialect::CryptoPro => tamga_gost::Signature::from_cryptopro_xml(signature_value, set),
+    }
+    .map_err(|_| CryptoError::BadSignature)?;
+    tamga_gost::verify_message(key, message, &signature).map_err(|_| CryptoError::BadSignature)
 }
 
 /// Checks an HMAC signature value with a shared secret (only ever used by the

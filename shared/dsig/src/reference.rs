@@ -90,7 +90,7 @@ enum Data<'d> {
 }
 
 /// Streams into a digest without buffering the canonical form.
-struct DigestWriter(aws_lc_rs::digest::Context);
+struct DigestWriter(crate::algorithms::DigestContext);
 
 impl Write for DigestWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -113,14 +113,13 @@ const DEFAULT_C14N: Canonicalization = Canonicalization {
 /// document without its tree).
 pub fn reference_digest(
     reference: &Reference<'_>,
-) -> Result<aws_lc_rs::digest::Context, ReferenceError> {
-    let algorithm = reference
+) -> Result<crate::algorithms::DigestContext, ReferenceError> {
+    reference
         .digest
-        .ring()
+        .context()
         .ok_or_else(|| ReferenceError::UnsupportedDigest {
             uri: reference.digest.uri().to_string(),
-        })?;
-    Ok(aws_lc_rs::digest::Context::new(algorithm))
+        })
 }
 
 /// Computes the digest of `reference`, made by the signature `signature`

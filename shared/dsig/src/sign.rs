@@ -257,10 +257,8 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn digest(alg: &DigestAlgorithm, data: &[u8]) -> Result<Vec<u8>, SignError> {
-    let a = alg
-        .ring()
-        .ok_or_else(|| CryptoError::UnsupportedAlgorithm(alg.name().to_string()))?;
-    Ok(aws_lc_rs::digest::digest(a, data).as_ref().to_vec())
+    alg.digest(data)
+        .ok_or_else(|| CryptoError::UnsupportedAlgorithm(alg.name().to_string()).into())
 }
 
 /// An attribute value as exclusive c14n writes it (`&`, `<`, `"` and the

@@ -21,11 +21,8 @@ pub struct CertDigest {
 impl CertDigest {
     /// True when this digest names the certificate `der`.
     pub fn matches(&self, der: &[u8]) -> bool {
-        match self.digest.ring() {
-            Some(alg) => {
-                let d = aws_lc_rs::digest::digest(alg, der);
-                d.as_ref() == self.value.as_slice()
-            }
+        match self.digest.digest(der) {
+            Some(d) => d == self.value,
             None => false,
         }
     }

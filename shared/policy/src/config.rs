@@ -3,6 +3,8 @@
 //! Loaded from a TOML file (`tamga verify --policy FILE`); every key is
 //! optional and defaults to the strict customs profile.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use tamga_dsig::{Budget, DigestAlgorithm, SignatureAlgorithm};
 use tamga_trust::{Eku, RevocationMode};
@@ -106,6 +108,53 @@ impl Default for Certificates {
     }
 }
 
+/// What one partner country's signers may use (`[country.KZ]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountryRules {
+    /// Signature algorithm families: `rsa`, `rsa-pss`, `ecdsa`, `ed25519`,
+    /// `gost2012-256`, `gost2012-512`.
+    pub algorithms: Vec<String>,
+}
+
+/// The families every country may use unless its `[country.XX]` says otherwise.
+pub const DEFAULT_ALGORITHM_FAMILIES: &[&str] = &["rsa", "rsa-pss", "ecdsa", "ed25519"];
+/// GOST R 34.10-2012/2015: national in Kazakhstan and Kyrgyzstan, allowed
+/// there by default and nowhere else.
+pub const GOST_FAMILIES: &[&str] = &["gost2012-256", "gost2012-512"];
+
+/// The default `[country]` table: KZ and KG may use GOST as well.
+pub fn default_countries() -> BTreeMap<String, CountryRules> {
+    let with_gost: Vec<String> = DEFAULT_ALGORITHM_FAMILIES
+        .iter()
+        .chain(GOST_FAMILIES)
+        .map(|s| s.to_string())
+        .collect();
+    ["KG", "KZ"]
+        .into_iter()
+        .map(|cc| {
+            (
+                cc.to_string(),
+                CountryRules {
+                    algorithms: with_gost.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The family a signature algorithm belongs to, as `[country.XX]` names it.
+pub fn algorithm_family(s: &SignatureAlgorithm) -> String {
+    match s {
+        SignatureAlgorithm::RsaPkcs1(_) => "rsa".into(),
+        SignatureAlgorithm::RsaPss(_) => "rsa-pss".into(),
+        SignatureAlgorithm::Ecdsa(_) => "ecdsa".into(),
+        SignatureAlgorithm::Ed25519 => "ed25519".into(),
+        SignatureAlgorithm::Hmac(_) => "hmac".into(),
+        other => other.name(),
+    }
+}
+
 /// A complete validation policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -117,6 +166,10 @@ pub struct Policy {
     pub budgets: Budgets,
     pub algorithms: Algorithms,
     pub certificates: Certificates,
+    /// Per-country algorithm rules (customs profile). A country without an
+    /// entry may use [`DEFAULT_ALGORITHM_FAMILIES`]; a `[country]` table in
+    /// the policy file replaces the default one (KZ and KG with GOST).
+    pub country: BTreeMap<String, CountryRules>,
 }
 
 impl Default for Policy {
@@ -135,6 +188,7 @@ impl Policy {
             budgets: Budgets::default(),
             algorithms: Algorithms::default(),
             certificates: Certificates::default(),
+            country: default_countries(),
         }
     }
 
@@ -202,7 +256,14 @@ impl Policy {
     /// Is this digest acceptable? `Err` names why not.
     pub(crate) fn digest_allowed(&self, d: &DigestAlgorithm) -> Result<(), crate::Reason> {
         match d {
-            DigestAlgorithm::Sha256 | DigestAlgorithm::Sha384 | DigestAlgorithm::Sha512 => Ok(()),
+            DigestAlgorithm::Sha256
+            | DigestAlgorithm::Sha384
+            | DigestAlgorithm::Sha512
+            | DigestAlgorithm::Streebog256(_)
+            | DigestAlgorithm::Streebog512(_) => Ok(()),
+            DigestAlgorithm::Gost34311 => Err(crate::Reason::UnsupportedAlgorithm {
+                algorithm: d.uri().to_string(),
+            }),
             DigestAlgorithm::Sha1 if self.algorithms.allow_sha1 => Ok(()),
             DigestAlgorithm::Sha1 | DigestAlgorithm::Md5 | DigestAlgorithm::Sha224 => {
                 Err(crate::Reason::WeakAlgorithm {
@@ -224,6 +285,9 @@ impl Policy {
             SignatureAlgorithm::DsaSha1 => Err(crate::Reason::AlgorithmNotAllowed {
                 algorithm: s.name(),
             }),
+            SignatureAlgorithm::Gost34310 => {
+                Err(crate::Reason::UnsupportedAlgorithm { algorithm: s.uri() })
+            }
             SignatureAlgorithm::Unknown(u) => Err(crate::Reason::AlgorithmNotAllowed {
                 algorithm: u.clone(),
             }),
@@ -238,9 +302,62 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Under the customs profile, may a signer from `country` use `s`?
+    /// (The generic profile runs conformance vectors under a pseudo
+    /// country and has no partner rules.)
+    pub(crate) fn country_allows(
+        &self,
+        country: &str,
+        s: &SignatureAlgorithm,
+    ) -> Result<(), crate::Reason> {
+        if self.profile != Profile::Customs {
+            return Ok(());
+        }
+        let family = algorithm_family(s);
+        let allowed = match self.country.get(country) {
+            Some(rules) => rules.algorithms.contains(&family),
+            None => DEFAULT_ALGORITHM_FAMILIES.contains(&family.as_str()),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(crate::Reason::AlgorithmNotAllowedForCountry {
+                algorithm: family,
+                country: country.to_string(),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn country_algorithm_rules() {
+        use tamga_dsig::algorithms::GostDialect;
+        let gost = SignatureAlgorithm::Gost {
+            bits: 512,
+            dialect: GostDialect::Kazakh,
+        };
+        let rsa = SignatureAlgorithm::RsaPkcs1(DigestAlgorithm::Sha256);
+        let p = Policy::customs();
+        assert!(p.country_allows("KZ", &gost).is_ok());
+        assert!(p.country_allows("KG", &gost).is_ok());
+        assert!(p.country_allows("AZ", &rsa).is_ok());
+        assert_eq!(
+            p.country_allows("AZ", &gost).unwrap_err().code(),
+            "algorithm_not_allowed_for_country"
+        );
+        // A policy file's table replaces the default one.
+        let p = Policy::from_toml("[country.KZ]\nalgorithms = [\"ecdsa\"]\n").unwrap();
+        assert!(p.country_allows("KZ", &gost).is_err());
+        assert!(p.country_allows("KZ", &rsa).is_err());
+        assert!(p.country_allows("KG", &gost).is_err());
+        assert!(Policy::generic().country_allows("ZZ", &gost).is_ok());
+        assert!(Policy::from_toml("[country.KZ]\nalgoritms = []\n").is_err());
+    }
 
     #[test]
     fn toml_round_trip_and_unknown_keys() {

@@ -12,7 +12,10 @@ mod report;
 mod streaming;
 mod verify;
 
-pub use config::{Algorithms as AlgorithmPolicy, Budgets, Certificates, Limits, Policy, Profile};
+pub use config::{
+    algorithm_family, default_countries, Algorithms as AlgorithmPolicy, Budgets, Certificates,
+    CountryRules, Limits, Policy, Profile, DEFAULT_ALGORITHM_FAMILIES, GOST_FAMILIES,
+};
 pub use reason::{Indication, Reason, SubIndication};
 pub use report::{
     Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer, TimestampReport,

@@ -133,6 +133,12 @@ pub enum Reason {
     WeakAlgorithm { algorithm: String },
     /// An algorithm Tamga does not implement or the policy does not list.
     AlgorithmNotAllowed { algorithm: String },
+    /// An algorithm Tamga recognises but does not implement (GOST 34.310-2004):
+    /// the signature cannot be checked, so it is never passed.
+    UnsupportedAlgorithm { algorithm: String },
+    /// The policy does not let signers of this country use this algorithm
+    /// (`[country.XX] algorithms`).
+    AlgorithmNotAllowedForCountry { algorithm: String, country: String },
     /// RSA < 2048, EC < 256 (or the policy's minimums).
     WeakKey { key: String, minimum: usize },
     /// A reference digest does not match: the signed content was changed.
@@ -199,6 +205,8 @@ impl Reason {
             SigningCertificateMismatch => "signing_certificate_mismatch",
             WeakAlgorithm { .. } => "weak_algorithm",
             AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            AlgorithmNotAllowedForCountry { .. } => "algorithm_not_allowed_for_country",
             WeakKey { .. } => "weak_key",
             DigestMismatch { .. } => "digest_mismatch",
             ReferenceUnresolved { .. } => "reference_unresolved",
@@ -253,9 +261,12 @@ impl Reason {
             | ForbiddenTransform { .. }
             | ExternalReference { .. }
             | IndirectionForbidden { .. } => S::SigConstraintsFailure,
-            HmacForbidden | WeakAlgorithm { .. } | AlgorithmNotAllowed { .. } | WeakKey { .. } => {
-                S::CryptoConstraintsFailure
-            }
+            HmacForbidden
+            | WeakAlgorithm { .. }
+            | AlgorithmNotAllowed { .. }
+            | UnsupportedAlgorithm { .. }
+            | AlgorithmNotAllowedForCountry { .. }
+            | WeakKey { .. } => S::CryptoConstraintsFailure,
             KeyValueOnly | NoSigningCertificate(_) | SigningCertificateMismatch => {
                 S::NoSigningCertificateFound
             }
@@ -326,6 +337,8 @@ impl Reason {
             SigningCertificateMismatch => "The XAdES signing-certificate digest does not match the certificate in KeyInfo.".into(),
             WeakAlgorithm { algorithm } => format!("The algorithm {algorithm} is too weak for the policy."),
             AlgorithmNotAllowed { algorithm } => format!("The algorithm {algorithm} is not supported or not allowed by the policy."),
+            UnsupportedAlgorithm { algorithm } => format!("The algorithm {algorithm} is recognised but not implemented, so the signature cannot be checked."),
+            AlgorithmNotAllowedForCountry { algorithm, country } => format!("The policy does not allow signers from {country} to use {algorithm}."),
             WeakKey { key, minimum } => format!("The signer's key ({key}) is below the policy's minimum of {minimum} bits."),
             DigestMismatch { uri } => format!("The content referenced by {uri:?} was changed after signing (digest mismatch)."),
             ReferenceUnresolved { uri, detail } => format!("The reference {uri:?} could not be resolved: {detail}."),

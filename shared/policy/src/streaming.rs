@@ -280,7 +280,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Streams into a digest without buffering the canonical form.
-struct DigestWriter(aws_lc_rs::digest::Context);
+struct DigestWriter(tamga_dsig::algorithms::DigestContext);
 
 impl Write for DigestWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -213,6 +213,7 @@ pub(crate) fn check_signature<'d>(
         });
     }
     policy.signature_allowed(&sig.signature_method)?;
+    policy.country_allows(req.origin.as_str(), &sig.signature_method)?;
     for r in &sig.references {
         policy.digest_allowed(&r.digest)?;
     }
@@ -838,6 +839,8 @@ pub(crate) fn check_key_strength(policy: &Policy, key: &PublicKey) -> Result<(),
         PublicKey::Rsa { .. } => policy.algorithms.min_rsa_bits,
         PublicKey::Ec { .. } => policy.algorithms.min_ec_bits,
         PublicKey::Ed25519(_) => 0,
+        // 256 and 512 are the only GOST R 34.10-2012 sizes.
+        PublicKey::Gost(_) => policy.algorithms.min_ec_bits,
         _ => {
             return Err(Reason::AlgorithmNotAllowed {
                 algorithm: key.describe(),

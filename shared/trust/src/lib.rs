@@ -22,7 +22,9 @@
 //! * Every certificate in the path that has an extendedKeyUsage extension,
 //!   intermediates included, must list one of the accepted EKUs.
 //! * Signatures: ECDSA P-256/P-384/P-521, Ed25519, RSA PKCS#1 v1.5 and PSS with
-//!   SHA-256/384/512 and 2048-8192-bit keys. SHA-1, MD5, DSA and GOST are refused.
+//!   SHA-256/384/512 and 2048-8192-bit keys; GOST R 34.10-2012/2015 256 and 512
+//!   with Streebog (TC26, CryptoPro and Kazakh NCA identifiers, `tamga-gost`).
+//!   SHA-1, MD5, DSA and GOST R 34.10-2001 / 34.310-2004 are refused.
 //! * CRLs must be v2 with a nextUpdate and at least one extension (CRL number);
 //!   delta and indirect CRLs are refused. A CRL applies to a certificate when its
 //!   issuer name equals the certificate's issuer name and, if it has an issuing

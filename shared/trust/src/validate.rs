@@ -20,8 +20,9 @@ use crate::summary::{
 use crate::trust_list::{AnchorEntry, CountryTrust, TrustList};
 
 /// Signature algorithms accepted on certificates and CRLs. Listed explicitly so
-/// a webpki upgrade cannot widen the policy unnoticed. SHA-1, MD5, DSA, GOST and
-/// RSA keys under 2048 bits are absent on purpose.
+/// a webpki upgrade cannot widen the policy unnoticed. SHA-1, MD5, DSA and
+/// RSA keys under 2048 bits are absent on purpose; GOST comes from
+/// `tamga-gost` (see [`accepted_algorithms`]).
 ///
 /// Each is wrapped in [`Memoized`], which remembers successful checks: the
 /// same CA certificates and CRLs come with every declaration (see `memo.rs`).
@@ -107,6 +108,28 @@ static ACCEPTED_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
         inner: algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
     },
 ];
+
+/// [`ACCEPTED_ALGORITHMS`] and GOST R 34.10-2012/2015 (TC26, CryptoPro and
+/// Kazakh NCA identifiers, `tamga_gost::webpki`), each memoized under its
+/// own id so a check remembered for one curve never answers for another.
+fn accepted_algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    static ALL: std::sync::OnceLock<Vec<&'static dyn SignatureVerificationAlgorithm>> =
+        std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = ACCEPTED_ALGORITHMS.to_vec();
+        let first_id = u8::try_from(all.len()).unwrap_or(u8::MAX);
+        for (i, gost) in tamga_gost::webpki::certificate_algorithms()
+            .iter()
+            .enumerate()
+        {
+            let id = first_id.saturating_add(u8::try_from(i).unwrap_or(u8::MAX));
+            // Built once per process: leaking gives the 'static webpki wants.
+            let memo: &'static Memoized = Box::leak(Box::new(Memoized { id, inner: gost }));
+            all.push(memo);
+        }
+        all
+    })
+}
 
 /// How revocation is checked against the country folder's CRLs.
 #[non_exhaustive]
@@ -235,7 +258,7 @@ impl TrustList {
         };
         let path = ee
             .verify_for_usage(
-                ACCEPTED_ALGORITHMS,
+                accepted_algorithms(),
                 &trust.webpki_anchors,
                 &intermediates,
                 time,
