@@ -34,6 +34,7 @@ impl PublicKeyData for TokenKey {
 /// Generates `label` in `token` and has `country`'s issuing CA (from the demo
 /// PKI's `keys/`) certify it as that country's customs authority; returns
 /// the certificate's path.
+#[allow(clippy::too_many_arguments)] // a test fixture: every argument is one fact of the key
 pub fn certified_token_key(
     hsm: &SoftHsm,
     token: &str,
