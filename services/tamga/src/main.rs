@@ -166,6 +166,14 @@ fn main() -> ExitCode {
 }
 
 /// Parses `--at`: RFC 3339, or now when absent.
+/// One stderr line when a partner's trust material is unusable: the command
+/// still runs, and the affected declarations come out INDETERMINATE.
+pub fn warn_degraded(trust: &tamga_trust::TrustList) {
+    if let Some(w) = trust.degraded_warning() {
+        eprintln!("tamga: {w}");
+    }
+}
+
 pub fn parse_time(at: Option<&str>) -> anyhow::Result<i64> {
     match at {
         None => Ok(time::OffsetDateTime::now_utc().unix_timestamp()),

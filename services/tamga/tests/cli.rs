@@ -617,3 +617,146 @@ fn assert_private(p: &Path) {
     let mode = std::fs::metadata(p).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", p.display());
 }
+
+// ---------------------------------------------------------------------------
+// A partner's broken CRL: one warning line, only its declarations affected.
+// ---------------------------------------------------------------------------
+
+const BROKEN_CRL: &[u8] = b"-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n";
+
+/// An AZ declaration signed in-process by an AZ broker.
+fn signed_az(seq: u64) -> Vec<u8> {
+    let az = pki().country("AZ").unwrap();
+    let b = az.broker(BrokerKind::Ecdsa).unwrap();
+    sign_enveloped(
+        sample(&SampleSpec::new("AZ", "KZ", seq, 3)).as_bytes(),
+        &SigningKey::from_pkcs8_pem(b.key_pkcs8_pem.as_bytes()).unwrap(),
+        &SignOptions {
+            certificates: vec![b.cert_der.clone(), az.issuing.cert_der.clone()],
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::now_utc(),
+            limits: ParseLimits::default(),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn verify_with_a_partners_broken_crl_warns_once_and_isolates_it() {
+    let ws = Workspace::new();
+    std::fs::write(ws.path("trust/KZ/issuing-ca.crl"), BROKEN_CRL).unwrap();
+    let kz = ws.write("kz.xml", &signed(BrokerKind::Ecdsa, true, 11));
+    let az = ws.write("az.xml", &signed_az(12));
+
+    let o = tamga(verify_args(&ws, "KZ", &[&kz]));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["indication"], "INDETERMINATE", "{}", show(&o));
+    assert_eq!(v["subIndication"], "TRY_LATER");
+    assert_eq!(v["reason"], "revocation_unavailable");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("KZ/issuing-ca.crl")),
+        "{}",
+        show(&o)
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one warning line\n{}", show(&o));
+    assert!(
+        err.starts_with("tamga: warning: trust list degraded") && err.contains("KZ"),
+        "{}",
+        show(&o)
+    );
+
+    // The other corridor: passes, with the same single warning line.
+    let o = tamga(verify_args(&ws, "AZ", &[&az]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", show(&o));
+}
+
+/// `tamga run` starts with one partner's CRL broken, logs which country is
+/// degraded and exports it as a metric.
+#[test]
+fn run_starts_with_a_partners_broken_crl_and_reports_it() {
+    use std::io::{BufRead, BufReader, Read, Write as _};
+    use std::process::Stdio;
+
+    let ws = Workspace::new();
+    std::fs::write(ws.path("trust/KZ/issuing-ca.crl"), BROKEN_CRL).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let keys = ws.path("keys/AZ");
+    let config = format!(
+        "[trust]\ndir = {trust:?}\n\n[[authority]]\ncountry = \"AZ\"\nkey = {key:?}\ncert = {cert:?}\nchain = [{chain:?}]\n\n[worker]\nname = \"cli-degraded\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[log]\nformat = \"text\"\nlevel = \"info\"\n\n[embedded]\nsqlite = {sqlite:?}\n",
+        trust = ws.trust(),
+        key = keys.join("authority.key").display().to_string(),
+        cert = keys.join("authority.pem").display().to_string(),
+        chain = keys.join("issuing-ca.pem").display().to_string(),
+        sqlite = ws.path("audit.sqlite").display().to_string(),
+    );
+    let config_path = ws.write("site.toml", config.as_bytes());
+    let mut child = Command::new(TAMGA)
+        .args(["run", "--config", &config_path])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !log.iter().any(|l: &String| l.contains("ready")) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("tamga run exited: {status}\n{}", log.join("\n"));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `ready` within 60 s\n{}",
+            log.join("\n")
+        );
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            log.push(line);
+        }
+    }
+    let metrics = (|| {
+        for _ in 0..50 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(
+                    b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                );
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        String::new()
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        metrics.contains("tamga_trust_degraded{country=\"KZ\",kind=\"crl\"} 1"),
+        "{metrics}"
+    );
+    let warned = log
+        .iter()
+        .filter(|l| l.contains("trust material unusable"))
+        .collect::<Vec<_>>();
+    assert_eq!(warned.len(), 1, "{}", log.join("\n"));
+    assert!(warned[0].contains("KZ"), "{}", warned[0]);
+}

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub dead_lettered: IntCounterVec,
     pub transient_errors: IntCounterVec,
     pub audit_chain_head: IntGaugeVec,
+    /// 1 per (country, kind) whose trust material is unusable.
+    pub trust_degraded: IntGaugeVec,
 }
 
 #[allow(clippy::panic)]
@@ -125,6 +127,13 @@ impl Metrics {
             ),
             &["chain"],
         ));
+        let trust_degraded = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_trust_degraded",
+                "1 when a partner country's trust material (CRL, anchor, trusted list) is unusable; its declarations that depend on it are INDETERMINATE.",
+            ),
+            &["country", "kind"],
+        ));
         for c in [
             Box::new(declarations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(rejections.clone()),
@@ -138,6 +147,7 @@ impl Metrics {
             Box::new(dead_lettered.clone()),
             Box::new(transient_errors.clone()),
             Box::new(audit_chain_head.clone()),
+            Box::new(trust_degraded.clone()),
         ] {
             must(registry.register(c));
         }
@@ -155,6 +165,25 @@ impl Metrics {
             dead_lettered,
             transient_errors,
             audit_chain_head,
+            trust_degraded,
+        }
+    }
+
+    /// Mirrors the trust list's faults into `tamga_trust_degraded` (and
+    /// logs each), replacing what a previous load reported.
+    pub fn set_trust_state(&self, trust: &tamga_trust::TrustList) {
+        self.trust_degraded.reset();
+        for f in trust.faults() {
+            tracing::warn!(
+                country = %f.country,
+                kind = f.kind.as_str(),
+                source = %f.source,
+                detail = %f.detail,
+                "trust material unusable; only this country's affected declarations are INDETERMINATE"
+            );
+            self.trust_degraded
+                .with_label_values(&[f.country.as_str(), f.kind.as_str()])
+                .set(1);
         }
     }
 

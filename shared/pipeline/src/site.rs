@@ -147,6 +147,7 @@ pub async fn start_site(
         });
     }
     let engine = Arc::new(build_engine(cfg, open_key)?);
+    metrics.set_trust_state(&engine.trust);
     let bus = match bus {
         Some(b) => b,
         None => connect_bus(cfg, options.embedded).await?,

@@ -202,6 +202,9 @@ impl Reason {
                 PathError::MalformedCertificate(_) => "malformed_certificate",
                 PathError::UnsupportedCertificate(_) => "unsupported_certificate",
                 PathError::BudgetExceeded => "budget_exceeded",
+                PathError::RevocationUnavailable { .. } => "revocation_unavailable",
+                PathError::TrustListInvalid { .. } => "trust_list_invalid",
+                PathError::TrustListStale { .. } => "trust_list_stale",
                 _ => "path_validation_failed",
             },
             KeyNotTrusted => "key_not_trusted",
@@ -252,7 +255,13 @@ impl Reason {
                 PathError::Expired { .. } => S::OutOfBoundsNoPoe,
                 PathError::NotYetValid { .. } => S::NotYetValid,
                 PathError::Revoked { .. } => S::Revoked,
-                PathError::RevocationUnknown | PathError::CrlExpired { .. } => S::TryLater,
+                // The partner's material is unusable or out of date: the
+                // signature may be fine, nobody can tell until it is fixed.
+                PathError::RevocationUnknown
+                | PathError::CrlExpired { .. }
+                | PathError::RevocationUnavailable { .. }
+                | PathError::TrustListStale { .. } => S::TryLater,
+                PathError::TrustListInvalid { .. } => S::CertificateChainGeneralFailure,
                 PathError::KeyUsageNotAllowed
                 | PathError::EkuNotAllowed { .. }
                 | PathError::SignerIsCa

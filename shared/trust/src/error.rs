@@ -84,10 +84,43 @@ pub enum PathError {
     /// Anything webpki reports that has no more specific variant.
     #[error("certificate path validation failed: {0}")]
     Other(String),
+    /// A CRL published for a CA in the path could not be loaded (malformed,
+    /// unsupported form, no CRL number): the status of certificates that CA
+    /// issued cannot be established. Other CAs and countries are unaffected.
+    #[error("revocation status cannot be established: the CRL {crl} is unusable ({detail})")]
+    RevocationUnavailable {
+        /// Where the unusable CRL came from (`CC/filename`, or a trusted-list entry).
+        crl: String,
+        /// Why it is unusable.
+        detail: String,
+    },
+    /// The country's trust material (its folder or its signed trusted list)
+    /// could not be used, so none of its anchors are; other countries are unaffected.
+    #[error("the trust list of {country} is unusable: {detail}")]
+    TrustListInvalid {
+        /// The country.
+        country: CountryCode,
+        /// What is wrong (file and problem, or signature / sequence problem).
+        detail: String,
+    },
+    /// The country's signed trusted list is past its NextUpdate at the validation time.
+    #[error(
+        "the trusted list of {country} is out of date (NextUpdate {next_update_unix}, Unix time)"
+    )]
+    TrustListStale {
+        /// The country.
+        country: CountryCode,
+        /// The list's NextUpdate.
+        next_update_unix: u64,
+    },
 }
 
-/// Why the trust list could not be loaded. Loading fails closed: one bad entry
-/// refuses the whole list rather than silently trusting less (or more).
+/// Why the trust list, or one country's part of it, could not be loaded.
+///
+/// Only problems with the directory itself (unreadable, a folder that is not
+/// a country code) refuse the whole list. A bad file inside a country folder
+/// becomes that country's [`crate::TrustFault`], carrying this error's sentence:
+/// one partner's mistake must not stop the other corridors.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum TrustLoadError {

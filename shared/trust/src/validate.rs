@@ -13,6 +13,7 @@ use x509_parser::certificate::X509Certificate;
 use crate::country::CountryCode;
 use crate::eku::Eku;
 use crate::error::{map_webpki_error, PathError};
+use crate::fault::{FaultEntry, FaultKind};
 use crate::memo::Memoized;
 use crate::summary::{
     parse_certificate, serial_hex, summarize_certificate, summary_of, CertSummary,
@@ -190,6 +191,9 @@ impl TrustList {
             .countries
             .get(&req.country)
             .ok_or(PathError::UnknownCountry(req.country))?;
+        if let Some(blocked) = &trust.blocked {
+            return Err(blocked.clone());
+        }
 
         let signer_der = CertificateDer::from(req.signer_der);
         let ee = EndEntityCert::try_from(&signer_der).map_err(map_webpki_error)?;
@@ -247,8 +251,31 @@ impl TrustList {
                 PathError::Revoked { .. } => PathError::Revoked {
                     serial_hex: revoked_serial(trust, &ee, &intermediates),
                 },
+                // A missing CRL that is missing because the partner's file was
+                // unusable: say so, naming the file.
+                PathError::RevocationUnknown if req.revocation != RevocationMode::Off => {
+                    unusable_crl_for(trust, Some(signer.issuer().as_raw()))
+                        .or_else(|| unusable_crl_for(trust, None))
+                        .map_or(PathError::RevocationUnknown, |f| f.revocation_error())
+                }
                 other => other,
             })?;
+
+        // An unusable CRL from an issuer on this path hides whatever it
+        // listed: even with another CRL of that issuer at hand, fail closed.
+        if req.revocation != RevocationMode::Off {
+            let mut issuers = vec![signer.issuer().as_raw().to_vec()];
+            for cert in path.intermediate_certificates() {
+                let der = cert.der();
+                let parsed = parse_certificate(der.as_ref())?;
+                issuers.push(parsed.issuer().as_raw().to_vec());
+            }
+            for issuer in &issuers {
+                if let Some(fault) = unusable_crl_for(trust, Some(issuer)) {
+                    return Err(fault.revocation_error());
+                }
+            }
+        }
 
         // webpki cannot be asked to require CRLs when it has none; the path is
         // otherwise sound, so the only missing piece is revocation evidence.
@@ -270,6 +297,18 @@ impl TrustList {
             signer: signer_summary,
             chain,
         })
+    }
+}
+
+/// The country's unusable CRL that could hide this issuer's revocations:
+/// one from that issuer, or one whose issuer could not be read.
+fn unusable_crl_for<'t>(
+    trust: &'t CountryTrust,
+    issuer_raw: Option<&[u8]>,
+) -> Option<&'t FaultEntry> {
+    match issuer_raw {
+        Some(issuer) => trust.faults.iter().find(|f| f.covers_issuer(issuer)),
+        None => trust.faults.iter().find(|f| f.fault.kind == FaultKind::Crl),
     }
 }
 
