@@ -10,6 +10,7 @@ mod counter;
 mod reason;
 mod report;
 mod streaming;
+mod tl;
 mod verify;
 
 pub use config::{Algorithms as AlgorithmPolicy, Budgets, Certificates, Limits, Policy, Profile};
@@ -17,6 +18,7 @@ pub use reason::{Indication, Reason, SubIndication};
 pub use report::{
     Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer, TimestampReport,
 };
+pub use tl::TlSignatureEngine;
 pub use verify::{
     verify_document, verify_document_with, Route, Strategy, VerifyRequest, STREAMING_THRESHOLD,
 };

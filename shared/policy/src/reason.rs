@@ -205,6 +205,7 @@ impl Reason {
                 PathError::RevocationUnavailable { .. } => "revocation_unavailable",
                 PathError::TrustListInvalid { .. } => "trust_list_invalid",
                 PathError::TrustListStale { .. } => "trust_list_stale",
+                PathError::ServiceNotGranted { .. } => "trust_service_not_granted",
                 _ => "path_validation_failed",
             },
             KeyNotTrusted => "key_not_trusted",
@@ -249,9 +250,10 @@ impl Reason {
             TimestampInvalid { .. } => S::SigConstraintsFailure,
             OriginMismatch { .. } => S::SigConstraintsFailure,
             Path(p) => match p {
-                PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
-                    S::NoCertificateChainFound
-                }
+                PathError::UnknownCountry(_)
+                | PathError::NoChain
+                | PathError::BadSignature
+                | PathError::ServiceNotGranted { .. } => S::NoCertificateChainFound,
                 PathError::Expired { .. } => S::OutOfBoundsNoPoe,
                 PathError::NotYetValid { .. } => S::NotYetValid,
                 PathError::Revoked { .. } => S::Revoked,

@@ -103,6 +103,13 @@ pub enum PathError {
         /// What is wrong (file and problem, or signature / sequence problem).
         detail: String,
     },
+    /// The trusted list lists the CA, but its service was not granted or
+    /// recognised at the validation time (withdrawn, not yet granted, …).
+    #[error("the CA's trust service was not granted at the validation time (status: {status})")]
+    ServiceNotGranted {
+        /// The status in force then (`none` before the first).
+        status: String,
+    },
     /// The country's signed trusted list is past its NextUpdate at the validation time.
     #[error(
         "the trusted list of {country} is out of date (NextUpdate {next_update_unix}, Unix time)"
@@ -161,6 +168,22 @@ pub enum TrustLoadError {
         file: String,
         /// The certificate's subject.
         subject: String,
+    },
+    /// Two trusted lists claim the same territory.
+    #[error("more than one trusted list claims {country}: {sources}")]
+    DuplicateTerritory {
+        /// The territory.
+        country: CountryCode,
+        /// Where the lists came from.
+        sources: String,
+    },
+    /// A trusted list was refused (signature, pinning, rollback, form).
+    #[error("trusted list {source_name} refused: {detail}")]
+    TrustedList {
+        /// Where it came from.
+        source_name: String,
+        /// Why.
+        detail: String,
     },
     /// A CRL file that does not parse or uses a form the verifier cannot apply.
     #[error("malformed or unsupported CRL in {file}: {detail}")]

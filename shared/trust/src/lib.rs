@@ -53,6 +53,7 @@ mod error;
 mod fault;
 mod memo;
 mod summary;
+mod tl_source;
 mod trust_list;
 pub mod tsl;
 mod validate;
@@ -64,6 +65,7 @@ pub use fault::{FaultKind, TrustFault};
 #[doc(hidden)]
 pub use memo::forget_verified_signatures;
 pub use summary::{summarize_certificate, CertSummary};
+pub use tl_source::TrustSource;
 pub use trust_list::{CrlSummary, TrustFile, TrustList};
 pub use validate::{PathRequest, RevocationMode, ValidatedSigner};
 

@@ -64,8 +64,10 @@ pub(crate) struct CountryTrust {
     /// Material of this country that could not be used.
     pub(crate) faults: Vec<FaultEntry>,
     /// Set when nothing of this country can be trusted (a bad anchor file, an
-    /// invalid or stale trusted list): every validation for it returns this.
+    /// invalid trusted list): every validation for it returns this.
     pub(crate) blocked: Option<PathError>,
+    /// Directory or trusted list (sequence number, NextUpdate).
+    pub(crate) source: crate::tl_source::TrustSource,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,10 @@ pub(crate) struct AnchorEntry {
     pub(crate) path_len: Option<u32>,
     /// The certificate itself, for checks outside webpki (TSA paths).
     pub(crate) der: Vec<u8>,
+    /// From a trusted list: the statuses of each service listing this
+    /// certificate; it is an anchor at a time when any of them is granted
+    /// or recognised. `None` (directory source): always, within its validity.
+    pub(crate) statuses: Option<Vec<Vec<crate::tsl::StatusPeriod>>>,
 }
 
 #[derive(Debug)]
@@ -395,7 +401,7 @@ impl CountryTrust {
         self.faults.push(fault);
     }
 
-    fn add_anchor(&mut self, der: Vec<u8>, label: &str) -> Result<(), TrustLoadError> {
+    pub(crate) fn add_anchor(&mut self, der: Vec<u8>, label: &str) -> Result<(), TrustLoadError> {
         let malformed = |detail: String| TrustLoadError::MalformedCertificate {
             file: label.to_owned(),
             detail,
@@ -435,6 +441,7 @@ impl CountryTrust {
             summary,
             path_len,
             der: der.clone(),
+            statuses: None,
         });
         self.webpki_anchors.push(anchor);
         Ok(())

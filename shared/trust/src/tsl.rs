@@ -499,3 +499,155 @@ fn date_time(n: Node<'_>, what: &str) -> Result<i64, TlError> {
         .map(|t| t.unix_timestamp())
         .map_err(|_| TlError::Malformed(format!("{what} {s:?} is not an xsd:dateTime with a zone")))
 }
+
+/// What [`build_trusted_list`] writes.
+#[derive(Clone, Debug)]
+pub struct TlBuild<'a> {
+    /// `SchemeTerritory`.
+    pub territory: &'a str,
+    /// `SchemeOperatorName`.
+    pub operator: &'a str,
+    /// `TSLSequenceNumber`.
+    pub sequence: u64,
+    /// `ListIssueDateTime`, Unix seconds.
+    pub issued_unix: i64,
+    /// `NextUpdate`, Unix seconds.
+    pub next_update_unix: i64,
+    /// CA services; each one's `statuses` oldest first, the last one current.
+    pub services: &'a [TlService],
+    /// LOTL pointers (empty for a country's list).
+    pub pointers: &'a [TlPointer],
+}
+
+/// Writes an unsigned TS 119 612 (v5) list; sign it with an enveloped XAdES
+/// signature (`tamga_dsig::sign_enveloped`, `xades: true`) before use.
+pub fn build_trusted_list(b: &TlBuild<'_>) -> Result<String, TlError> {
+    use std::fmt::Write as _;
+    let lotl = !b.pointers.is_empty();
+    let mut x = String::new();
+    let tsl_type = format!(
+        "http://uri.etsi.org/TrstSvc/TrustedList/TSLType/{}{}",
+        b.territory,
+        if lotl { "listofthelists" } else { "list" }
+    );
+    let _ = write!(
+        x,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tsl:TrustServiceStatusList xmlns:tsl=\"{TSL_NS}\" TSLTag=\"http://uri.etsi.org/19612/TSLTag\">\n<tsl:SchemeInformation>\n<tsl:TSLVersionIdentifier>5</tsl:TSLVersionIdentifier>\n<tsl:TSLSequenceNumber>{}</tsl:TSLSequenceNumber>\n<tsl:TSLType>{}</tsl:TSLType>\n<tsl:SchemeOperatorName><tsl:Name xml:lang=\"en\">{}</tsl:Name></tsl:SchemeOperatorName>\n<tsl:SchemeTerritory>{}</tsl:SchemeTerritory>\n<tsl:ListIssueDateTime>{}</tsl:ListIssueDateTime>\n<tsl:NextUpdate><tsl:dateTime>{}</tsl:dateTime></tsl:NextUpdate>\n",
+        b.sequence,
+        escape(&tsl_type),
+        escape(b.operator),
+        escape(b.territory),
+        rfc3339(b.issued_unix)?,
+        rfc3339(b.next_update_unix)?,
+    );
+    if lotl {
+        x.push_str("<tsl:PointersToOtherTSL>\n");
+        for p in b.pointers {
+            x.push_str("<tsl:OtherTSLPointer>\n<tsl:ServiceDigitalIdentities>\n");
+            for der in &p.signer_certificates {
+                let _ = writeln!(
+                    x,
+                    "<tsl:ServiceDigitalIdentity><tsl:DigitalId><tsl:X509Certificate>{}</tsl:X509Certificate></tsl:DigitalId></tsl:ServiceDigitalIdentity>",
+                    b64(der)
+                );
+            }
+            let _ = write!(
+                x,
+                "</tsl:ServiceDigitalIdentities>\n<tsl:TSLLocation>{}</tsl:TSLLocation>\n<tsl:AdditionalInformation>\n<tsl:OtherInformation><tsl:SchemeTerritory>{}</tsl:SchemeTerritory></tsl:OtherInformation>\n<tsl:OtherInformation><tslx:MimeType xmlns:tslx=\"http://uri.etsi.org/02231/v2/additionaltypes#\">{}</tslx:MimeType></tsl:OtherInformation>\n</tsl:AdditionalInformation>\n</tsl:OtherTSLPointer>\n",
+                escape(&p.location),
+                escape(&p.territory),
+                escape(p.mime_type.as_deref().unwrap_or("application/vnd.etsi.tsl+xml")),
+            );
+        }
+        x.push_str("</tsl:PointersToOtherTSL>\n");
+    }
+    x.push_str("</tsl:SchemeInformation>\n");
+    if !b.services.is_empty() {
+        x.push_str("<tsl:TrustServiceProviderList>\n");
+        // One provider per distinct provider name, in order of first appearance.
+        let mut providers: Vec<&str> = Vec::new();
+        for s in b.services {
+            if !providers.contains(&s.provider.as_str()) {
+                providers.push(&s.provider);
+            }
+        }
+        for provider in providers {
+            let _ = write!(
+                x,
+                "<tsl:TrustServiceProvider>\n<tsl:TSPInformation><tsl:TSPName><tsl:Name xml:lang=\"en\">{}</tsl:Name></tsl:TSPName></tsl:TSPInformation>\n<tsl:TSPServices>\n",
+                escape(provider)
+            );
+            for s in b.services.iter().filter(|s| s.provider == provider) {
+                let Some((current, history)) = s.statuses.split_last() else {
+                    return Err(TlError::Malformed(format!(
+                        "service {:?} has no status",
+                        s.name
+                    )));
+                };
+                x.push_str("<tsl:TSPService>\n<tsl:ServiceInformation>\n");
+                service_body(&mut x, s, current)?;
+                x.push_str("</tsl:ServiceInformation>\n");
+                if !history.is_empty() {
+                    x.push_str("<tsl:ServiceHistory>\n");
+                    for h in history.iter().rev() {
+                        x.push_str("<tsl:ServiceHistoryInstance>\n");
+                        service_body(&mut x, s, h)?;
+                        x.push_str("</tsl:ServiceHistoryInstance>\n");
+                    }
+                    x.push_str("</tsl:ServiceHistory>\n");
+                }
+                x.push_str("</tsl:TSPService>\n");
+            }
+            x.push_str("</tsl:TSPServices>\n</tsl:TrustServiceProvider>\n");
+        }
+        x.push_str("</tsl:TrustServiceProviderList>\n");
+    }
+    x.push_str("</tsl:TrustServiceStatusList>\n");
+    Ok(x)
+}
+
+fn service_body(x: &mut String, s: &TlService, status: &StatusPeriod) -> Result<(), TlError> {
+    use std::fmt::Write as _;
+    let _ = write!(
+        x,
+        "<tsl:ServiceTypeIdentifier>{}</tsl:ServiceTypeIdentifier>\n<tsl:ServiceName><tsl:Name xml:lang=\"en\">{}</tsl:Name></tsl:ServiceName>\n<tsl:ServiceDigitalIdentity>\n",
+        escape(&s.service_type),
+        escape(&s.name)
+    );
+    for der in &s.certificates {
+        let _ = writeln!(
+            x,
+            "<tsl:DigitalId><tsl:X509Certificate>{}</tsl:X509Certificate></tsl:DigitalId>",
+            b64(der)
+        );
+    }
+    let _ = write!(
+        x,
+        "</tsl:ServiceDigitalIdentity>\n<tsl:ServiceStatus>{}</tsl:ServiceStatus>\n<tsl:StatusStartingTime>{}</tsl:StatusStartingTime>\n",
+        escape(&status.status),
+        rfc3339(status.from_unix)?
+    );
+    Ok(())
+}
+
+fn b64(der: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn rfc3339(unix: i64) -> Result<String, TlError> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .ok_or_else(|| TlError::Malformed(format!("time {unix} is out of range")))
+}

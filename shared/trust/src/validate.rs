@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
@@ -191,8 +192,8 @@ impl TrustList {
             .countries
             .get(&req.country)
             .ok_or(PathError::UnknownCountry(req.country))?;
-        if let Some(blocked) = &trust.blocked {
-            return Err(blocked.clone());
+        if let Some(refusal) = trust.refusal_at(req.country, req.at_unix) {
+            return Err(refusal);
         }
 
         let signer_der = CertificateDer::from(req.signer_der);
@@ -233,9 +234,13 @@ impl TrustList {
             req.revocation == RevocationMode::Require && revocation.is_none();
 
         let eku = AcceptedEkus(req.accepted_ekus);
+        // A listed CA whose service was not granted then: remembered so the
+        // refusal can say so rather than "no chain".
+        let not_granted: RefCell<Option<String>> = RefCell::new(None);
         let anchor_in_force = |path: &VerifiedPath<'_>| {
             let used = path.intermediate_certificates().count();
-            admitting_anchor(trust, path.anchor(), used, req.at_unix).map(|_| ())
+            admitting_anchor(trust, path.anchor(), used, req.at_unix, Some(&not_granted))
+                .map(|_| ())
         };
         let path = ee
             .verify_for_usage(
@@ -258,6 +263,10 @@ impl TrustList {
                         .or_else(|| unusable_crl_for(trust, None))
                         .map_or(PathError::RevocationUnknown, |f| f.revocation_error())
                 }
+                PathError::NoChain => match not_granted.borrow_mut().take() {
+                    Some(status) => PathError::ServiceNotGranted { status },
+                    None => PathError::NoChain,
+                },
                 other => other,
             })?;
 
@@ -289,8 +298,8 @@ impl TrustList {
             chain.push(summarize_certificate(cert.der().as_ref())?);
         }
         let used = chain.len() - 1;
-        let anchor =
-            admitting_anchor(trust, path.anchor(), used, req.at_unix).map_err(map_webpki_error)?;
+        let anchor = admitting_anchor(trust, path.anchor(), used, req.at_unix, None)
+            .map_err(map_webpki_error)?;
         chain.push(anchor.summary.clone());
 
         Ok(ValidatedSigner {
@@ -383,12 +392,36 @@ fn anchor_admits(
     entry: &AnchorEntry,
     intermediates: usize,
     at_unix: u64,
+    not_granted: Option<&RefCell<Option<String>>>,
 ) -> Result<(), webpki::Error> {
     let time = UnixTime::since_unix_epoch(Duration::from_secs(at_unix));
     let to_time = |secs: i64| {
         UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
     };
     let s = &entry.summary;
+    if let Some(services) = &entry.statuses {
+        let at = i64::try_from(at_unix).unwrap_or(i64::MAX);
+        let granted = services.iter().any(|statuses| {
+            statuses
+                .iter()
+                .rev()
+                .find(|p| p.from_unix <= at)
+                .is_some_and(|p| crate::tsl::ACCEPTED_STATUSES.contains(&p.status.as_str()))
+        });
+        if !granted {
+            let status = services
+                .iter()
+                .filter_map(|st| st.iter().rev().find(|p| p.from_unix <= at))
+                .map(|p| p.status.rsplit('/').next().unwrap_or(&p.status).to_owned())
+                .next()
+                .unwrap_or_else(|| "none".into());
+            if let Some(sink) = not_granted {
+                *sink.borrow_mut() = Some(status);
+            }
+            // Ranked like "no such anchor", so path building tries the others.
+            return Err(webpki::Error::UnknownIssuer);
+        }
+    }
     if i128::from(at_unix) < i128::from(s.not_before) {
         return Err(webpki::Error::CertNotValidYet {
             time,
@@ -418,13 +451,14 @@ fn admitting_anchor<'t>(
     anchor: &TrustAnchor<'_>,
     intermediates: usize,
     at_unix: u64,
+    not_granted: Option<&RefCell<Option<String>>>,
 ) -> Result<&'t AnchorEntry, webpki::Error> {
     let mut err = webpki::Error::UnknownIssuer;
     for i in matching_anchors(trust, anchor) {
         let Some(entry) = trust.anchors.get(i) else {
             continue;
         };
-        match anchor_admits(entry, intermediates, at_unix) {
+        match anchor_admits(entry, intermediates, at_unix, not_granted) {
             Ok(()) => return Ok(entry),
             Err(e) => err = e,
         }
