@@ -58,6 +58,7 @@ fn config_with_trust(sqlite: &Path, trust: &Path) -> Config {
         trust: TrustConfig {
             dir: trust.to_path_buf(),
             policy: None,
+            ..TrustConfig::default()
         },
         // UZ is in the trust list but not served: its declarations are refused.
         authority: ["KZ", "AZ", "TR"]
