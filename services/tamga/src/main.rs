@@ -10,6 +10,9 @@
 //!   1 rejected (nothing on stdout, report on stderr, rejection receipt), 2 usage.
 //! * `tamga receipt verify --trust DIR RECEIPT [--document FILE]`
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
+//! * `tamga trust build --dir DIR --signer-key KEY --signer-cert PEM --sequence N
+//!   --next-update RFC3339 > XX-tl.xml`, `tamga trust show FILE`, `tamga trust diff OLD NEW`,
+//!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)
 #![forbid(unsafe_code)]
 
 mod bench_pipeline;
@@ -21,6 +24,7 @@ mod pki;
 mod receipt;
 mod run;
 mod sign;
+mod trust;
 mod verify;
 
 use std::path::PathBuf;
@@ -55,6 +59,8 @@ enum Command {
     Run(run::RunArgs),
     /// The audit trail.
     Audit(run::AuditArgs),
+    /// Signed ETSI TS 119 612 trusted lists: build, show, diff, verify.
+    Trust(trust::TrustArgs),
     /// Demo PKIs.
     Pki(PkiArgs),
     /// Load generators.
@@ -144,6 +150,7 @@ fn main() -> ExitCode {
         Command::Receipt(a) => receipt::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Audit(a) => run::audit(&a),
+        Command::Trust(a) => trust::run(&a),
         Command::Pki(PkiArgs {
             command: PkiCommand::Demo { out, countries },
         }) => pki::run(&out, &countries),
@@ -165,7 +172,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Parses `--at`: RFC 3339, or now when absent.
 /// One stderr line when a partner's trust material is unusable: the command
 /// still runs, and the affected declarations come out INDETERMINATE.
 pub fn warn_degraded(trust: &tamga_trust::TrustList) {
@@ -174,6 +180,7 @@ pub fn warn_degraded(trust: &tamga_trust::TrustList) {
     }
 }
 
+/// Parses `--at`: RFC 3339, or now when absent.
 pub fn parse_time(at: Option<&str>) -> anyhow::Result<i64> {
     match at {
         None => Ok(time::OffsetDateTime::now_utc().unix_timestamp()),

@@ -760,3 +760,120 @@ fn run_starts_with_a_partners_broken_crl_and_reports_it() {
     assert_eq!(warned.len(), 1, "{}", log.join("\n"));
     assert!(warned[0].contains("KZ"), "{}", warned[0]);
 }
+
+// ---------------------------------------------------------------------------
+// tamga trust: build, verify, show, diff.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn trust_build_verify_show_diff() {
+    let ws = Workspace::new();
+    let p = |rel: &str| ws.path(rel).display().to_string();
+    let build = |dir: &str, seq: &str| {
+        tamga([
+            "trust",
+            "build",
+            "--dir",
+            dir,
+            "--country",
+            "KZ",
+            "--signer-key",
+            &p("keys/KZ/authority.key"),
+            "--signer-cert",
+            &p("keys/KZ/authority.pem"),
+            "--sequence",
+            seq,
+            "--next-update",
+            "2099-01-01T00:00:00Z",
+        ])
+    };
+    let o = build(&p("trust/KZ"), "5");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v5 = ws.write("KZ-tl-5.xml", &o.stdout);
+    assert!(stdout(&o).contains("TrustServiceStatusList"));
+
+    let verify = |file: &str, signer: &str, extra: &[&str]| {
+        let mut args = vec![
+            "trust".to_string(),
+            "verify".into(),
+            file.into(),
+            "--signer".into(),
+            p(signer),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        tamga(args)
+    };
+    let o = verify(&v5, "keys/KZ/authority.pem", &["--country", "KZ"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["accepted"], true);
+    assert_eq!(j["sequence"], 5);
+    assert_eq!(j["caServices"], 1);
+    assert_eq!(j["stale"], false);
+
+    // Signer not pinned, rollback, tampered: refused with exit 1 and a reason.
+    let o = verify(&v5, "keys/AZ/authority.pem", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(j["reason"].as_str().unwrap().contains("not pinned"), "{j}");
+    let o = verify(&v5, "keys/KZ/authority.pem", &["--last-sequence", "6"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stdout(&o).contains("rollback"), "{}", show(&o));
+    let tampered = ws.write(
+        "tampered.xml",
+        stdout(&build(&p("trust/KZ"), "7"))
+            .replacen("<tsl:TSLSequenceNumber>7<", "<tsl:TSLSequenceNumber>70<", 1)
+            .as_bytes(),
+    );
+    let o = verify(&tampered, "keys/KZ/authority.pem", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stdout(&o).contains("not valid"), "{}", show(&o));
+
+    // show: contents and signature status.
+    let o = tamga([
+        "trust",
+        "show",
+        &v5,
+        "--signer",
+        &p("keys/KZ/authority.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["territory"], "KZ");
+    assert_eq!(j["signature"]["valid"], true);
+    assert_eq!(j["signature"]["pinned"], true);
+    assert_eq!(j["services"].as_array().unwrap().len(), 1);
+    assert_eq!(j["services"][0]["trustedNow"], true);
+
+    // diff: a second CA added in sequence 6; read backwards it is withdrawn.
+    let bigger = ws.path("kz-bigger");
+    std::fs::create_dir_all(&bigger).unwrap();
+    std::fs::copy(ws.path("trust/KZ/root-ca.pem"), bigger.join("root-ca.pem")).unwrap();
+    std::fs::copy(
+        ws.path("keys/KZ/issuing-ca.pem"),
+        bigger.join("issuing-ca.pem"),
+    )
+    .unwrap();
+    let o = build(&bigger.display().to_string(), "6");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v6 = ws.write("KZ-tl-6.xml", &o.stdout);
+    let o = tamga(["trust", "diff", &v5, &v6]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["added"].as_array().unwrap().len(), 1, "{j}");
+    assert!(j["added"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Issuing CA"));
+    assert_eq!(j["withdrawn"].as_array().unwrap().len(), 0);
+    assert_eq!(j["rollback"], false);
+    let o = tamga(["trust", "diff", &v6, &v5]);
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["withdrawn"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["rollback"], true);
+
+    // Usage errors: exit 2, one line.
+    assert_usage_error(&tamga(["trust", "show", &p("missing.xml")]), "missing.xml");
+    let o = build(&p("trust/KZ"), "x");
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+}
