@@ -16,7 +16,8 @@ mod verify;
 pub use config::{Algorithms as AlgorithmPolicy, Budgets, Certificates, Limits, Policy, Profile};
 pub use reason::{Indication, Reason, SubIndication};
 pub use report::{
-    Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer, TimestampReport,
+    Algorithms, CounterSignatureReport, ReferenceReport, Report, RevocationEvidence, Signer,
+    TimestampReport,
 };
 pub use tl::TlSignatureEngine;
 pub use verify::{

@@ -381,7 +381,11 @@ pub(crate) fn check_signature<'d>(
         accepted_ekus: &policy.certificates.accepted_ekus,
         max_intermediates: policy.budgets.max_intermediates,
     };
+    report.trust_source = req.trust.source(req.origin);
     let validated = req.trust.validate_signer(&path).map_err(Reason::Path)?;
+    if policy.certificates.revocation != tamga_trust::RevocationMode::Off {
+        report.revocation = revocation_evidence(req, &validated);
+    }
     report.chain = validated
         .chain
         .iter()
@@ -420,6 +424,35 @@ pub(crate) fn check_signature<'d>(
         req.origin,
         crate::rfc3339(req.at_unix)
     ))
+}
+
+/// The newest CRL of each non-anchor certificate's issuer: the one path
+/// validation applied (CRLs are kept newest first and the first match is used).
+fn revocation_evidence(
+    req: &VerifyRequest<'_>,
+    validated: &tamga_trust::ValidatedSigner,
+) -> Vec<crate::report::RevocationEvidence> {
+    let crls = req.trust.crls(req.origin);
+    let below_anchor = validated.chain.len().saturating_sub(1);
+    validated
+        .chain
+        .iter()
+        .take(below_anchor)
+        .filter_map(|cert| {
+            crls.iter().find(|c| c.issuer == cert.issuer).map(|c| {
+                crate::report::RevocationEvidence {
+                    certificate_serial: cert.serial.clone(),
+                    kind: "crl",
+                    issuer: c.issuer.clone(),
+                    crl_number: c.crl_number.clone(),
+                    this_update: crate::rfc3339(c.this_update),
+                    next_update: crate::rfc3339(c.next_update),
+                    source: c.source.clone(),
+                    sha256: c.sha256.clone(),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Every XAdES `SignatureTimeStamp` must verify: over this signature's

@@ -198,6 +198,19 @@ fn a_signed_list_is_accepted_and_its_cas_validate_declarations() {
         hmac_secret: None,
     });
     assert!(report.passed(), "{report:?}");
+    // The report names the trust source and the revocation evidence.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["trustSource"]["kind"], "trustedList");
+    assert_eq!(json["trustSource"]["sequence"], 42);
+    assert_eq!(
+        json["trustSource"]["signerSha256"],
+        sha256(&kz.authority.cert_der)
+    );
+    assert_eq!(report.revocation.len(), 2, "{:?}", report.revocation);
+    assert_eq!(report.revocation[0].source, "KZ/issuing-ca.crl");
+    assert_eq!(report.revocation[0].certificate_serial, broker.serial_hex);
+    assert_eq!(report.revocation[1].source, "KZ/root-ca.crl");
+    assert!(report.revocation.iter().all(|r| r.crl_number.is_some()));
 }
 
 fn sha256(der: &[u8]) -> String {

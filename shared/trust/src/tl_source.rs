@@ -22,7 +22,11 @@ use crate::tsl::{AcceptedList, StatusPeriod};
 /// Where a country's trust came from; reports cite it.
 #[non_exhaustive]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum TrustSource {
     /// A folder of CA certificates and CRLs (`<DIR>/<CC>/`).
     #[default]
