@@ -24,6 +24,13 @@ use tamga_trust::tsl::{build_trusted_list, StatusPeriod, TlBuild, TlService, SVC
 
 const DAY: i64 = 86_400;
 
+thread_local! {
+    /// The receipt of the last accepted declaration `outcome` saw (base64).
+    /// The test's own future always runs on the test thread (tokio's
+    /// `block_on`), so the writer and the reader share it.
+    static LAST_RECEIPT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -172,6 +179,9 @@ async fn outcome(
                 let m = d.message.clone();
                 let _ = d.ack().await;
                 if m.correlation_id.as_deref() == Some(id) {
+                    if let Some(HeaderValue::Str(r)) = m.headers.get(headers::RECEIPT) {
+                        LAST_RECEIPT.with(|c| *c.borrow_mut() = Some(r.clone()));
+                    }
                     return (true, None);
                 }
             }
@@ -228,6 +238,17 @@ async fn a_site_runs_on_trusted_lists_and_reloads_them() {
         outcome(&bus, "kz.az", "kz-1", signed(&pki, "KZ", "AZ", 1)).await,
         (true, None)
     );
+    // The signed receipt carries the report, which names the list it rested on.
+    let receipt = LAST_RECEIPT
+        .with(|c| c.borrow().clone())
+        .expect("a receipt");
+    let receipt =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, receipt).unwrap();
+    let content = tamga_receipt::parse_receipt(&receipt).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&content.validation_report).unwrap();
+    assert_eq!(report["trustSource"]["kind"], "trustedList");
+    assert_eq!(report["trustSource"]["sequence"], 1);
+    assert!(!report["revocation"].as_array().unwrap().is_empty());
     assert_eq!(
         outcome(&bus, "az.kz", "az-1", signed(&pki, "AZ", "KZ", 2)).await,
         (true, None)
