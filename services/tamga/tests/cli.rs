@@ -877,3 +877,107 @@ fn trust_build_verify_show_diff() {
     let o = build(&p("trust/KZ"), "x");
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
 }
+
+/// `tamga run` on signed trusted lists alone; SIGHUP reloads them without a
+/// restart (the new sequence number is accepted and kept in state_dir).
+#[test]
+fn run_on_trusted_lists_reloads_on_sighup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let ws = Workspace::new();
+    let p = |rel: &str| ws.path(rel).display().to_string();
+    std::fs::create_dir_all(ws.path("tl")).unwrap();
+    let build = |cc: &str, seq: &str| {
+        let o = tamga([
+            "trust",
+            "build",
+            "--dir",
+            &p(&format!("trust/{cc}")),
+            "--signer-key",
+            &p(&format!("keys/{cc}/authority.key")),
+            "--signer-cert",
+            &p(&format!("keys/{cc}/authority.pem")),
+            "--sequence",
+            seq,
+            "--next-update",
+            "2099-01-01T00:00:00Z",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        std::fs::write(ws.path(&format!("tl/{cc}-tl.xml")), &o.stdout).unwrap();
+    };
+    build("KZ", "1");
+    build("AZ", "1");
+    let keys = ws.path("keys/AZ");
+    let config = format!(
+        "[trust]\nstate_dir = {state:?}\ncrl_dir = {crls:?}\n\n[[trust.list]]\ncountry = \"KZ\"\npath = {kz:?}\nsigners = [{kzs:?}]\n\n[[trust.list]]\ncountry = \"AZ\"\npath = {az:?}\nsigners = [{azs:?}]\n\n[[authority]]\ncountry = \"AZ\"\nkey = {key:?}\ncert = {cert:?}\nchain = [{chain:?}]\n\n[worker]\nname = \"cli-tl\"\n\n[metrics]\nlisten = \"\"\n\n[log]\nformat = \"text\"\nlevel = \"info\"\n\n[embedded]\nsqlite = {sqlite:?}\n",
+        state = p("state"),
+        crls = p("trust"),
+        kz = p("tl/KZ-tl.xml"),
+        kzs = p("keys/KZ/authority.pem"),
+        az = p("tl/AZ-tl.xml"),
+        azs = p("keys/AZ/authority.pem"),
+        key = keys.join("authority.key").display().to_string(),
+        cert = keys.join("authority.pem").display().to_string(),
+        chain = keys.join("issuing-ca.pem").display().to_string(),
+        sqlite = p("audit.sqlite"),
+    );
+    let config_path = ws.write("site.toml", config.as_bytes());
+    let mut child = Command::new(TAMGA)
+        .args(["run", "--config", &config_path])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log: Vec<String> = Vec::new();
+    let wait_for = |needle: &str, child: &mut std::process::Child, log: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !log.iter().any(|l| l.contains(needle)) {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tamga run exited: {status}\n{}", log.join("\n"));
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} within 60 s\n{}",
+                log.join("\n")
+            );
+            if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                log.push(line);
+            }
+        }
+    };
+    wait_for("ready", &mut child, &mut log);
+    assert!(
+        !log.iter().any(|l| l.contains("trust material unusable")),
+        "{}",
+        log.join("\n")
+    );
+    let state = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(ws.path("state/state.json")).unwrap()).unwrap()
+    };
+    assert_eq!(state()["sequences"]["KZ"], 1);
+
+    build("KZ", "2");
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for("trust reloaded", &mut child, &mut log);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(state()["sequences"]["KZ"], 2, "{}", log.join("\n"));
+    assert!(ws.path("state/KZ-tl.xml").exists());
+}

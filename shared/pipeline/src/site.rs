@@ -190,11 +190,12 @@ pub async fn run_until_signal(
     options: &SiteOptions,
     open_key: &KeyOpener,
 ) -> Result<(), StartError> {
-    let site = start_site(cfg, options, open_key, None, None).await?;
+    // Handlers first: a SIGHUP right after `ready` must reload, not kill.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| StartError::Bus(e.to_string()))?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| StartError::Bus(e.to_string()))?;
+    let site = start_site(cfg, options, open_key, None, None).await?;
     let period = (cfg.trust.reload_secs > 0).then(|| Duration::from_secs(cfg.trust.reload_secs));
     loop {
         let tick = async {
