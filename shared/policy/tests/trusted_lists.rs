@@ -545,3 +545,110 @@ fn hostile_and_malformed_lists_are_errors_not_panics() {
         ));
     }
 }
+
+// --- public lists (EU DSS test resources, see tests/fixtures/trusted-lists) ---
+
+const DSS_ZZ: &[u8] = include_bytes!("../../../tests/fixtures/trusted-lists/mra-zz-tl.xml");
+const DSS_DK: &[u8] = include_bytes!("../../../tests/fixtures/trusted-lists/dk_tl-sn21.xml");
+const DSS_EMPTY: &[u8] = include_bytes!("../../../tests/fixtures/trusted-lists/tl-empty.xml");
+
+/// The certificate in the list's own `ds:KeyInfo` (the last X509Certificate
+/// of the document), as the operator would pin it.
+fn embedded_signer(xml: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(xml).unwrap();
+    let sig = text.rfind("Signature ").unwrap();
+    let tail = &text[sig..];
+    let start = tail.find("X509Certificate>").unwrap() + "X509Certificate>".len();
+    let end = start + tail[start..].find('<').unwrap();
+    let b64: String = tail[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+fn dss_time(s: &str) -> i64 {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+/// DSS's signed `ZZ` list: Tamga's engine verifies its digests and RSA
+/// signature (it gets as far as the signer's certificate), notices any
+/// change, and then refuses it because the list is signed with a CA
+/// certificate: Tamga requires an end-entity signer for lists as for
+/// declarations (TS 119 612 signers are end-entity certificates with the
+/// tslSigning purpose; DSS's test list uses its CA directly).
+#[test]
+fn dss_signed_list_is_verified_and_its_ca_signer_refused() {
+    let signer = embedded_signer(DSS_ZZ);
+    let check = |bytes: &[u8]| {
+        accept_trusted_list(&TlCheck {
+            bytes,
+            source: "mra-zz-tl.xml",
+            pinned_signers: std::slice::from_ref(&signer),
+            expected_territory: Some("ZZ"),
+            last_accepted_sequence: None,
+            at_unix: dss_time("2022-07-14T00:00:00Z"),
+            signature: &TlSignatureEngine::default(),
+        })
+    };
+    let list = parse_trusted_list(DSS_ZZ).unwrap();
+    assert_eq!(
+        (list.territory.as_str(), list.sequence, list.version),
+        ("ZZ", 4, 5)
+    );
+    match check(DSS_ZZ) {
+        Err(TlError::Signature(d)) => assert!(d.contains("signer_is_ca"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    let tampered = String::from_utf8(DSS_ZZ.to_vec()).unwrap().replacen(
+        "<TSLSequenceNumber>4<",
+        "<TSLSequenceNumber>5<",
+        1,
+    );
+    assert_ne!(tampered.as_bytes(), DSS_ZZ);
+    match check(tampered.as_bytes()) {
+        Err(TlError::Signature(d)) => assert!(d.contains("digest_mismatch"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A real national list parses (v5, sequence 21, its CA/QC service); its
+/// signature is refused because its XAdES SigningCertificate digest is
+/// SHA-1, which Tamga's engine does not accept anywhere (EU DSS does): a
+/// known, documented divergence, failing closed.
+#[test]
+fn dss_national_list_parses_and_its_sha1_cert_digest_is_refused() {
+    let list = parse_trusted_list(DSS_DK).unwrap();
+    assert_eq!(list.territory, "DK");
+    assert_eq!(list.sequence, 21);
+    assert_eq!(
+        list.next_update_unix,
+        Some(dss_time("2020-02-05T00:00:00Z"))
+    );
+    assert_eq!(list.services.len(), 1);
+    assert!(list.services[0].certificates.iter().all(|c| !c.is_empty()));
+    let signer = embedded_signer(DSS_DK);
+    let r = accept_trusted_list(&TlCheck {
+        bytes: DSS_DK,
+        source: "dk_tl-sn21.xml",
+        pinned_signers: &[signer],
+        expected_territory: Some("DK"),
+        last_accepted_sequence: None,
+        at_unix: dss_time("2019-08-06T00:00:00Z"),
+        signature: &TlSignatureEngine::default(),
+    });
+    match r {
+        Err(TlError::Signature(d)) => assert!(d.contains("weak_algorithm"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    // An empty list is not a list.
+    assert!(matches!(
+        parse_trusted_list(DSS_EMPTY),
+        Err(TlError::Malformed(_))
+    ));
+}
