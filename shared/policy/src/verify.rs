@@ -372,7 +372,10 @@ pub(crate) fn check_signature<'d>(
         .filter(|(i, _)| *i != signer_index)
         .map(|(_, c)| c.as_slice())
         .collect();
+    let document_crls: Vec<&[u8]> =
+        key_info.map_or_else(Vec::new, |k| k.crls.iter().map(Vec::as_slice).collect());
     let path = PathRequest {
+        document_crls: &document_crls,
         country: req.origin,
         signer_der,
         intermediates_der: &intermediates,
@@ -384,7 +387,7 @@ pub(crate) fn check_signature<'d>(
     report.trust_source = req.trust.source(req.origin);
     let validated = req.trust.validate_signer(&path).map_err(Reason::Path)?;
     if policy.certificates.revocation != tamga_trust::RevocationMode::Off {
-        report.revocation = revocation_evidence(req, &validated);
+        report.revocation = revocation_evidence(req, &validated, &document_crls);
     }
     report.chain = validated
         .chain
@@ -431,8 +434,15 @@ pub(crate) fn check_signature<'d>(
 fn revocation_evidence(
     req: &VerifyRequest<'_>,
     validated: &tamga_trust::ValidatedSigner,
+    document_crls: &[&[u8]],
 ) -> Vec<crate::report::RevocationEvidence> {
-    let crls = req.trust.crls(req.origin);
+    let mut crls = req.trust.crls(req.origin);
+    crls.extend(
+        document_crls
+            .iter()
+            .filter_map(|der| tamga_trust::summarize_crl(der, "KeyInfo/X509CRL")),
+    );
+    crls.sort_by_key(|c| std::cmp::Reverse(c.this_update));
     let below_anchor = validated.chain.len().saturating_sub(1);
     validated
         .chain

@@ -652,3 +652,64 @@ fn dss_national_list_parses_and_its_sha1_cert_digest_is_refused() {
         Err(TlError::Malformed(_))
     ));
 }
+
+/// A CRL carried in the signature's `KeyInfo/X509Data/X509CRL` is used as
+/// revocation evidence (and named in the report) when the site has none.
+#[test]
+fn keyinfo_crl_is_used_when_present() {
+    use base64::Engine as _;
+    let kz = country("KZ");
+    let accepted = accept(
+        &signed_list("KZ", 42, &[ca_service(kz, granted_from(T0 - DAY))], kz),
+        &pinned(kz),
+        None,
+    )
+    .unwrap();
+    // The site has only the root's CRL.
+    let root_crl: Vec<TrustFile> = crl_files(kz).into_iter().take(1).collect();
+    let list = TrustList::from_trusted_lists(vec![accepted], root_crl, Vec::new());
+    let broker = kz.broker(BrokerKind::Ecdsa).unwrap();
+    let doc = sign_enveloped(
+        tamga_declaration::sample(&tamga_declaration::SampleSpec::new("KZ", "AZ", 9, 2)).as_bytes(),
+        &SigningKey::from_pkcs8_pem(broker.key_pkcs8_pem.as_bytes()).unwrap(),
+        &SignOptions {
+            certificates: vec![broker.cert_der.clone(), kz.issuing.cert_der.clone()],
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::from_unix_timestamp(T0 + DAY).unwrap(),
+            limits: Default::default(),
+        },
+    )
+    .unwrap();
+    let verify = |bytes: &[u8]| {
+        verify_document(&VerifyRequest {
+            bytes,
+            trust: &list,
+            origin: cc("KZ"),
+            at_unix: T0 + DAY,
+            policy: &Policy::customs(),
+            resolver: &tamga_dsig::NoExternal,
+            hmac_secret: None,
+        })
+    };
+    assert_eq!(verify(&doc).reason, Some("revocation_unknown"));
+    // KeyInfo is not signed: a relying party (or the broker) may add evidence.
+    let text = String::from_utf8(doc).unwrap();
+    let crl = base64::engine::general_purpose::STANDARD.encode(&kz.issuing_crl_der);
+    let at = text.find("</ds:X509Data>").expect("X509Data");
+    let with_crl = format!(
+        "{}<ds:X509CRL>{crl}</ds:X509CRL>{}",
+        &text[..at],
+        &text[at..]
+    );
+    let report = verify(with_crl.as_bytes());
+    assert!(report.passed(), "{report:?}");
+    assert!(
+        report
+            .revocation
+            .iter()
+            .any(|r| r.source == "KeyInfo/X509CRL" && r.certificate_serial == broker.serial_hex),
+        "{:?}",
+        report.revocation
+    );
+}

@@ -66,7 +66,7 @@ pub use fault::{FaultKind, TrustFault};
 pub use memo::forget_verified_signatures;
 pub use summary::{summarize_certificate, CertSummary};
 pub use tl_source::TrustSource;
-pub use trust_list::{CrlSummary, TrustFile, TrustList};
+pub use trust_list::{summarize_crl, CrlSummary, TrustFile, TrustList};
 pub use validate::{PathRequest, RevocationMode, ValidatedSigner};
 
 #[cfg(test)]

@@ -111,6 +111,12 @@ fn file_kind(name: &str) -> Option<FileKind> {
     }
 }
 
+/// Summarises a DER CRL (e.g. one carried in a signature's KeyInfo) as the
+/// report shows it; `None` when Tamga would not use it.
+pub fn summarize_crl(der: &[u8], source: &str) -> Option<CrlSummary> {
+    load_crl(der, source).ok().map(|c| c.summary)
+}
+
 impl TrustList {
     /// Reads `<dir>/<CC>/*`. This is the crate's only I/O.
     ///
@@ -522,7 +528,7 @@ fn crl_ders(bytes: &[u8], label: &str) -> Result<Vec<Vec<u8>>, TrustLoadError> {
     }
 }
 
-fn load_crl(der: &[u8], label: &str) -> Result<CrlEntry, TrustLoadError> {
+pub(crate) fn load_crl(der: &[u8], label: &str) -> Result<CrlEntry, TrustLoadError> {
     let malformed = |detail: String| TrustLoadError::MalformedCrl {
         file: label.to_owned(),
         detail,

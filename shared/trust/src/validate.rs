@@ -19,7 +19,7 @@ use crate::memo::Memoized;
 use crate::summary::{
     parse_certificate, serial_hex, summarize_certificate, summary_of, CertSummary,
 };
-use crate::trust_list::{AnchorEntry, CountryTrust, TrustList};
+use crate::trust_list::{load_crl, AnchorEntry, CountryTrust, CrlEntry, TrustList};
 
 /// Signature algorithms accepted on certificates and CRLs. Listed explicitly so
 /// a webpki upgrade cannot widen the policy unnoticed. SHA-1, MD5, DSA, GOST and
@@ -142,6 +142,11 @@ pub struct PathRequest<'a> {
     pub accepted_ekus: &'a [Eku],
     /// More intermediates than this is refused before any parsing or crypto.
     pub max_intermediates: usize,
+    /// CRLs the signature carries (`KeyInfo/X509Data/X509CRL`), DER. Used
+    /// alongside the trust list's: webpki still checks each against its
+    /// issuer's key and nextUpdate, so a document can only add evidence,
+    /// and the newest CRL of an issuer wins. Unusable ones are ignored.
+    pub document_crls: &'a [&'a [u8]],
 }
 
 impl<'a> PathRequest<'a> {
@@ -159,6 +164,7 @@ impl<'a> PathRequest<'a> {
             revocation: RevocationMode::default(),
             accepted_ekus: Eku::DEFAULT_ACCEPTED,
             max_intermediates: Self::DEFAULT_MAX_INTERMEDIATES,
+            document_crls: &[],
         }
     }
 }
@@ -212,7 +218,18 @@ impl TrustList {
         }
 
         let time = UnixTime::since_unix_epoch(Duration::from_secs(req.at_unix));
-        let crl_refs: Vec<_> = trust.crls.iter().map(|c| &c.crl).collect();
+        // The document's CRLs (at most as many as intermediates allowed, plus
+        // the signer's issuer) merged with the list's, newest first.
+        let document_crls: Vec<CrlEntry> = req
+            .document_crls
+            .iter()
+            .take(req.max_intermediates + 1)
+            .filter_map(|der| load_crl(der, "the signature's KeyInfo").ok())
+            .collect();
+        let mut crl_entries: Vec<&CrlEntry> =
+            trust.crls.iter().chain(document_crls.iter()).collect();
+        crl_entries.sort_by_key(|c| std::cmp::Reverse(c.summary.this_update));
+        let crl_refs: Vec<_> = crl_entries.iter().map(|c| &c.crl).collect();
         let status_policy = match req.revocation {
             RevocationMode::Require => Some(UnknownStatusPolicy::Deny),
             RevocationMode::IfAvailable => Some(UnknownStatusPolicy::Allow),
