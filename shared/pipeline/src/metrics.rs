@@ -32,6 +32,11 @@ pub struct Metrics {
     pub audit_chain_head: IntGaugeVec,
     /// 1 per (country, kind) whose trust material is unusable.
     pub trust_degraded: IntGaugeVec,
+    /// NextUpdate of each country's trusted list in force (Unix seconds):
+    /// past it, that country is INDETERMINATE `trust_list_stale`.
+    pub trust_list_next_update: IntGaugeVec,
+    /// TSLSequenceNumber of each country's trusted list in force.
+    pub trust_list_sequence: IntGaugeVec,
 }
 
 #[allow(clippy::panic)]
@@ -134,6 +139,20 @@ impl Metrics {
             ),
             &["country", "kind"],
         ));
+        let trust_list_next_update = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_trust_list_next_update_timestamp_seconds",
+                "NextUpdate of the country's trusted list in force; past it the country is INDETERMINATE (trust_list_stale).",
+            ),
+            &["country"],
+        ));
+        let trust_list_sequence = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_trust_list_sequence",
+                "TSLSequenceNumber of the country's trusted list in force.",
+            ),
+            &["country"],
+        ));
         for c in [
             Box::new(declarations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(rejections.clone()),
@@ -148,6 +167,8 @@ impl Metrics {
             Box::new(transient_errors.clone()),
             Box::new(audit_chain_head.clone()),
             Box::new(trust_degraded.clone()),
+            Box::new(trust_list_next_update.clone()),
+            Box::new(trust_list_sequence.clone()),
         ] {
             must(registry.register(c));
         }
@@ -166,6 +187,8 @@ impl Metrics {
             transient_errors,
             audit_chain_head,
             trust_degraded,
+            trust_list_next_update,
+            trust_list_sequence,
         }
     }
 
@@ -173,6 +196,25 @@ impl Metrics {
     /// logs each), replacing what a previous load reported.
     pub fn set_trust_state(&self, trust: &tamga_trust::TrustList) {
         self.trust_degraded.reset();
+        self.trust_list_next_update.reset();
+        self.trust_list_sequence.reset();
+        for cc in trust.countries() {
+            if let Some(tamga_trust::TrustSource::TrustedList {
+                sequence,
+                next_update_unix,
+                ..
+            }) = trust.source(cc)
+            {
+                self.trust_list_sequence
+                    .with_label_values(&[cc.as_str()])
+                    .set(i64::try_from(sequence).unwrap_or(i64::MAX));
+                if let Some(next) = next_update_unix {
+                    self.trust_list_next_update
+                        .with_label_values(&[cc.as_str()])
+                        .set(next);
+                }
+            }
+        }
         for f in trust.faults() {
             tracing::warn!(
                 country = %f.country,

@@ -279,6 +279,15 @@ async fn a_site_runs_on_trusted_lists_and_reloads_them() {
         metrics.contains("tamga_trust_degraded{country=\"KZ\",kind=\"trust_list\"} 1"),
         "{metrics}"
     );
+    // The list in force is still sequence 2; its NextUpdate is exported for the stale alert.
+    assert!(
+        metrics.contains("tamga_trust_list_sequence{country=\"KZ\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tamga_trust_list_next_update_timestamp_seconds{country=\"AZ\"}"),
+        "{metrics}"
+    );
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("state/state.json")).unwrap()).unwrap();
     assert_eq!(state["sequences"]["KZ"], 2);
