@@ -57,6 +57,7 @@ fn config(sqlite: &Path) -> Config {
         trust: TrustConfig {
             dir: root.join("trust"),
             policy: None,
+            ..TrustConfig::default()
         },
         authority: ["AZ", "TR"]
             .iter()

@@ -62,6 +62,7 @@ pub fn run(a: &CountersignArgs) -> anyhow::Result<Outcome> {
     };
     let trust = TrustList::load_dir(&a.trust)
         .with_context(|| format!("cannot load trust list {}", a.trust.display()))?;
+    crate::warn_degraded(&trust);
     let signer = crate::keys::open_signer(&a.key)?;
     let certificates = crate::sign::load_certs(&a.cert, &a.chain)?;
     let authority = Authority::from_certificate(&certificates[0], "ZZ")?;

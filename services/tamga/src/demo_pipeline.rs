@@ -71,6 +71,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
         trust: TrustConfig {
             dir: pki.join("trust"),
             policy: None,
+            ..TrustConfig::default()
         },
         authority: COUNTRIES
             .iter()

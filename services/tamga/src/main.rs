@@ -13,6 +13,9 @@
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
 //!   `tamga gateway token create --config FILE --broker NAME [--country CC]` prints the
 //!   token alone; `tamga gateway token revoke --config FILE --broker NAME`
+//! * `tamga trust build --dir DIR --signer-key KEY --signer-cert PEM --sequence N
+//!   --next-update RFC3339 > XX-tl.xml`, `tamga trust show FILE`, `tamga trust diff OLD NEW`,
+//!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)
 #![forbid(unsafe_code)]
 
 mod bench_pipeline;
@@ -25,6 +28,7 @@ mod pki;
 mod receipt;
 mod run;
 mod sign;
+mod trust;
 mod verify;
 
 use std::path::PathBuf;
@@ -63,6 +67,8 @@ enum Command {
     Serve(gateway::ServeArgs),
     /// The broker gateway's API tokens.
     Gateway(gateway::GatewayArgs),
+    /// Signed ETSI TS 119 612 trusted lists: build, show, diff, verify.
+    Trust(trust::TrustArgs),
     /// Demo PKIs.
     Pki(PkiArgs),
     /// Load generators.
@@ -154,6 +160,7 @@ fn main() -> ExitCode {
         Command::Audit(a) => run::audit(&a),
         Command::Serve(a) => gateway::serve(&a),
         Command::Gateway(a) => gateway::gateway(&a),
+        Command::Trust(a) => trust::run(&a),
         Command::Pki(PkiArgs {
             command: PkiCommand::Demo { out, countries },
         }) => pki::run(&out, &countries),
@@ -172,6 +179,14 @@ fn main() -> ExitCode {
             eprintln!("tamga: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// One stderr line when a partner's trust material is unusable: the command
+/// still runs, and the affected declarations come out INDETERMINATE.
+pub fn warn_degraded(trust: &tamga_trust::TrustList) {
+    if let Some(w) = trust.degraded_warning() {
+        eprintln!("tamga: {w}");
     }
 }
 

@@ -44,6 +44,7 @@ pub fn run(a: &ReceiptArgs) -> anyhow::Result<Outcome> {
     let at = crate::parse_time(at.as_deref())?;
     let trust = TrustList::load_dir(trust)
         .with_context(|| format!("cannot load trust list {}", trust.display()))?;
+    crate::warn_degraded(&trust);
     let bytes =
         std::fs::read(receipt).with_context(|| format!("cannot read {}", receipt.display()))?;
     let doc = match document {

@@ -76,6 +76,7 @@ pub fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
     }
     let trust = TrustList::load_dir(&a.trust)
         .with_context(|| format!("cannot load trust list {}", a.trust.display()))?;
+    crate::warn_degraded(&trust);
     let mut map = HashMap::new();
     for e in &a.external {
         let (uri, file) = e

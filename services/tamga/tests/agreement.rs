@@ -621,6 +621,7 @@ fn pipeline_config(sqlite: &Path) -> Config {
         trust: TrustConfig {
             dir: root.join("trust"),
             policy: None,
+            ..TrustConfig::default()
         },
         authority: vec![AuthorityConfig {
             country: "AZ".into(),

@@ -617,3 +617,368 @@ fn assert_private(p: &Path) {
     let mode = std::fs::metadata(p).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", p.display());
 }
+
+// ---------------------------------------------------------------------------
+// A partner's broken CRL: one warning line, only its declarations affected.
+// ---------------------------------------------------------------------------
+
+const BROKEN_CRL: &[u8] = b"-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n";
+
+/// An AZ declaration signed in-process by an AZ broker.
+fn signed_az(seq: u64) -> Vec<u8> {
+    let az = pki().country("AZ").unwrap();
+    let b = az.broker(BrokerKind::Ecdsa).unwrap();
+    sign_enveloped(
+        sample(&SampleSpec::new("AZ", "KZ", seq, 3)).as_bytes(),
+        &SigningKey::from_pkcs8_pem(b.key_pkcs8_pem.as_bytes()).unwrap(),
+        &SignOptions {
+            certificates: vec![b.cert_der.clone(), az.issuing.cert_der.clone()],
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::now_utc(),
+            limits: ParseLimits::default(),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn verify_with_a_partners_broken_crl_warns_once_and_isolates_it() {
+    let ws = Workspace::new();
+    std::fs::write(ws.path("trust/KZ/issuing-ca.crl"), BROKEN_CRL).unwrap();
+    let kz = ws.write("kz.xml", &signed(BrokerKind::Ecdsa, true, 11));
+    let az = ws.write("az.xml", &signed_az(12));
+
+    let o = tamga(verify_args(&ws, "KZ", &[&kz]));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["indication"], "INDETERMINATE", "{}", show(&o));
+    assert_eq!(v["subIndication"], "TRY_LATER");
+    assert_eq!(v["reason"], "revocation_unavailable");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("KZ/issuing-ca.crl")),
+        "{}",
+        show(&o)
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one warning line\n{}", show(&o));
+    assert!(
+        err.starts_with("tamga: warning: trust list degraded") && err.contains("KZ"),
+        "{}",
+        show(&o)
+    );
+
+    // The other corridor: passes, with the same single warning line.
+    let o = tamga(verify_args(&ws, "AZ", &[&az]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", show(&o));
+}
+
+/// `tamga run` starts with one partner's CRL broken, logs which country is
+/// degraded and exports it as a metric.
+#[test]
+fn run_starts_with_a_partners_broken_crl_and_reports_it() {
+    use std::io::{BufRead, BufReader, Read, Write as _};
+    use std::process::Stdio;
+
+    let ws = Workspace::new();
+    std::fs::write(ws.path("trust/KZ/issuing-ca.crl"), BROKEN_CRL).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let keys = ws.path("keys/AZ");
+    let config = format!(
+        "[trust]\ndir = {trust:?}\n\n[[authority]]\ncountry = \"AZ\"\nkey = {key:?}\ncert = {cert:?}\nchain = [{chain:?}]\n\n[worker]\nname = \"cli-degraded\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[log]\nformat = \"text\"\nlevel = \"info\"\n\n[embedded]\nsqlite = {sqlite:?}\n",
+        trust = ws.trust(),
+        key = keys.join("authority.key").display().to_string(),
+        cert = keys.join("authority.pem").display().to_string(),
+        chain = keys.join("issuing-ca.pem").display().to_string(),
+        sqlite = ws.path("audit.sqlite").display().to_string(),
+    );
+    let config_path = ws.write("site.toml", config.as_bytes());
+    let mut child = Command::new(TAMGA)
+        .args(["run", "--config", &config_path])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !log.iter().any(|l: &String| l.contains("ready")) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("tamga run exited: {status}\n{}", log.join("\n"));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `ready` within 60 s\n{}",
+            log.join("\n")
+        );
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            log.push(line);
+        }
+    }
+    let metrics = (|| {
+        for _ in 0..50 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(
+                    b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                );
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        String::new()
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        metrics.contains("tamga_trust_degraded{country=\"KZ\",kind=\"crl\"} 1"),
+        "{metrics}"
+    );
+    let warned = log
+        .iter()
+        .filter(|l| l.contains("trust material unusable"))
+        .collect::<Vec<_>>();
+    assert_eq!(warned.len(), 1, "{}", log.join("\n"));
+    assert!(warned[0].contains("KZ"), "{}", warned[0]);
+}
+
+// ---------------------------------------------------------------------------
+// tamga trust: build, verify, show, diff.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn trust_build_verify_show_diff() {
+    let ws = Workspace::new();
+    let p = |rel: &str| ws.path(rel).display().to_string();
+    let build = |dir: &str, seq: &str| {
+        tamga([
+            "trust",
+            "build",
+            "--dir",
+            dir,
+            "--country",
+            "KZ",
+            "--signer-key",
+            &p("keys/KZ/authority.key"),
+            "--signer-cert",
+            &p("keys/KZ/authority.pem"),
+            "--sequence",
+            seq,
+            "--next-update",
+            "2099-01-01T00:00:00Z",
+        ])
+    };
+    let o = build(&p("trust/KZ"), "5");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v5 = ws.write("KZ-tl-5.xml", &o.stdout);
+    assert!(stdout(&o).contains("TrustServiceStatusList"));
+
+    let verify = |file: &str, signer: &str, extra: &[&str]| {
+        let mut args = vec![
+            "trust".to_string(),
+            "verify".into(),
+            file.into(),
+            "--signer".into(),
+            p(signer),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        tamga(args)
+    };
+    let o = verify(&v5, "keys/KZ/authority.pem", &["--country", "KZ"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["accepted"], true);
+    assert_eq!(j["sequence"], 5);
+    assert_eq!(j["caServices"], 1);
+    assert_eq!(j["stale"], false);
+
+    // Signer not pinned, rollback, tampered: refused with exit 1 and a reason.
+    let o = verify(&v5, "keys/AZ/authority.pem", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(j["reason"].as_str().unwrap().contains("not pinned"), "{j}");
+    let o = verify(&v5, "keys/KZ/authority.pem", &["--last-sequence", "6"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stdout(&o).contains("rollback"), "{}", show(&o));
+    let tampered = ws.write(
+        "tampered.xml",
+        stdout(&build(&p("trust/KZ"), "7"))
+            .replacen("<tsl:TSLSequenceNumber>7<", "<tsl:TSLSequenceNumber>70<", 1)
+            .as_bytes(),
+    );
+    let o = verify(&tampered, "keys/KZ/authority.pem", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stdout(&o).contains("not valid"), "{}", show(&o));
+
+    // show: contents and signature status.
+    let o = tamga([
+        "trust",
+        "show",
+        &v5,
+        "--signer",
+        &p("keys/KZ/authority.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["territory"], "KZ");
+    assert_eq!(j["signature"]["valid"], true);
+    assert_eq!(j["signature"]["pinned"], true);
+    assert_eq!(j["services"].as_array().unwrap().len(), 1);
+    assert_eq!(j["services"][0]["trustedNow"], true);
+
+    // diff: a second CA added in sequence 6; read backwards it is withdrawn.
+    let bigger = ws.path("kz-bigger");
+    std::fs::create_dir_all(&bigger).unwrap();
+    std::fs::copy(ws.path("trust/KZ/root-ca.pem"), bigger.join("root-ca.pem")).unwrap();
+    std::fs::copy(
+        ws.path("keys/KZ/issuing-ca.pem"),
+        bigger.join("issuing-ca.pem"),
+    )
+    .unwrap();
+    let o = build(&bigger.display().to_string(), "6");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v6 = ws.write("KZ-tl-6.xml", &o.stdout);
+    let o = tamga(["trust", "diff", &v5, &v6]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["added"].as_array().unwrap().len(), 1, "{j}");
+    assert!(j["added"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Issuing CA"));
+    assert_eq!(j["withdrawn"].as_array().unwrap().len(), 0);
+    assert_eq!(j["rollback"], false);
+    let o = tamga(["trust", "diff", &v6, &v5]);
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["withdrawn"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["rollback"], true);
+
+    // Usage errors: exit 2, one line.
+    assert_usage_error(&tamga(["trust", "show", &p("missing.xml")]), "missing.xml");
+    let o = build(&p("trust/KZ"), "x");
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+}
+
+/// `tamga run` on signed trusted lists alone; SIGHUP reloads them without a
+/// restart (the new sequence number is accepted and kept in state_dir).
+#[test]
+fn run_on_trusted_lists_reloads_on_sighup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let ws = Workspace::new();
+    let p = |rel: &str| ws.path(rel).display().to_string();
+    std::fs::create_dir_all(ws.path("tl")).unwrap();
+    let build = |cc: &str, seq: &str| {
+        let o = tamga([
+            "trust",
+            "build",
+            "--dir",
+            &p(&format!("trust/{cc}")),
+            "--signer-key",
+            &p(&format!("keys/{cc}/authority.key")),
+            "--signer-cert",
+            &p(&format!("keys/{cc}/authority.pem")),
+            "--sequence",
+            seq,
+            "--next-update",
+            "2099-01-01T00:00:00Z",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        std::fs::write(ws.path(&format!("tl/{cc}-tl.xml")), &o.stdout).unwrap();
+    };
+    build("KZ", "1");
+    build("AZ", "1");
+    let keys = ws.path("keys/AZ");
+    let config = format!(
+        "[trust]\nstate_dir = {state:?}\ncrl_dir = {crls:?}\n\n[[trust.list]]\ncountry = \"KZ\"\npath = {kz:?}\nsigners = [{kzs:?}]\n\n[[trust.list]]\ncountry = \"AZ\"\npath = {az:?}\nsigners = [{azs:?}]\n\n[[authority]]\ncountry = \"AZ\"\nkey = {key:?}\ncert = {cert:?}\nchain = [{chain:?}]\n\n[worker]\nname = \"cli-tl\"\n\n[metrics]\nlisten = \"\"\n\n[log]\nformat = \"text\"\nlevel = \"info\"\n\n[embedded]\nsqlite = {sqlite:?}\n",
+        state = p("state"),
+        crls = p("trust"),
+        kz = p("tl/KZ-tl.xml"),
+        kzs = p("keys/KZ/authority.pem"),
+        az = p("tl/AZ-tl.xml"),
+        azs = p("keys/AZ/authority.pem"),
+        key = keys.join("authority.key").display().to_string(),
+        cert = keys.join("authority.pem").display().to_string(),
+        chain = keys.join("issuing-ca.pem").display().to_string(),
+        sqlite = p("audit.sqlite"),
+    );
+    let config_path = ws.write("site.toml", config.as_bytes());
+    let mut child = Command::new(TAMGA)
+        .args(["run", "--config", &config_path])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log: Vec<String> = Vec::new();
+    let wait_for = |needle: &str, child: &mut std::process::Child, log: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !log.iter().any(|l| l.contains(needle)) {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tamga run exited: {status}\n{}", log.join("\n"));
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} within 60 s\n{}",
+                log.join("\n")
+            );
+            if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                log.push(line);
+            }
+        }
+    };
+    wait_for("ready", &mut child, &mut log);
+    assert!(
+        !log.iter().any(|l| l.contains("trust material unusable")),
+        "{}",
+        log.join("\n")
+    );
+    let state = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(ws.path("state/state.json")).unwrap()).unwrap()
+    };
+    assert_eq!(state()["sequences"]["KZ"], 1);
+
+    build("KZ", "2");
+    // The shell's builtin `kill`: no dependency on procps.
+    let hup = Command::new("sh")
+        .args(["-c", &format!("kill -HUP {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for("trust reloaded", &mut child, &mut log);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(state()["sequences"]["KZ"], 2, "{}", log.join("\n"));
+    assert!(ws.path("state/KZ-tl.xml").exists());
+}

@@ -97,6 +97,7 @@ async fn declarations_are_held_through_a_10_s_hsm_outage_and_all_forwarded_after
         trust: TrustConfig {
             dir: dir.path().join("trust"),
             policy: None,
+            ..TrustConfig::default()
         },
         authority: vec![AuthorityConfig {
             country: "AZ".into(),

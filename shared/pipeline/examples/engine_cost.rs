@@ -31,6 +31,7 @@ fn main() {
         trust: TrustConfig {
             dir: dir.path().join("trust"),
             policy: None,
+            ..TrustConfig::default()
         },
         authority: vec![AuthorityConfig {
             country: "AZ".into(),

@@ -48,14 +48,50 @@ pub struct DatabaseConfig {
     pub statement_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustConfig {
-    /// `<CC>/` anchors and CRLs, as for `tamga verify`.
+    /// `<CC>/` anchors and CRLs, as for `tamga verify` (the directory
+    /// source; unused when trusted lists are configured).
+    #[serde(default)]
     pub dir: PathBuf,
     /// Optional validation policy (TOML), as for `tamga verify --policy`.
     #[serde(default)]
     pub policy: Option<PathBuf>,
+    /// Signed ETSI TS 119 612 trusted lists, one per country.
+    #[serde(default)]
+    pub list: Vec<TlConfig>,
+    /// A list of trusted lists naming each country's list and signers.
+    #[serde(default)]
+    pub lotl: Option<LotlConfig>,
+    /// Where the last accepted sequence numbers and last good lists are kept
+    /// (required with trusted lists).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// `<CC>/*.crl` for countries on trusted lists.
+    #[serde(default)]
+    pub crl_dir: Option<PathBuf>,
+    /// Reload the trust source every this many seconds (0: only on SIGHUP).
+    #[serde(default)]
+    pub reload_secs: u64,
+}
+
+/// `[[trust.list]]`: one country's signed list and the certificates allowed to sign it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlConfig {
+    pub country: String,
+    pub path: PathBuf,
+    /// PEM files with the pinned signer certificates.
+    pub signers: Vec<PathBuf>,
+}
+
+/// `[trust.lotl]`: the list of lists and its pinned signers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LotlConfig {
+    pub path: PathBuf,
+    pub signers: Vec<PathBuf>,
 }
 
 /// One destination country this site countersigns for.

@@ -147,9 +147,30 @@ impl std::fmt::Debug for Authority {
     }
 }
 
+/// The trust list in force; replaced whole on reload, so a verification
+/// always sees one consistent list (the one current when it started).
+#[derive(Debug)]
+pub struct SharedTrust(std::sync::RwLock<std::sync::Arc<TrustList>>);
+
+impl SharedTrust {
+    pub fn new(trust: TrustList) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(trust)))
+    }
+
+    /// The list in force now.
+    pub fn current(&self) -> std::sync::Arc<TrustList> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `trust` in force for every verification that starts from now on.
+    pub fn replace(&self, trust: TrustList) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(trust);
+    }
+}
+
 /// Everything the stages decide with.
 pub struct Engine {
-    pub trust: TrustList,
+    pub trust: SharedTrust,
     pub policy: Policy,
     /// By destination country (upper case).
     pub authorities: BTreeMap<String, Authority>,
@@ -229,9 +250,10 @@ impl Engine {
             hook(body);
         }
         let digest = sha256_hex(body);
+        let trust = self.trust.current();
         let report = verify_document(&VerifyRequest {
             bytes: body,
-            trust: &self.trust,
+            trust: &trust,
             origin,
             at_unix: now_ms.div_euclid(1000),
             policy: &self.policy,

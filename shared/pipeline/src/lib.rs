@@ -17,6 +17,7 @@ pub mod engine;
 pub mod failure;
 pub mod metrics;
 pub mod site;
+pub mod trust_source;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -34,7 +35,6 @@ use tamga_bus::Bus;
 use tamga_dsig::Signer;
 use tamga_policy::Policy;
 use tamga_store::Store;
-use tamga_trust::TrustList;
 
 /// Why the pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +91,8 @@ pub fn open_key(spec: &str) -> Result<Box<dyn Signer + Send + Sync>, String> {
 
 /// Builds the engine: trust list, policy and the authorities' keys.
 pub fn build_engine(cfg: &Config, open_key: &KeyOpener) -> Result<Engine, StartError> {
-    let trust =
-        TrustList::load_dir(&cfg.trust.dir).map_err(|e| StartError::Trust(e.to_string()))?;
+    let trust = trust_source::load_trust(&cfg.trust, now_ms().div_euclid(1000))
+        .map_err(|e| StartError::Trust(e.to_string()))?;
     let policy = match &cfg.trust.policy {
         Some(p) => Policy::from_toml(
             &std::fs::read_to_string(p)
@@ -134,7 +134,7 @@ pub fn build_engine(cfg: &Config, open_key: &KeyOpener) -> Result<Engine, StartE
         });
     }
     Ok(Engine {
-        trust,
+        trust: engine::SharedTrust::new(trust),
         policy,
         authorities,
         fault_hook: None,
@@ -161,7 +161,7 @@ pub fn site_topology(engine: &Engine, delivery_limit: u32) -> tamga_bus::Topolog
             routing_key: cc,
         });
     }
-    for cc in engine.trust.countries() {
+    for cc in engine.trust.current().countries() {
         let cc = cc.as_str().to_ascii_lowercase();
         t.queues.push(tamga_bus::QueueSpec {
             name: format!("tamga.rejected.{cc}"),

@@ -33,6 +33,13 @@ pub struct Metrics {
     /// and source (`store`, `bus`, `key`, `message`, `engine`).
     pub failures: IntCounterVec,
     pub audit_chain_head: IntGaugeVec,
+    /// 1 per (country, kind) whose trust material is unusable.
+    pub trust_degraded: IntGaugeVec,
+    /// NextUpdate of each country's trusted list in force (Unix seconds):
+    /// past it, that country is INDETERMINATE `trust_list_stale`.
+    pub trust_list_next_update: IntGaugeVec,
+    /// TSLSequenceNumber of each country's trusted list in force.
+    pub trust_list_sequence: IntGaugeVec,
 }
 
 #[allow(clippy::panic)]
@@ -135,6 +142,27 @@ impl Metrics {
             ),
             &["chain"],
         ));
+        let trust_degraded = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_trust_degraded",
+                "1 when a partner country's trust material (CRL, anchor, trusted list) is unusable; its declarations that depend on it are INDETERMINATE.",
+            ),
+            &["country", "kind"],
+        ));
+        let trust_list_next_update = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_trust_list_next_update_timestamp_seconds",
+                "NextUpdate of the country's trusted list in force; past it the country is INDETERMINATE (trust_list_stale).",
+            ),
+            &["country"],
+        ));
+        let trust_list_sequence = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_trust_list_sequence",
+                "TSLSequenceNumber of the country's trusted list in force.",
+            ),
+            &["country"],
+        ));
         for c in [
             Box::new(declarations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(rejections.clone()),
@@ -149,6 +177,9 @@ impl Metrics {
             Box::new(transient_errors.clone()),
             Box::new(audit_chain_head.clone()),
             Box::new(failures.clone()),
+            Box::new(trust_degraded.clone()),
+            Box::new(trust_list_next_update.clone()),
+            Box::new(trust_list_sequence.clone()),
         ] {
             must(registry.register(c));
         }
@@ -167,6 +198,46 @@ impl Metrics {
             transient_errors,
             failures,
             audit_chain_head,
+            trust_degraded,
+            trust_list_next_update,
+            trust_list_sequence,
+        }
+    }
+
+    /// Mirrors the trust list's faults into `tamga_trust_degraded` (and
+    /// logs each), replacing what a previous load reported.
+    pub fn set_trust_state(&self, trust: &tamga_trust::TrustList) {
+        self.trust_degraded.reset();
+        self.trust_list_next_update.reset();
+        self.trust_list_sequence.reset();
+        for cc in trust.countries() {
+            if let Some(tamga_trust::TrustSource::TrustedList {
+                sequence,
+                next_update_unix,
+                ..
+            }) = trust.source(cc)
+            {
+                self.trust_list_sequence
+                    .with_label_values(&[cc.as_str()])
+                    .set(i64::try_from(sequence).unwrap_or(i64::MAX));
+                if let Some(next) = next_update_unix {
+                    self.trust_list_next_update
+                        .with_label_values(&[cc.as_str()])
+                        .set(next);
+                }
+            }
+        }
+        for f in trust.faults() {
+            tracing::warn!(
+                country = %f.country,
+                kind = f.kind.as_str(),
+                source = %f.source,
+                detail = %f.detail,
+                "trust material unusable; only this country's affected declarations are INDETERMINATE"
+            );
+            self.trust_degraded
+                .with_label_values(&[f.country.as_str(), f.kind.as_str()])
+                .set(1);
         }
     }
 

@@ -161,6 +161,7 @@ pub async fn start_site_with_fault_hook(
     let mut engine = build_engine(cfg, open_key)?;
     engine.fault_hook = fault_hook;
     let engine = Arc::new(engine);
+    metrics.set_trust_state(&engine.trust.current());
     let bus = match bus {
         Some(b) => b,
         None => connect_bus(cfg, options.embedded).await?,
@@ -238,17 +239,114 @@ pub async fn run_until_signal(
     options: &SiteOptions,
     open_key: &KeyOpener,
 ) -> Result<(), StartError> {
+    // Handlers first (see `StopSignal`): a SIGTERM right after `ready`
+    // must stop cleanly and a SIGHUP reload, never kill.
     let mut stop = StopSignal::install().map_err(|e| StartError::Signal(e.to_string()))?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| StartError::Signal(e.to_string()))?;
     let site = start_site(cfg, options, open_key, None, None).await?;
-    let fatal = tokio::select! {
-        () = stop.wait() => None,
-        why = site.running.fatal() => Some(why),
+    let period = (cfg.trust.reload_secs > 0).then(|| Duration::from_secs(cfg.trust.reload_secs));
+    let fatal = loop {
+        let tick = async {
+            match period {
+                Some(p) => tokio::time::sleep(p).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop.wait() => break None,
+            why = site.running.fatal() => break Some(why),
+            _ = hup.recv() => {
+                let _ = reload_trust(cfg, &site, "SIGHUP").await;
+            }
+            _ = tick => {
+                let _ = reload_trust(cfg, &site, "periodic").await;
+            }
+        }
     };
     tracing::info!("shutting down");
     site.stop().await;
     match fatal {
         None => Ok(()),
         Some(why) => Err(StartError::Fatal(why)),
+    }
+}
+
+/// Audit `stage` of a trust reload.
+pub const TRUST_RELOADED: &str = "trust_reloaded";
+
+/// Reloads the trust source and puts it in force without a restart; every
+/// attempt is audited (outcome `ok` or `failed`, the degraded countries and
+/// the lists' sequence numbers in `detail`). A reload that cannot load at
+/// all keeps the list in force.
+pub async fn reload_trust(cfg: &Config, site: &Site, why: &str) -> Result<(), String> {
+    let trust_cfg = cfg.trust.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        crate::trust_source::load_trust(&trust_cfg, crate::now_ms().div_euclid(1000))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.0));
+    let engine = &site.running.runtime.engine;
+    let (outcome, detail, digest) = match &loaded {
+        Ok(trust) => {
+            let sources: serde_json::Map<String, serde_json::Value> = trust
+                .countries()
+                .into_iter()
+                .filter_map(|cc| {
+                    trust
+                        .source(cc)
+                        .and_then(|s| serde_json::to_value(s).ok())
+                        .map(|v| (cc.to_string(), v))
+                })
+                .collect();
+            let detail = serde_json::json!({
+                "trigger": why,
+                "sources": sources,
+                "faults": trust.faults(),
+            });
+            let digest = crate::engine::sha256_hex(detail.to_string().as_bytes());
+            ("ok", detail, digest)
+        }
+        Err(e) => {
+            let detail = serde_json::json!({ "trigger": why, "error": e });
+            let digest = crate::engine::sha256_hex(detail.to_string().as_bytes());
+            ("failed", detail, digest)
+        }
+    };
+    let event = tamga_store::AuditEvent {
+        at_ms: crate::now_ms(),
+        stage: TRUST_RELOADED.into(),
+        worker: site.running.runtime.worker.clone(),
+        declaration_id: format!("trust-reload-{}", crate::now_ms()),
+        origin: "-".into(),
+        destination: "-".into(),
+        outcome: outcome.into(),
+        sub_indication: None,
+        reason: None,
+        digest,
+        detail: Some(detail.to_string()),
+    };
+    let chain = format!("{}.trust", site.running.runtime.worker);
+    if let Err(e) = site.store.append(&chain, &event).await {
+        tracing::warn!(error = %e, "trust reload could not be audited");
+    }
+    match loaded {
+        Ok(trust) => {
+            site.metrics.set_trust_state(&trust);
+            tracing::info!(
+                trigger = why,
+                countries = trust.countries().len(),
+                faults = trust.faults().len(),
+                "trust reloaded"
+            );
+            engine.trust.replace(trust);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(trigger = why, error = %e, "trust reload failed; the list in force is kept");
+            Err(e)
+        }
     }
 }
 

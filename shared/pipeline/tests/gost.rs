@@ -27,6 +27,7 @@ fn config(root: &Path, sqlite: &Path) -> Config {
         trust: TrustConfig {
             dir: root.join("trust"),
             policy: None,
+            ..TrustConfig::default()
         },
         authority: ["KZ", "AZ"]
             .iter()

@@ -48,13 +48,18 @@ fn pki() -> &'static Pki {
 }
 
 fn config(sqlite: &Path) -> Config {
+    config_with_trust(sqlite, &pki().root.join("trust"))
+}
+
+fn config_with_trust(sqlite: &Path, trust: &Path) -> Config {
     let root = &pki().root;
     Config {
         amqp: None,
         database: None,
         trust: TrustConfig {
-            dir: root.join("trust"),
+            dir: trust.to_path_buf(),
             policy: None,
+            ..TrustConfig::default()
         },
         // UZ is in the trust list but not served: its declarations are refused.
         authority: ["KZ", "AZ", "TR"]
@@ -210,8 +215,12 @@ async fn real() -> Env {
 }
 
 async fn start(env: &Env, stages: &[Stage]) -> Site {
+    start_with(env, stages, &config(&env.sqlite)).await
+}
+
+async fn start_with(env: &Env, stages: &[Stage], config: &Config) -> Site {
     start_site(
-        &config(&env.sqlite),
+        config,
         &SiteOptions {
             embedded: false,
             stages: stages.to_vec(),
@@ -738,6 +747,93 @@ async fn engine_panic(env: Env, stages: &[Stage]) {
     assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 1);
 }
 
+/// One partner publishes a CRL that cannot be read: the site starts, says
+/// which country is degraded, and only that country's declarations come out
+/// INDETERMINATE (`revocation_unavailable`); the other corridors flow.
+async fn broken_crl_one_country(env: Env, stages: &[Stage]) {
+    let trust = env._dir.path().join("trust");
+    copy_dir(&pki().root.join("trust"), &trust);
+    std::fs::write(
+        trust.join("KZ").join("issuing-ca.crl"),
+        "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
+    let site = start_with(&env, stages, &config_with_trust(&env.sqlite, &trust)).await;
+    let metrics = site.metrics.render();
+    assert!(
+        metrics.contains("tamga_trust_degraded{country=\"KZ\",kind=\"crl\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("country=\"AZ\""), "{metrics}");
+    let mut cases: Vec<Case> = vec![
+        (
+            "kz-1".into(),
+            "kz.az",
+            signed("KZ", "AZ", 31, "broker-ecdsa"),
+            false,
+            Some("revocation_unavailable"),
+        ),
+        (
+            "kz-2".into(),
+            "kz.tr",
+            signed("KZ", "TR", 32, "broker-rsa"),
+            false,
+            Some("revocation_unavailable"),
+        ),
+    ];
+    for (i, (from, to, route)) in [
+        ("AZ", "TR", "az.tr"),
+        ("TR", "KZ", "tr.kz"),
+        ("AZ", "KZ", "az.kz"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push((
+            format!("ok-{i}"),
+            route,
+            signed(from, to, 40 + i as u64, "broker-ecdsa"),
+            true,
+            None,
+        ));
+    }
+    for (id, route, body, _, _) in &cases {
+        publish(&env, route, Some(id), body.clone()).await;
+    }
+    let out = collect(&env, cases.len(), Duration::from_secs(60)).await;
+    for (id, route, _, accepted, reason) in &cases {
+        let got: Vec<&Outcome> = out.iter().filter(|o| &o.correlation_id == id).collect();
+        assert_eq!(got.len(), 1, "{id}: {got:?}");
+        assert_eq!(got[0].accepted, *accepted, "{id}: {:?}", got[0]);
+        assert_eq!(got[0].reason.as_deref(), *reason, "{id}");
+        let from = route.split('.').next().unwrap();
+        if !accepted {
+            assert_eq!(got[0].queue, format!("tamga.rejected.{from}"), "{id}");
+        }
+    }
+    assert_eq!(out.len(), cases.len(), "no duplicates");
+    let metrics = site.metrics.render();
+    assert!(
+        metrics.contains("tamga_rejections_total{origin=\"KZ\",sub_indication=\"TRY_LATER\"} 2"),
+        "{metrics}"
+    );
+    site.stop().await;
+    audit_ok(&env).await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// Every scenario on both paths (in-process bus + SQLite; RabbitMQ +
 /// PostgreSQL), each with the fused stage and with the three separate ones.
 macro_rules! both {
@@ -781,7 +877,14 @@ macro_rules! both {
     };
 }
 
-both!(mixed_batch, duplicates, poison, key_outage, engine_panic);
+both!(
+    mixed_batch,
+    duplicates,
+    poison,
+    key_outage,
+    engine_panic,
+    broken_crl_one_country
+);
 
 /// The claim-before-signing check, 1,000 declarations each delivered twice
 /// at once to two workers (fused, on both paths), and 200 through the three

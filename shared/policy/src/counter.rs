@@ -151,6 +151,7 @@ fn check(
             revocation: policy.certificates.revocation,
             accepted_ekus: &policy.certificates.accepted_ekus,
             max_intermediates: policy.budgets.max_intermediates,
+            document_crls: &[],
         };
         match req.trust.validate_signer(&path) {
             Ok(v) => {

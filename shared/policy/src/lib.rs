@@ -10,6 +10,7 @@ mod counter;
 mod reason;
 mod report;
 mod streaming;
+mod tl;
 mod verify;
 
 pub use config::{
@@ -18,8 +19,10 @@ pub use config::{
 };
 pub use reason::{Indication, Reason, SubIndication};
 pub use report::{
-    Algorithms, CounterSignatureReport, ReferenceReport, Report, Signer, TimestampReport,
+    Algorithms, CounterSignatureReport, ReferenceReport, Report, RevocationEvidence, Signer,
+    TimestampReport,
 };
+pub use tl::TlSignatureEngine;
 pub use verify::{
     verify_document, verify_document_with, Route, Strategy, VerifyRequest, STREAMING_THRESHOLD,
 };

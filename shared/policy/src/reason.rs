@@ -229,6 +229,10 @@ impl Reason {
                 PathError::MalformedCertificate(_) => "malformed_certificate",
                 PathError::UnsupportedCertificate(_) => "unsupported_certificate",
                 PathError::BudgetExceeded => "budget_exceeded",
+                PathError::RevocationUnavailable { .. } => "revocation_unavailable",
+                PathError::TrustListInvalid { .. } => "trust_list_invalid",
+                PathError::TrustListStale { .. } => "trust_list_stale",
+                PathError::ServiceNotGranted { .. } => "trust_service_not_granted",
                 _ => "path_validation_failed",
             },
             KeyNotTrusted => "key_not_trusted",
@@ -278,13 +282,20 @@ impl Reason {
             TimestampInvalid { .. } => S::SigConstraintsFailure,
             OriginMismatch { .. } | DestinationNotServed { .. } => S::SigConstraintsFailure,
             Path(p) => match p {
-                PathError::UnknownCountry(_) | PathError::NoChain | PathError::BadSignature => {
-                    S::NoCertificateChainFound
-                }
+                PathError::UnknownCountry(_)
+                | PathError::NoChain
+                | PathError::BadSignature
+                | PathError::ServiceNotGranted { .. } => S::NoCertificateChainFound,
                 PathError::Expired { .. } => S::OutOfBoundsNoPoe,
                 PathError::NotYetValid { .. } => S::NotYetValid,
                 PathError::Revoked { .. } => S::Revoked,
-                PathError::RevocationUnknown | PathError::CrlExpired { .. } => S::TryLater,
+                // The partner's material is unusable or out of date: the
+                // signature may be fine, nobody can tell until it is fixed.
+                PathError::RevocationUnknown
+                | PathError::CrlExpired { .. }
+                | PathError::RevocationUnavailable { .. }
+                | PathError::TrustListStale { .. } => S::TryLater,
+                PathError::TrustListInvalid { .. } => S::CertificateChainGeneralFailure,
                 PathError::KeyUsageNotAllowed
                 | PathError::EkuNotAllowed { .. }
                 | PathError::SignerIsCa

@@ -65,6 +65,24 @@ pub struct ReferenceReport {
     pub intact: Option<bool>,
 }
 
+/// One piece of revocation evidence: the CRL that covered one certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationEvidence {
+    /// Serial of the certificate it covered.
+    pub certificate_serial: String,
+    /// `crl` (the only kind so far).
+    pub kind: &'static str,
+    pub issuer: String,
+    /// CRL number, lower-case hex.
+    pub crl_number: Option<String>,
+    pub this_update: String,
+    pub next_update: String,
+    /// `CC/filename`.
+    pub source: String,
+    pub sha256: String,
+}
+
 /// One XAdES signature time-stamp (RFC 3161).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,6 +143,11 @@ pub struct Report {
     /// the verified document states it.
     pub declaration: Option<tamga_declaration::Identity>,
     pub counter_signatures: Vec<CounterSignatureReport>,
+    /// Where the origin's trust came from: its folder, or a signed trusted
+    /// list (sequence number, NextUpdate, signer).
+    pub trust_source: Option<tamga_trust::TrustSource>,
+    /// The CRLs the accepted path's revocation checks rested on.
+    pub revocation: Vec<RevocationEvidence>,
     pub engine: &'static str,
 }
 
@@ -156,6 +179,8 @@ impl Report {
             signature_intact: false,
             declaration: None,
             counter_signatures: Vec::new(),
+            trust_source: None,
+            revocation: Vec::new(),
             engine: concat!("tamga ", env!("CARGO_PKG_VERSION")),
         }
     }

@@ -377,7 +377,10 @@ pub(crate) fn check_signature<'d>(
         .filter(|(i, _)| *i != signer_index)
         .map(|(_, c)| c.as_slice())
         .collect();
+    let document_crls: Vec<&[u8]> =
+        key_info.map_or_else(Vec::new, |k| k.crls.iter().map(Vec::as_slice).collect());
     let path = PathRequest {
+        document_crls: &document_crls,
         country: req.origin,
         signer_der,
         intermediates_der: &intermediates,
@@ -386,7 +389,11 @@ pub(crate) fn check_signature<'d>(
         accepted_ekus: &policy.certificates.accepted_ekus,
         max_intermediates: policy.budgets.max_intermediates,
     };
+    report.trust_source = req.trust.source(req.origin);
     let validated = req.trust.validate_signer(&path).map_err(Reason::Path)?;
+    if policy.certificates.revocation != tamga_trust::RevocationMode::Off {
+        report.revocation = revocation_evidence(req, &validated, &document_crls);
+    }
     report.chain = validated
         .chain
         .iter()
@@ -425,6 +432,42 @@ pub(crate) fn check_signature<'d>(
         req.origin,
         crate::rfc3339(req.at_unix)
     ))
+}
+
+/// The newest CRL of each non-anchor certificate's issuer: the one path
+/// validation applied (CRLs are kept newest first and the first match is used).
+fn revocation_evidence(
+    req: &VerifyRequest<'_>,
+    validated: &tamga_trust::ValidatedSigner,
+    document_crls: &[&[u8]],
+) -> Vec<crate::report::RevocationEvidence> {
+    let mut crls = req.trust.crls(req.origin);
+    crls.extend(
+        document_crls
+            .iter()
+            .filter_map(|der| tamga_trust::summarize_crl(der, "KeyInfo/X509CRL")),
+    );
+    crls.sort_by_key(|c| std::cmp::Reverse(c.this_update));
+    let below_anchor = validated.chain.len().saturating_sub(1);
+    validated
+        .chain
+        .iter()
+        .take(below_anchor)
+        .filter_map(|cert| {
+            crls.iter().find(|c| c.issuer == cert.issuer).map(|c| {
+                crate::report::RevocationEvidence {
+                    certificate_serial: cert.serial.clone(),
+                    kind: "crl",
+                    issuer: c.issuer.clone(),
+                    crl_number: c.crl_number.clone(),
+                    this_update: crate::rfc3339(c.this_update),
+                    next_update: crate::rfc3339(c.next_update),
+                    source: c.source.clone(),
+                    sha256: c.sha256.clone(),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Every XAdES `SignatureTimeStamp` must verify: over this signature's

@@ -84,6 +84,42 @@ pub enum PathError {
     /// Anything webpki reports that has no more specific variant.
     #[error("certificate path validation failed: {0}")]
     Other(String),
+    /// A CRL published for a CA in the path could not be loaded (malformed,
+    /// unsupported form, no CRL number): the status of certificates that CA
+    /// issued cannot be established. Other CAs and countries are unaffected.
+    #[error("revocation status cannot be established: the CRL {crl} is unusable ({detail})")]
+    RevocationUnavailable {
+        /// Where the unusable CRL came from (`CC/filename`, or a trusted-list entry).
+        crl: String,
+        /// Why it is unusable.
+        detail: String,
+    },
+    /// The country's trust material (its folder or its signed trusted list)
+    /// could not be used, so none of its anchors are; other countries are unaffected.
+    #[error("the trust list of {country} is unusable: {detail}")]
+    TrustListInvalid {
+        /// The country.
+        country: CountryCode,
+        /// What is wrong (file and problem, or signature / sequence problem).
+        detail: String,
+    },
+    /// The trusted list lists the CA, but its service was not granted or
+    /// recognised at the validation time (withdrawn, not yet granted, …).
+    #[error("the CA's trust service was not granted at the validation time (status: {status})")]
+    ServiceNotGranted {
+        /// The status in force then (`none` before the first).
+        status: String,
+    },
+    /// The country's signed trusted list is past its NextUpdate at the validation time.
+    #[error(
+        "the trusted list of {country} is out of date (NextUpdate {next_update_unix}, Unix time)"
+    )]
+    TrustListStale {
+        /// The country.
+        country: CountryCode,
+        /// The list's NextUpdate.
+        next_update_unix: u64,
+    },
 }
 
 /// An RFC 3339 UTC time for messages: people read dates, not Unix seconds.
@@ -98,8 +134,12 @@ fn rfc3339(unix: u64) -> String {
         .unwrap_or_else(|| "an unrepresentable time".into())
 }
 
-/// Why the trust list could not be loaded. Loading fails closed: one bad entry
-/// refuses the whole list rather than silently trusting less (or more).
+/// Why the trust list, or one country's part of it, could not be loaded.
+///
+/// Only problems with the directory itself (unreadable, a folder that is not
+/// a country code) refuse the whole list. A bad file inside a country folder
+/// becomes that country's [`crate::TrustFault`], carrying this error's sentence:
+/// one partner's mistake must not stop the other corridors.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum TrustLoadError {
@@ -140,6 +180,22 @@ pub enum TrustLoadError {
         file: String,
         /// The certificate's subject.
         subject: String,
+    },
+    /// Two trusted lists claim the same territory.
+    #[error("more than one trusted list claims {country}: {sources}")]
+    DuplicateTerritory {
+        /// The territory.
+        country: CountryCode,
+        /// Where the lists came from.
+        sources: String,
+    },
+    /// A trusted list was refused (signature, pinning, rollback, form).
+    #[error("trusted list {source_name} refused: {detail}")]
+    TrustedList {
+        /// Where it came from.
+        source_name: String,
+        /// Why.
+        detail: String,
     },
     /// A CRL file that does not parse or uses a form the verifier cannot apply.
     #[error("malformed or unsupported CRL in {file}: {detail}")]

@@ -34,6 +34,17 @@
 //!   have cRLSign in its keyUsage (if it has a keyUsage). Under
 //!   [`RevocationMode::Require`] the root must also publish a CRL covering its
 //!   intermediates. A listed serial is revoked regardless of its revocation date.
+//! * A CRL without the CRL-number extension is refused (RFC 5280 §5.2.3 makes it
+//!   mandatory, and reports cite it as the revocation evidence).
+//!
+//! # Faults stay in their country
+//!
+//! A file that cannot be used does not stop the list from loading: it becomes
+//! a [`TrustFault`] of its country (see [`TrustList::faults`]). An unusable CRL
+//! makes only the paths through its issuer INDETERMINATE
+//! ([`PathError::RevocationUnavailable`]); an unusable certificate file makes
+//! the whole country INDETERMINATE ([`PathError::TrustListInvalid`]). Only an
+//! unreadable directory or a folder that is not a country code refuses the list.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -41,18 +52,23 @@
 mod country;
 mod eku;
 mod error;
+mod fault;
 mod memo;
 mod summary;
+mod tl_source;
 mod trust_list;
+pub mod tsl;
 mod validate;
 
 pub use country::{CountryCode, InvalidCountryCode};
 pub use eku::{Eku, EkuOid, InvalidEku};
 pub use error::{PathError, TrustLoadError};
+pub use fault::{FaultKind, TrustFault};
 #[doc(hidden)]
 pub use memo::forget_verified_signatures;
 pub use summary::{summarize_certificate, CertSummary};
-pub use trust_list::{CrlSummary, TrustFile, TrustList};
+pub use tl_source::TrustSource;
+pub use trust_list::{summarize_crl, CrlSummary, TrustFile, TrustList};
 pub use validate::{PathRequest, RevocationMode, ValidatedSigner};
 
 #[cfg(test)]

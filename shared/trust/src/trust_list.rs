@@ -10,7 +10,8 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList as X509Crl;
 
 use crate::country::CountryCode;
-use crate::error::TrustLoadError;
+use crate::error::{PathError, TrustLoadError};
+use crate::fault::{FaultEntry, FaultKind, TrustFault};
 use crate::summary::{parse_certificate, serial_hex, sha256_hex, summary_of, CertSummary};
 
 /// One file of the trust list, as read from `<DIR>/<CC>/<name>`.
@@ -60,6 +61,13 @@ pub(crate) struct CountryTrust {
     pub(crate) webpki_anchors: Vec<TrustAnchor<'static>>,
     /// Newest first: webpki uses the first CRL whose issuer (and scope) matches.
     pub(crate) crls: Vec<CrlEntry>,
+    /// Material of this country that could not be used.
+    pub(crate) faults: Vec<FaultEntry>,
+    /// Set when nothing of this country can be trusted (a bad anchor file, an
+    /// invalid trusted list): every validation for it returns this.
+    pub(crate) blocked: Option<PathError>,
+    /// Directory or trusted list (sequence number, NextUpdate).
+    pub(crate) source: crate::tl_source::TrustSource,
 }
 
 #[derive(Debug)]
@@ -69,6 +77,10 @@ pub(crate) struct AnchorEntry {
     pub(crate) path_len: Option<u32>,
     /// The certificate itself, for checks outside webpki (TSA paths).
     pub(crate) der: Vec<u8>,
+    /// From a trusted list: the statuses of each service listing this
+    /// certificate; it is an anchor at a time when any of them is granted
+    /// or recognised. `None` (directory source): always, within its validity.
+    pub(crate) statuses: Option<Vec<Vec<crate::tsl::StatusPeriod>>>,
 }
 
 #[derive(Debug)]
@@ -99,6 +111,12 @@ fn file_kind(name: &str) -> Option<FileKind> {
     }
 }
 
+/// Summarises a DER CRL (e.g. one carried in a signature's KeyInfo) as the
+/// report shows it; `None` when Tamga would not use it.
+pub fn summarize_crl(der: &[u8], source: &str) -> Option<CrlSummary> {
+    load_crl(der, source).ok().map(|c| c.summary)
+}
+
 impl TrustList {
     /// Reads `<dir>/<CC>/*`. This is the crate's only I/O.
     ///
@@ -110,6 +128,7 @@ impl TrustList {
     pub fn load_dir(dir: &Path) -> Result<TrustList, TrustLoadError> {
         let mut countries = BTreeSet::new();
         let mut files = Vec::new();
+        let mut faults = Vec::new();
         for entry in sorted_entries(dir)? {
             let (name, path) = entry;
             if name.starts_with('.') {
@@ -126,46 +145,76 @@ impl TrustList {
             let cc = CountryCode::from_upper(&name)
                 .map_err(|_| TrustLoadError::InvalidCountryFolder { name: name.clone() })?;
             countries.insert(cc);
-            for (file_name, file_path) in sorted_entries(&path)? {
-                if file_name.starts_with('.') || file_kind(&file_name).is_none() {
+            let entries = match sorted_entries(&path) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    faults.push(FaultEntry::country(
+                        cc,
+                        FaultKind::Anchor,
+                        cc.to_string(),
+                        &e,
+                    ));
                     continue;
                 }
-                let meta = fs::metadata(&file_path).map_err(|source| TrustLoadError::ReadFile {
-                    path: file_path.clone(),
-                    source,
-                })?;
-                if !meta.is_file() {
+            };
+            for (file_name, file_path) in entries {
+                let Some(kind) = file_kind(&file_name) else {
+                    continue;
+                };
+                if file_name.starts_with('.') {
                     continue;
                 }
-                let bytes = fs::read(&file_path).map_err(|source| TrustLoadError::ReadFile {
-                    path: file_path.clone(),
-                    source,
-                })?;
-                files.push(TrustFile {
-                    country: cc,
-                    name: file_name,
-                    bytes,
+                let read = fs::metadata(&file_path).and_then(|meta| {
+                    if meta.is_file() {
+                        fs::read(&file_path).map(Some)
+                    } else {
+                        Ok(None)
+                    }
                 });
+                match read {
+                    Ok(Some(bytes)) => files.push(TrustFile {
+                        country: cc,
+                        name: file_name,
+                        bytes,
+                    }),
+                    Ok(None) => {}
+                    Err(source) => {
+                        let e = TrustLoadError::ReadFile {
+                            path: file_path.clone(),
+                            source,
+                        };
+                        let label = format!("{cc}/{file_name}");
+                        faults.push(FaultEntry::country(cc, kind.fault_kind(), label, &e));
+                    }
+                }
             }
         }
-        Self::build(countries, files)
+        Ok(Self::build(countries, files, faults))
     }
 
     /// Builds a trust list from file contents. Every country that has at least
     /// one file (of any name) becomes known; files with other extensions are skipped.
+    ///
+    /// Never fails as a whole: a file that cannot be used becomes a fault of
+    /// its country (see [`TrustList::faults`]). The `Result` is kept so that
+    /// callers need not change if a list-wide check is ever added.
     pub fn from_files(files: Vec<TrustFile>) -> Result<TrustList, TrustLoadError> {
         let countries = files.iter().map(|f| f.country).collect();
-        Self::build(countries, files)
+        Ok(Self::build(countries, files, Vec::new()))
     }
 
-    fn build(
+    pub(crate) fn build(
         countries: BTreeSet<CountryCode>,
         files: Vec<TrustFile>,
-    ) -> Result<TrustList, TrustLoadError> {
+        faults: Vec<FaultEntry>,
+    ) -> TrustList {
         let mut map: BTreeMap<CountryCode, CountryTrust> = countries
             .into_iter()
             .map(|cc| (cc, CountryTrust::default()))
             .collect();
+        for fault in faults {
+            map.entry(fault.fault.country).or_default().add_fault(fault);
+        }
         for file in files {
             let Some(kind) = file_kind(&file.name) else {
                 continue;
@@ -173,14 +222,34 @@ impl TrustList {
             let label = format!("{}/{}", file.country, file.name);
             let trust = map.entry(file.country).or_default();
             match kind {
-                FileKind::Crls => {
-                    for der in crl_ders(&file.bytes, &label)? {
-                        trust.crls.push(load_crl(&der, &label)?);
+                FileKind::Crls => match crl_ders(&file.bytes, &label) {
+                    Ok(ders) => {
+                        for der in ders {
+                            match load_crl(&der, &label) {
+                                Ok(crl) => trust.crls.push(crl),
+                                Err(e) => trust.add_fault(FaultEntry::crl(
+                                    file.country,
+                                    label.clone(),
+                                    &e,
+                                    &der,
+                                )),
+                            }
+                        }
                     }
-                }
+                    Err(e) => trust.add_fault(FaultEntry::crl(file.country, label, &e, &[])),
+                },
                 FileKind::PemCerts | FileKind::AnyCerts | FileKind::DerCert => {
-                    for der in cert_ders(&file.bytes, &kind, &label)? {
-                        trust.add_anchor(der, &label)?;
+                    let added = cert_ders(&file.bytes, &kind, &label).and_then(|ders| {
+                        ders.into_iter()
+                            .try_for_each(|der| trust.add_anchor(der, &label))
+                    });
+                    if let Err(e) = added {
+                        trust.add_fault(FaultEntry::country(
+                            file.country,
+                            FaultKind::Anchor,
+                            label,
+                            &e,
+                        ));
                     }
                 }
             }
@@ -191,7 +260,44 @@ impl TrustList {
                 .crls
                 .sort_by_key(|c| std::cmp::Reverse(c.summary.this_update));
         }
-        Ok(TrustList { countries: map })
+        TrustList { countries: map }
+    }
+
+    /// Everything that could not be used, country by country. Empty when the
+    /// whole list loaded cleanly.
+    pub fn faults(&self) -> Vec<TrustFault> {
+        self.countries
+            .values()
+            .flat_map(|t| t.faults.iter().map(|f| f.fault.clone()))
+            .collect()
+    }
+
+    /// Countries with at least one fault: some or all of their declarations
+    /// will be INDETERMINATE until the partner fixes what it published.
+    pub fn degraded_countries(&self) -> Vec<CountryCode> {
+        self.countries
+            .iter()
+            .filter(|(_, t)| !t.faults.is_empty() || t.blocked.is_some())
+            .map(|(cc, _)| *cc)
+            .collect()
+    }
+
+    /// One line for an operator's terminal naming every degraded country, or
+    /// `None` when nothing is degraded.
+    pub fn degraded_warning(&self) -> Option<String> {
+        let faults = self.faults();
+        if faults.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = faults
+            .iter()
+            .map(|f| format!("{} ({})", f.country, f.detail))
+            .collect();
+        let line = format!(
+            "warning: trust list degraded, affected declarations will be INDETERMINATE: {}",
+            parts.join("; ")
+        );
+        Some(line.replace(['\n', '\r'], " "))
     }
 
     /// Countries present in the trust list, in order.
@@ -237,8 +343,71 @@ impl TrustList {
     }
 }
 
+impl FileKind {
+    fn fault_kind(&self) -> FaultKind {
+        match self {
+            FileKind::Crls => FaultKind::Crl,
+            FileKind::PemCerts | FileKind::AnyCerts | FileKind::DerCert => FaultKind::Anchor,
+        }
+    }
+}
+
+impl FaultEntry {
+    /// A fault that makes the whole country unusable (anchor file, listing error).
+    pub(crate) fn country(
+        country: CountryCode,
+        kind: FaultKind,
+        source: String,
+        error: &TrustLoadError,
+    ) -> FaultEntry {
+        FaultEntry {
+            fault: TrustFault {
+                country,
+                kind,
+                source,
+                detail: error.to_string(),
+                issuer: None,
+            },
+            issuer_raw: None,
+        }
+    }
+
+    /// An unusable CRL; its issuer is recovered when the DER still parses
+    /// that far, so that only that CA's certificates are affected.
+    pub(crate) fn crl(
+        country: CountryCode,
+        source: String,
+        error: &TrustLoadError,
+        der: &[u8],
+    ) -> FaultEntry {
+        let issuer = X509Crl::from_der(der)
+            .ok()
+            .map(|(_, crl)| (crl.issuer().as_raw().to_vec(), crl.issuer().to_string()));
+        FaultEntry {
+            fault: TrustFault {
+                country,
+                kind: FaultKind::Crl,
+                source,
+                detail: error.to_string(),
+                issuer: issuer.as_ref().map(|(_, s)| s.clone()),
+            },
+            issuer_raw: issuer.map(|(raw, _)| raw),
+        }
+    }
+}
+
 impl CountryTrust {
-    fn add_anchor(&mut self, der: Vec<u8>, label: &str) -> Result<(), TrustLoadError> {
+    pub(crate) fn add_fault(&mut self, fault: FaultEntry) {
+        if fault.fault.kind != FaultKind::Crl && self.blocked.is_none() {
+            self.blocked = Some(PathError::TrustListInvalid {
+                country: fault.fault.country,
+                detail: fault.fault.detail.clone(),
+            });
+        }
+        self.faults.push(fault);
+    }
+
+    pub(crate) fn add_anchor(&mut self, der: Vec<u8>, label: &str) -> Result<(), TrustLoadError> {
         let malformed = |detail: String| TrustLoadError::MalformedCertificate {
             file: label.to_owned(),
             detail,
@@ -278,6 +447,7 @@ impl CountryTrust {
             summary,
             path_len,
             der: der.clone(),
+            statuses: None,
         });
         self.webpki_anchors.push(anchor);
         Ok(())
@@ -358,19 +528,27 @@ fn crl_ders(bytes: &[u8], label: &str) -> Result<Vec<Vec<u8>>, TrustLoadError> {
     }
 }
 
-fn load_crl(der: &[u8], label: &str) -> Result<CrlEntry, TrustLoadError> {
+pub(crate) fn load_crl(der: &[u8], label: &str) -> Result<CrlEntry, TrustLoadError> {
     let malformed = |detail: String| TrustLoadError::MalformedCrl {
         file: label.to_owned(),
         detail,
     };
-    // webpki decides what is usable (v2 only, no delta/indirect CRLs, ...);
-    // x509-parser only supplies the human-readable summary.
-    let owned = OwnedCertRevocationList::from_der(der).map_err(|e| malformed(format!("{e:?}")))?;
     let parsed = match X509Crl::from_der(der) {
         Ok(([], crl)) => crl,
         Ok(_) => return Err(malformed("trailing bytes after the CRL".into())),
         Err(e) => return Err(malformed(e.to_string())),
     };
+    // RFC 5280 §5.2.3 makes the CRL number mandatory, and it is what a report
+    // cites as revocation evidence; a CRL without one is refused (for its
+    // issuer only, see `fault.rs`) rather than accepted with a warning.
+    if parsed.crl_number().is_none() {
+        return Err(malformed(
+            "the CRL has no CRL number extension (RFC 5280 section 5.2.3 requires one)".into(),
+        ));
+    }
+    // webpki decides what is usable (v2 only, no delta/indirect CRLs, ...);
+    // x509-parser only supplies the human-readable summary.
+    let owned = OwnedCertRevocationList::from_der(der).map_err(|e| malformed(format!("{e:?}")))?;
     let next_update = parsed
         .next_update()
         .ok_or_else(|| malformed("nextUpdate is missing".into()))?;

@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
@@ -13,11 +14,12 @@ use x509_parser::certificate::X509Certificate;
 use crate::country::CountryCode;
 use crate::eku::Eku;
 use crate::error::{map_webpki_error, PathError};
+use crate::fault::{FaultEntry, FaultKind};
 use crate::memo::Memoized;
 use crate::summary::{
     parse_certificate, serial_hex, summarize_certificate, summary_of, CertSummary,
 };
-use crate::trust_list::{AnchorEntry, CountryTrust, TrustList};
+use crate::trust_list::{load_crl, AnchorEntry, CountryTrust, CrlEntry, TrustList};
 
 /// Signature algorithms accepted on certificates and CRLs. Listed explicitly so
 /// a webpki upgrade cannot widen the policy unnoticed. SHA-1, MD5, DSA and
@@ -163,6 +165,11 @@ pub struct PathRequest<'a> {
     pub accepted_ekus: &'a [Eku],
     /// More intermediates than this is refused before any parsing or crypto.
     pub max_intermediates: usize,
+    /// CRLs the signature carries (`KeyInfo/X509Data/X509CRL`), DER. Used
+    /// alongside the trust list's: webpki still checks each against its
+    /// issuer's key and nextUpdate, so a document can only add evidence,
+    /// and the newest CRL of an issuer wins. Unusable ones are ignored.
+    pub document_crls: &'a [&'a [u8]],
 }
 
 impl<'a> PathRequest<'a> {
@@ -180,6 +187,7 @@ impl<'a> PathRequest<'a> {
             revocation: RevocationMode::default(),
             accepted_ekus: Eku::DEFAULT_ACCEPTED,
             max_intermediates: Self::DEFAULT_MAX_INTERMEDIATES,
+            document_crls: &[],
         }
     }
 }
@@ -213,6 +221,9 @@ impl TrustList {
             .countries
             .get(&req.country)
             .ok_or(PathError::UnknownCountry(req.country))?;
+        if let Some(refusal) = trust.refusal_at(req.country, req.at_unix) {
+            return Err(refusal);
+        }
 
         let signer_der = CertificateDer::from(req.signer_der);
         let ee = EndEntityCert::try_from(&signer_der).map_err(map_webpki_error)?;
@@ -230,7 +241,18 @@ impl TrustList {
         }
 
         let time = UnixTime::since_unix_epoch(Duration::from_secs(req.at_unix));
-        let crl_refs: Vec<_> = trust.crls.iter().map(|c| &c.crl).collect();
+        // The document's CRLs (at most as many as intermediates allowed, plus
+        // the signer's issuer) merged with the list's, newest first.
+        let document_crls: Vec<CrlEntry> = req
+            .document_crls
+            .iter()
+            .take(req.max_intermediates + 1)
+            .filter_map(|der| load_crl(der, "the signature's KeyInfo").ok())
+            .collect();
+        let mut crl_entries: Vec<&CrlEntry> =
+            trust.crls.iter().chain(document_crls.iter()).collect();
+        crl_entries.sort_by_key(|c| std::cmp::Reverse(c.summary.this_update));
+        let crl_refs: Vec<_> = crl_entries.iter().map(|c| &c.crl).collect();
         let status_policy = match req.revocation {
             RevocationMode::Require => Some(UnknownStatusPolicy::Deny),
             RevocationMode::IfAvailable => Some(UnknownStatusPolicy::Allow),
@@ -252,9 +274,13 @@ impl TrustList {
             req.revocation == RevocationMode::Require && revocation.is_none();
 
         let eku = AcceptedEkus(req.accepted_ekus);
+        // A listed CA whose service was not granted then: remembered so the
+        // refusal can say so rather than "no chain".
+        let not_granted: RefCell<Option<String>> = RefCell::new(None);
         let anchor_in_force = |path: &VerifiedPath<'_>| {
             let used = path.intermediate_certificates().count();
-            admitting_anchor(trust, path.anchor(), used, req.at_unix).map(|_| ())
+            admitting_anchor(trust, path.anchor(), used, req.at_unix, Some(&not_granted))
+                .map(|_| ())
         };
         let path = ee
             .verify_for_usage(
@@ -270,8 +296,35 @@ impl TrustList {
                 PathError::Revoked { .. } => PathError::Revoked {
                     serial_hex: revoked_serial(trust, &ee, &intermediates),
                 },
+                // A missing CRL that is missing because the partner's file was
+                // unusable: say so, naming the file.
+                PathError::RevocationUnknown if req.revocation != RevocationMode::Off => {
+                    unusable_crl_for(trust, Some(signer.issuer().as_raw()))
+                        .or_else(|| unusable_crl_for(trust, None))
+                        .map_or(PathError::RevocationUnknown, |f| f.revocation_error())
+                }
+                PathError::NoChain => match not_granted.borrow_mut().take() {
+                    Some(status) => PathError::ServiceNotGranted { status },
+                    None => PathError::NoChain,
+                },
                 other => other,
             })?;
+
+        // An unusable CRL from an issuer on this path hides whatever it
+        // listed: even with another CRL of that issuer at hand, fail closed.
+        if req.revocation != RevocationMode::Off {
+            let mut issuers = vec![signer.issuer().as_raw().to_vec()];
+            for cert in path.intermediate_certificates() {
+                let der = cert.der();
+                let parsed = parse_certificate(der.as_ref())?;
+                issuers.push(parsed.issuer().as_raw().to_vec());
+            }
+            for issuer in &issuers {
+                if let Some(fault) = unusable_crl_for(trust, Some(issuer)) {
+                    return Err(fault.revocation_error());
+                }
+            }
+        }
 
         // webpki cannot be asked to require CRLs when it has none; the path is
         // otherwise sound, so the only missing piece is revocation evidence.
@@ -285,14 +338,26 @@ impl TrustList {
             chain.push(summarize_certificate(cert.der().as_ref())?);
         }
         let used = chain.len() - 1;
-        let anchor =
-            admitting_anchor(trust, path.anchor(), used, req.at_unix).map_err(map_webpki_error)?;
+        let anchor = admitting_anchor(trust, path.anchor(), used, req.at_unix, None)
+            .map_err(map_webpki_error)?;
         chain.push(anchor.summary.clone());
 
         Ok(ValidatedSigner {
             signer: signer_summary,
             chain,
         })
+    }
+}
+
+/// The country's unusable CRL that could hide this issuer's revocations:
+/// one from that issuer, or one whose issuer could not be read.
+fn unusable_crl_for<'t>(
+    trust: &'t CountryTrust,
+    issuer_raw: Option<&[u8]>,
+) -> Option<&'t FaultEntry> {
+    match issuer_raw {
+        Some(issuer) => trust.faults.iter().find(|f| f.covers_issuer(issuer)),
+        None => trust.faults.iter().find(|f| f.fault.kind == FaultKind::Crl),
     }
 }
 
@@ -367,12 +432,36 @@ fn anchor_admits(
     entry: &AnchorEntry,
     intermediates: usize,
     at_unix: u64,
+    not_granted: Option<&RefCell<Option<String>>>,
 ) -> Result<(), webpki::Error> {
     let time = UnixTime::since_unix_epoch(Duration::from_secs(at_unix));
     let to_time = |secs: i64| {
         UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
     };
     let s = &entry.summary;
+    if let Some(services) = &entry.statuses {
+        let at = i64::try_from(at_unix).unwrap_or(i64::MAX);
+        let granted = services.iter().any(|statuses| {
+            statuses
+                .iter()
+                .rev()
+                .find(|p| p.from_unix <= at)
+                .is_some_and(|p| crate::tsl::ACCEPTED_STATUSES.contains(&p.status.as_str()))
+        });
+        if !granted {
+            let status = services
+                .iter()
+                .filter_map(|st| st.iter().rev().find(|p| p.from_unix <= at))
+                .map(|p| p.status.rsplit('/').next().unwrap_or(&p.status).to_owned())
+                .next()
+                .unwrap_or_else(|| "none".into());
+            if let Some(sink) = not_granted {
+                *sink.borrow_mut() = Some(status);
+            }
+            // Ranked like "no such anchor", so path building tries the others.
+            return Err(webpki::Error::UnknownIssuer);
+        }
+    }
     if i128::from(at_unix) < i128::from(s.not_before) {
         return Err(webpki::Error::CertNotValidYet {
             time,
@@ -402,13 +491,14 @@ fn admitting_anchor<'t>(
     anchor: &TrustAnchor<'_>,
     intermediates: usize,
     at_unix: u64,
+    not_granted: Option<&RefCell<Option<String>>>,
 ) -> Result<&'t AnchorEntry, webpki::Error> {
     let mut err = webpki::Error::UnknownIssuer;
     for i in matching_anchors(trust, anchor) {
         let Some(entry) = trust.anchors.get(i) else {
             continue;
         };
-        match anchor_admits(entry, intermediates, at_unix) {
+        match anchor_admits(entry, intermediates, at_unix, not_granted) {
             Ok(()) => return Ok(entry),
             Err(e) => err = e,
         }

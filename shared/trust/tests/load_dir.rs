@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use tamga_trust::{CountryCode, PathError, PathRequest, TrustList, TrustLoadError};
+use tamga_trust::{CountryCode, FaultKind, PathError, PathRequest, TrustList, TrustLoadError};
 
 fn cc(s: &str) -> CountryCode {
     s.parse().unwrap()
@@ -76,6 +76,8 @@ fn loads_bundles_der_and_crls_in_both_encodings() {
     fs::create_dir_all(d.join("KG")).unwrap();
 
     let list = TrustList::load_dir(d).unwrap();
+    assert!(list.faults().is_empty(), "{:?}", list.faults());
+    assert!(list.degraded_warning().is_none());
     assert_eq!(
         list.countries(),
         vec![cc("AZ"), cc("KG"), cc("KZ"), cc("TR")]
@@ -158,12 +160,21 @@ fn malformed_files_are_named() {
     for (name, bytes) in cases {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &format!("KZ/{name}"), &bytes);
-        match TrustList::load_dir(dir.path()) {
-            Err(e @ TrustLoadError::MalformedCertificate { .. }) => {
-                assert!(e.to_string().contains(&format!("KZ/{name}")), "{e}")
-            }
-            other => panic!("{name}: {other:?}"),
-        }
+        // The list loads; the file is a fault of KZ that blocks KZ only.
+        let list = TrustList::load_dir(dir.path()).unwrap();
+        let faults = list.faults();
+        assert_eq!(faults.len(), 1, "{name}");
+        assert_eq!(faults[0].kind, FaultKind::Anchor);
+        assert_eq!(faults[0].source, format!("KZ/{name}"));
+        assert!(
+            faults[0].detail.starts_with("malformed certificate in KZ/"),
+            "{name}: {}",
+            faults[0].detail
+        );
+        assert!(matches!(
+            list.validate_signer(&PathRequest::new(cc("KZ"), &root.der, NOW as u64)),
+            Err(PathError::TrustListInvalid { .. } | PathError::SignerIsCa)
+        ));
     }
 
     for (name, bytes) in [
@@ -173,12 +184,17 @@ fn malformed_files_are_named() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &format!("KZ/{name}"), &bytes);
-        match TrustList::load_dir(dir.path()) {
-            Err(e @ TrustLoadError::MalformedCrl { .. }) => {
-                assert!(e.to_string().contains(&format!("KZ/{name}")), "{e}")
-            }
-            other => panic!("{name}: {other:?}"),
-        }
+        let list = TrustList::load_dir(dir.path()).unwrap();
+        let faults = list.faults();
+        assert_eq!(faults.len(), 1, "{name}");
+        assert_eq!(faults[0].kind, FaultKind::Crl);
+        assert!(
+            faults[0]
+                .detail
+                .starts_with(&format!("malformed or unsupported CRL in KZ/{name}")),
+            "{}",
+            faults[0].detail
+        );
     }
 }
 
@@ -187,10 +203,18 @@ fn end_entity_certificate_is_not_an_anchor() {
     let pki = Pki::new("KZ");
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "KZ/signer.pem", pem_cert(&pki.leaf));
-    match TrustList::load_dir(dir.path()) {
-        Err(TrustLoadError::NotACa { file, .. }) => assert_eq!(file, "KZ/signer.pem"),
-        other => panic!("{other:?}"),
-    }
+    let list = TrustList::load_dir(dir.path()).unwrap();
+    let faults = list.faults();
+    assert_eq!(faults.len(), 1);
+    assert_eq!(faults[0].source, "KZ/signer.pem");
+    assert!(
+        faults[0].detail.contains("is not a CA certificate"),
+        "{faults:?}"
+    );
+    assert!(matches!(
+        list.validate_signer(&PathRequest::new(cc("KZ"), &pki.leaf, NOW as u64)),
+        Err(PathError::TrustListInvalid { .. })
+    ));
 }
 
 #[test]
@@ -212,14 +236,28 @@ fn unreadable_directory() {
 
 #[cfg(unix)]
 #[test]
-fn dangling_symlink_fails_closed() {
+fn dangling_symlink_fails_closed_for_its_country() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join("KZ")).unwrap();
     std::os::unix::fs::symlink("/nonexistent/root.pem", dir.path().join("KZ/root.pem")).unwrap();
-    assert!(matches!(
-        TrustList::load_dir(dir.path()),
-        Err(TrustLoadError::ReadFile { .. })
-    ));
+    let tr = Pki::new("TR");
+    write(dir.path(), "TR/root.pem", pem_cert(&tr.root.der));
+    let list = TrustList::load_dir(dir.path()).unwrap();
+    let faults = list.faults();
+    assert_eq!(faults.len(), 1);
+    assert_eq!(faults[0].country, cc("KZ"));
+    assert!(
+        faults[0].detail.contains("cannot read trust list file"),
+        "{faults:?}"
+    );
+    assert_eq!(list.degraded_countries(), vec![cc("KZ")]);
+    let ints = [tr.int.der.as_slice()];
+    let r = PathRequest {
+        intermediates_der: &ints,
+        revocation: tamga_trust::RevocationMode::Off,
+        ..PathRequest::new(cc("TR"), &tr.leaf, NOW as u64)
+    };
+    assert!(list.validate_signer(&r).is_ok());
 }
 
 #[test]
