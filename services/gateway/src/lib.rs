@@ -171,14 +171,13 @@ pub async fn connect_store(
                 create_timeout: Duration::from_millis(d.create_timeout_ms),
                 statement_timeout: Duration::from_millis(d.statement_timeout_ms),
             };
-            let mut wait = Duration::from_millis(200);
+            let mut backoff = tamga_pipeline::Backoff::outage();
             loop {
                 match tamga_store::connect_postgres(&sc).await {
                     Ok(s) => return Ok(Arc::new(s)),
                     Err(e) if e.is_transient() => {
                         tracing::warn!(error = %e, "database unavailable; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(5));
+                        backoff.wait().await;
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -332,14 +331,13 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
 async fn declare_inbound(bus: &dyn Bus, cfg: &Config) -> Result<(), GatewayError> {
     let limit = cfg.amqp.as_ref().map_or(5, |a| a.delivery_limit);
     let topology = tamga_bus::tamga_topology(limit);
-    let mut wait = Duration::from_millis(200);
+    let mut backoff = tamga_pipeline::Backoff::outage();
     loop {
         match bus.declare(&topology).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "broker unavailable; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
+                backoff.wait().await;
             }
             Err(e) => return Err(GatewayError::Bus(e.to_string())),
         }
