@@ -164,9 +164,14 @@ const UNSETTLED: &str = "SELECT broker, idempotency_key, id, body_sha256, origin
 const SUBMISSION_COLUMNS: &str =
     "broker, idempotency_key, id, body_sha256, origin, destination, lrn, created_at_ms";
 
-const DECLARATION_EVENTS: &str = "SELECT at_ms, stage, worker, declaration_id, origin, \
-     destination, outcome, sub_indication, reason, digest, detail FROM audit_events \
-     WHERE declaration_id = $1 ORDER BY at_ms, chain, seq";
+/// One declaration's events, in the backends' own column order (read with their own
+/// row mappers, `pg::stored_event` / `sqlite::stored_event`).
+fn declaration_events_sql() -> String {
+    format!(
+        "SELECT {} FROM audit_events WHERE declaration_id = $1 ORDER BY at_ms, chain, seq",
+        crate::pg::EVENT_COLUMNS
+    )
+}
 
 fn pg_submission(row: &tokio_postgres::Row) -> Result<Submission, tokio_postgres::Error> {
     Ok(Submission {
@@ -389,26 +394,12 @@ impl GatewayStore for PgStore {
             let pg = |e: tokio_postgres::Error| from_pg("declaration_events", &e);
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(DECLARATION_EVENTS)
+                .prepare_cached(&declaration_events_sql())
                 .await
                 .map_err(pg)?;
             let rows = client.query(&stmt, &[&declaration_id]).await.map_err(pg)?;
             rows.iter()
-                .map(|row| {
-                    Ok(AuditEvent {
-                        at_ms: row.try_get(0)?,
-                        stage: row.try_get(1)?,
-                        worker: row.try_get(2)?,
-                        declaration_id: row.try_get(3)?,
-                        origin: row.try_get(4)?,
-                        destination: row.try_get(5)?,
-                        outcome: row.try_get(6)?,
-                        sub_indication: row.try_get(7)?,
-                        reason: row.try_get(8)?,
-                        digest: row.try_get(9)?,
-                        detail: row.try_get(10)?,
-                    })
-                })
+                .map(|row| crate::pg::stored_event(row).map(|e| e.event))
                 .collect::<Result<_, tokio_postgres::Error>>()
                 .map_err(pg)
         })
@@ -645,22 +636,10 @@ impl GatewayStore for SqliteStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let id = declaration_id.to_owned();
         self.blocking(move |conn| {
-            conn.prepare_cached(&sqlite_sql(DECLARATION_EVENTS))
+            conn.prepare_cached(&sqlite_sql(&declaration_events_sql()))
                 .and_then(|mut s| {
                     s.query_map(params![id], |row| {
-                        Ok(AuditEvent {
-                            at_ms: row.get(0)?,
-                            stage: row.get(1)?,
-                            worker: row.get(2)?,
-                            declaration_id: row.get(3)?,
-                            origin: row.get(4)?,
-                            destination: row.get(5)?,
-                            outcome: row.get(6)?,
-                            sub_indication: row.get(7)?,
-                            reason: row.get(8)?,
-                            digest: row.get(9)?,
-                            detail: row.get(10)?,
-                        })
+                        crate::sqlite::stored_event(row).map(|e| e.event)
                     })?
                     .collect()
                 })

@@ -63,7 +63,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-const EVENT_COLUMNS: &str = "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
+pub(crate) const EVENT_COLUMNS: &str =
+    "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
      origin, destination, outcome, sub_indication, reason, digest, detail";
 
 /// The PostgreSQL store: a connection pool whose connections have a `statement_timeout`
@@ -601,7 +602,7 @@ async fn append_all_tx(
     Ok(stored)
 }
 
-fn stored_event(row: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
+pub(crate) fn stored_event(row: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
     Ok(StoredEvent {
         chain: row.try_get(0)?,
         seq: row.try_get(1)?,
@@ -690,16 +691,19 @@ impl Store for PgStore {
                 let client = self.client().await?;
                 // Held by `claim` from here on: any early return detaches it.
                 let client = claim.client.insert(client);
+                // Every key in one round trip, taken in the array's (sorted) order;
+                // were two claims ever to lock in different orders, PostgreSQL's
+                // deadlock detector fails one of them (40P01, transient: retried).
                 let lock = client
-                    .prepare_cached("SELECT pg_advisory_lock($1, hashtext($2))")
+                    .prepare_cached(
+                        "SELECT pg_advisory_lock($1, hashtext(k)) FROM unnest($2::text[]) AS k",
+                    )
                     .await
                     .map_err(|e| from_pg("claim", &e))?;
-                for key in &sorted {
-                    client
-                        .execute(&lock, &[&CLAIM_LOCK_NAMESPACE, key])
-                        .await
-                        .map_err(|e| from_pg("claim", &e))?;
-                }
+                client
+                    .execute(&lock, &[&CLAIM_LOCK_NAMESPACE, &sorted])
+                    .await
+                    .map_err(|e| from_pg("claim", &e))?;
                 PgStore::results_on(client, lookup).await
             })
             .await?;

@@ -23,7 +23,8 @@ const GATEWAY_SCHEMA: &str = include_str!("sqlite_gateway.sql");
 /// How long a writer waits for another process's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const EVENT_COLUMNS: &str = "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
+pub(crate) const EVENT_COLUMNS: &str =
+    "chain, seq, prev_hash, hash, at_ms, stage, worker, declaration_id, \
      origin, destination, outcome, sub_indication, reason, digest, detail";
 
 /// The SQLite store: one connection behind a mutex; calls run on the blocking pool.
@@ -213,7 +214,7 @@ fn append_tx(
     })
 }
 
-fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+pub(crate) fn stored_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         chain: row.get(0)?,
         seq: row.get(1)?,
