@@ -9,6 +9,9 @@
 //!   --from CC [--at RFC3339] [--receipt FILE] FILE` — exit 0 countersigned on stdout,
 //!   1 rejected (nothing on stdout, report on stderr, rejection receipt), 2 usage.
 //! * `tamga receipt verify --trust DIR RECEIPT [--document FILE]`
+//! * `tamga receipt qr RECEIPT [--svg FILE]` prints the QR payload (one line, `TMG1:`);
+//!   `tamga receipt verify-qr --trust DIR [--bundle FILE] PAYLOAD` prints JSON with `valid`,
+//!   `decision`, `documentSha256`, `receiptId`; exit 0 authentic, 1 not, 2 usage
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
 //!   `tamga gateway token create --config FILE --broker NAME [--country CC]` prints the
@@ -26,6 +29,7 @@ mod gateway;
 mod keys;
 mod pki;
 mod receipt;
+mod receipt_qr;
 mod run;
 mod sign;
 mod trust;

@@ -1,4 +1,5 @@
-//! `tamga receipt verify`: check a receipt offline.
+//! `tamga receipt verify`: check a receipt offline; `tamga receipt qr` / `verify-qr`: its
+//! signed QR payload (`schemas/qr.md`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,15 +33,32 @@ enum ReceiptCommand {
         #[arg(value_name = "RECEIPT")]
         receipt: PathBuf,
     },
+    /// Print the receipt's signed QR payload (one line, `TMG1:…`).
+    Qr {
+        /// Also write the QR code as SVG.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// The receipt.
+        #[arg(value_name = "RECEIPT")]
+        receipt: PathBuf,
+    },
+    /// Check a receipt's QR payload offline: exit 0 authentic, 1 not (or undecidable).
+    VerifyQr(crate::receipt_qr::VerifyQrArgs),
 }
 
 pub fn run(a: &ReceiptArgs) -> anyhow::Result<Outcome> {
-    let ReceiptCommand::Verify {
-        trust,
-        document,
-        at,
-        receipt,
-    } = &a.command;
+    let (trust, document, at, receipt) = match &a.command {
+        ReceiptCommand::Verify {
+            trust,
+            document,
+            at,
+            receipt,
+        } => (trust, document, at, receipt),
+        ReceiptCommand::Qr { svg, receipt } => {
+            return crate::receipt_qr::print_qr(receipt, svg.as_deref())
+        }
+        ReceiptCommand::VerifyQr(v) => return crate::receipt_qr::verify_qr(v),
+    };
     let at = crate::parse_time(at.as_deref())?;
     let trust = TrustList::load_dir(trust)
         .with_context(|| format!("cannot load trust list {}", trust.display()))?;

@@ -173,13 +173,14 @@ pub fn decide(
     } else {
         None
     };
-    let content = ReceiptContent::for_verdict(
+    let mut content = ReceiptContent::for_verdict(
         verdict,
         authority.info.clone(),
         at_unix,
         countersigned.as_deref(),
         refused,
     );
+    content.qr = qr_payload(&content, authority.signer, authority.certificates, at_unix);
     let receipt = issue_receipt(
         &content,
         authority.signer,
@@ -192,6 +193,39 @@ pub fn decide(
         countersigned,
         receipt,
     })
+}
+
+/// What a receipt's QR states.
+pub fn qr_claims(content: &ReceiptContent, issued_at_unix: i64) -> tamga_qr::Claims {
+    tamga_qr::Claims {
+        receipt_id: content.receipt_id.clone(),
+        decision: content.decision.as_str().to_string(),
+        document_sha256: content.document_sha256.clone(),
+        lrn: content.lrn.clone(),
+        origin: content.origin.clone(),
+        destination: content.destination.clone(),
+        issued_at: issued_at_unix,
+        authority_certificate_sha256: content.authority.certificate_sha256.clone(),
+        reason: content.reason.clone(),
+    }
+}
+
+/// The receipt's signed QR payload; `None` when the key has no COSE algorithm (GOST): the
+/// receipt is still issued, without a QR.
+fn qr_payload(
+    content: &ReceiptContent,
+    signer: &dyn Signer,
+    certificates: &[Vec<u8>],
+    at_unix: i64,
+) -> Option<String> {
+    match tamga_qr::sign(&qr_claims(content, at_unix), signer, certificates) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            // Not a reason to refuse the receipt: the XML signature is the receipt's proof.
+            let _ = e;
+            None
+        }
+    }
 }
 
 /// Everything a receipt states.
@@ -217,6 +251,8 @@ pub struct ReceiptContent {
     pub countersigned_sha256: Option<String>,
     /// The full validation report, as JSON.
     pub validation_report: String,
+    /// The signed QR payload (`TMG1:…`, `schemas/qr.md`), signed by the same key.
+    pub qr: Option<String>,
 }
 
 #[derive(Debug, Error)]
@@ -325,6 +361,7 @@ impl ReceiptContent {
             message,
             countersigned_sha256: countersigned.map(sha256_hex),
             validation_report: verdict.report.clone(),
+            qr: None,
         }
     }
 
@@ -362,6 +399,7 @@ impl ReceiptContent {
                 "  <Decision>{dec}</Decision>\n",
                 "{rej}",
                 "{cs}",
+                "{qr}",
                 "  <ValidationReport mediaType=\"application/json\">{report}</ValidationReport>\n",
                 "</Receipt>\n"
             ),
@@ -380,6 +418,11 @@ impl ReceiptContent {
             dec = self.decision.as_str(),
             rej = rejection,
             cs = countersigned,
+            qr = self
+                .qr
+                .as_ref()
+                .map(|q| format!("  <Qr>{}</Qr>\n", esc(q)))
+                .unwrap_or_default(),
             report = esc(&self.validation_report),
         )
     }
@@ -475,6 +518,7 @@ pub fn parse_receipt(bytes: &[u8]) -> Result<ReceiptContent, ReceiptError> {
             .child(NAMESPACE, "Countersigned")
             .and_then(|c| text(c, "Sha256")),
         validation_report: report_json,
+        qr: text(root, "Qr"),
     })
 }
 
