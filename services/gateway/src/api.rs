@@ -395,6 +395,14 @@ impl Gateway {
         } else if decided.is_some() {
             map.insert("indication".into(), json!("TOTAL_PASSED"));
         }
+        if let Some(qr) = decided
+            .as_ref()
+            .and_then(|d| d.receipt_bytes().ok())
+            .and_then(|r| tamga_receipt::parse_receipt(&r).ok())
+            .and_then(|c| c.qr)
+        {
+            map.insert("qr".into(), json!(qr));
+        }
         Ok(v)
     }
 

@@ -9,6 +9,7 @@
 //! GET  /v1/declarations/{id}/receipt | /document | /report
 //! GET  /v1/notifications?after=SEQ&wait=SECS   status changes, long-polled
 //! GET  /openapi.json
+//! GET  /check, /declarations/{id}, /dashboard, /v1/trust-bundle   the pages ([`pages`])
 //! ```
 //!
 //! The HTTP logic is [`router`] over a [`Gateway`] (a store and a bus), testable without a
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod lrn;
 pub mod openapi;
+pub mod pages;
 pub mod problem;
 pub mod rate;
 pub mod status;
@@ -34,7 +36,7 @@ use axum::Router;
 use tamga_bus::{Bus, MemoryBus};
 use tamga_pipeline::site::{connect_bus, start_site, SiteOptions};
 use tamga_pipeline::{Config, KeyOpener, Stage, StartError};
-use tamga_store::{GatewayStore, Store, StoreConfig, StoreError};
+use tamga_store::{GatewayStore, PagesStore, Store, StoreConfig, StoreError};
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +162,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 pub async fn connect_store(
     cfg: &Config,
     embedded: bool,
-) -> Result<Arc<dyn GatewayStore>, GatewayError> {
+) -> Result<Arc<dyn PagesStore>, GatewayError> {
     match (&cfg.database, embedded) {
         (Some(d), false) => {
             let sc = StoreConfig {
@@ -298,14 +300,21 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         ),
         _ => None,
     };
-    let gw = Gateway::new(store, bus, settings);
+    let gw = Gateway::new(store.clone(), bus, settings);
+    let pages = pages::Pages::new(
+        gw.clone(),
+        store,
+        &cfg.trust.dir,
+        pages_authorities(cfg, open_key)?,
+        tamga_pipeline::now_ms().div_euclid(1000),
+    )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let notifier = tokio::spawn(
         gw.clone()
             .run_notifier(Duration::from_millis(500), stop_rx.clone()),
     );
     let server = tokio::spawn(async move {
-        axum::serve(listener, router(gw))
+        axum::serve(listener, router(gw).merge(pages::router(pages)))
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.changed().await;
             })
@@ -324,6 +333,33 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         site.stop().await;
     }
     Ok(())
+}
+
+/// The site's authority keys, for the pages (the first signs trust bundles).
+fn pages_authorities(
+    cfg: &Config,
+    open_key: &KeyOpener,
+) -> Result<Vec<pages::BundleSigner>, GatewayError> {
+    let mut out = Vec::new();
+    for a in &cfg.authority {
+        let signer = open_key(&a.key).map_err(|e| GatewayError::Usage(format!("authority key: {e}")))?;
+        let mut chain = Vec::new();
+        for (i, p) in std::iter::once(&a.cert).chain(a.chain.iter()).enumerate() {
+            let bytes = std::fs::read(p).map_err(|source| GatewayError::Io {
+                what: p.display().to_string(),
+                source,
+            })?;
+            let found = tamga_dsig::certificates_from_pem(&bytes)
+                .map_err(|e| GatewayError::Usage(format!("{}: {e}", p.display())))?;
+            chain.extend(found.into_iter().take(if i == 0 { 1 } else { usize::MAX }));
+        }
+        out.push(pages::BundleSigner {
+            signer,
+            chain,
+            country: a.country.to_ascii_uppercase(),
+        });
+    }
+    Ok(out)
 }
 
 /// The partner topology (tamga.inbound and the stage queues), retrying while the broker is

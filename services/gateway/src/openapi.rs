@@ -237,6 +237,7 @@ pub fn spec() -> Value {
                         "subIndication": { "type": ["string", "null"] },
                         "reason": { "type": ["string", "null"], "description": "When rejected: the report's reason code." },
                         "message": { "type": "string" },
+                        "qr": { "type": "string", "pattern": "^TMG1:", "description": "Once decided: the receipt's signed QR payload (schemas/qr.md)." },
                         "links": { "$ref": "#/components/schemas/Links" }
                     }
                 },

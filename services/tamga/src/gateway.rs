@@ -48,14 +48,31 @@ enum TokenCommand {
         /// Restrict the token to submitting from this origin (ISO 3166 alpha-2).
         #[arg(long, value_name = "CC")]
         country: Option<String>,
+        /// `broker` (the API; the default), or a page role: `officer` (/check), `auditor`
+        /// (every page), `analyst` (/dashboard); a page token is named by --broker NAME.
+        #[arg(long, value_name = "ROLE", default_value = "broker")]
+        role: String,
     },
-    /// Revoke every token of a broker.
+    /// Revoke every token of a broker (or, with --role, of a page user).
     Revoke {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         #[arg(long, value_name = "NAME")]
         broker: String,
+        /// `broker` (the default) or a page role: revokes that holder's page tokens.
+        #[arg(long, value_name = "ROLE", default_value = "broker")]
+        role: String,
     },
+}
+
+/// `--role`: `None` for a broker (API) token, else the page role.
+fn page_role(role: &str) -> anyhow::Result<Option<tamga_store::PageRole>> {
+    match role {
+        "broker" => Ok(None),
+        other => tamga_store::PageRole::parse(other).map(Some).ok_or_else(|| {
+            anyhow::anyhow!("--role must be broker, officer, auditor or analyst (not {other:?})")
+        }),
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -82,27 +99,47 @@ pub fn gateway(a: &GatewayArgs) -> anyhow::Result<Outcome> {
             config,
             broker,
             country,
+            role,
         } => {
+            let page_role = page_role(role)?;
+            if page_role.is_some() && country.is_some() {
+                anyhow::bail!("--country applies to broker tokens only");
+            }
             let cfg = Config::load(config)?;
             let token = runtime()?.block_on(async {
                 let store = tamga_gateway::connect_store(&cfg, cfg.database.is_none())
                     .await
                     .context("opening the store")?;
-                tamga_gateway::create_token(store.as_ref(), broker, country.as_deref())
-                    .await
-                    .context("creating the token")
+                match page_role {
+                    Some(r) => tamga_gateway::pages::create_page_token(store.as_ref(), broker, r)
+                        .await
+                        .context("creating the token"),
+                    None => tamga_gateway::create_token(store.as_ref(), broker, country.as_deref())
+                        .await
+                        .context("creating the token"),
+                }
             })?;
             println!("{token}");
         }
-        TokenCommand::Revoke { config, broker } => {
+        TokenCommand::Revoke {
+            config,
+            broker,
+            role,
+        } => {
+            let page_role = page_role(role)?;
             let cfg = Config::load(config)?;
             let n = runtime()?.block_on(async {
                 let store = tamga_gateway::connect_store(&cfg, cfg.database.is_none())
                     .await
                     .context("opening the store")?;
-                tamga_gateway::revoke_tokens(store.as_ref(), broker)
-                    .await
-                    .context("revoking")
+                match page_role {
+                    Some(_) => tamga_gateway::pages::revoke_page_tokens(store.as_ref(), broker)
+                        .await
+                        .context("revoking"),
+                    None => tamga_gateway::revoke_tokens(store.as_ref(), broker)
+                        .await
+                        .context("revoking"),
+                }
             })?;
             eprintln!("revoked {n} token(s) of {broker}");
         }

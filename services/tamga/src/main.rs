@@ -14,8 +14,9 @@
 //!   `decision`, `documentSha256`, `receiptId`; exit 0 authentic, 1 not, 2 usage
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
-//!   `tamga gateway token create --config FILE --broker NAME [--country CC]` prints the
-//!   token alone; `tamga gateway token revoke --config FILE --broker NAME`
+//!   `tamga gateway token create --config FILE --broker NAME [--country CC] [--role ROLE]`
+//!   prints the token alone (ROLE: broker — the default —, or officer, auditor, analyst for
+//!   the pages); `tamga gateway token revoke --config FILE --broker NAME [--role ROLE]`
 //! * `tamga trust build --dir DIR --signer-key KEY --signer-cert PEM --sequence N
 //!   --next-update RFC3339 > XX-tl.xml`, `tamga trust show FILE`, `tamga trust diff OLD NEW`,
 //!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)

@@ -37,6 +37,7 @@
 mod error;
 mod gateway;
 mod hash;
+mod pages;
 mod pg;
 mod sqlite;
 mod verify;
@@ -53,6 +54,9 @@ pub use gateway::{
     SUBMITTED,
 };
 pub use hash::{event_hash, GENESIS_HASH};
+pub use pages::{
+    CorridorBucket, DashboardQuery, DashboardRows, PageRole, DASHBOARD_STAGES, PageTokenOwner, PagesStore, ReleaseTimes,
+};
 pub use pg::{
     connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, CLAIM_LOCK_NAMESPACE, MIGRATIONS,
 };

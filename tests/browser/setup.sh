@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Starts `tamga serve` (embedded default) on a fresh demo PKI, submits an accepted and a
+# rejected declaration over HTTP, makes page tokens (officer, auditor, analyst, a broker), a
+# tampered QR and a QR from an authority this site does not know, and writes them to
+# $OUT/env.json for the browser tests. Prints the server's pid on stdout's last line.
+# Usage: tests/browser/setup.sh OUT-DIR TAMGA-BINARY
+set -euo pipefail
+OUT=$1
+TAMGA=$2
+rm -rf "$OUT"; mkdir -p "$OUT"
+"$TAMGA" demo --out "$OUT/demo" > "$OUT/demo.log" 2>&1
+GOOD=$OUT/demo/declarations/01-kz-az-broker-rsa-xades.xml
+sed '0,/<HSCode>/s//<HSCode>9/' "$GOOD" > "$OUT/forged.xml"
+cat > "$OUT/site.toml" <<TOML
+[trust]
+dir = "$OUT/demo/pki/trust"
+
+[[authority]]
+country = "AZ"
+key = "$OUT/demo/pki/keys/AZ/authority.key"
+cert = "$OUT/demo/pki/keys/AZ/authority.pem"
+chain = ["$OUT/demo/pki/keys/AZ/issuing-ca.pem"]
+
+[metrics]
+listen = ""
+
+[embedded]
+sqlite = "$OUT/audit.sqlite"
+
+[gateway]
+listen = "127.0.0.1:0"
+TOML
+token() { "$TAMGA" gateway token create --config "$OUT/site.toml" "$@"; }
+BROKER=$(token --broker kz-demo-broker --country KZ)
+OFFICER=$(token --broker officer-alat --role officer)
+AUDITOR=$(token --broker auditor-1 --role auditor)
+ANALYST=$(token --broker analyst-1 --role analyst)
+"$TAMGA" serve --config "$OUT/site.toml" 2> "$OUT/serve.log" &
+pid=$!
+ADDR=""
+for _ in $(seq 1 300); do
+  ADDR=$(grep -o 'ready on http://[0-9.:]*' "$OUT/serve.log" | head -1 | sed 's/.*http:\/\///') || true
+  [ -n "$ADDR" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
+  sleep 0.2
+done
+[ -n "$ADDR" ] || { echo "tamga serve did not log ready" >&2; kill "$pid"; exit 1; }
+URL=http://$ADDR
+submit() { # file key
+  curl -sS -X POST "$URL/v1/declarations" \
+    -H "Authorization: Bearer $BROKER" -H "Content-Type: application/xml" \
+    -H "X-Tamga-Origin: KZ" -H "X-Tamga-Destination: AZ" -H "Idempotency-Key: $2" \
+    --data-binary "@$1" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'
+}
+follow() { # id final-status → the status JSON
+  local v s
+  for _ in $(seq 1 600); do
+    v=$(curl -sS "$URL/v1/declarations/$1" -H "Authorization: Bearer $BROKER")
+    s=$(printf '%s' "$v" | sed -n 's/.*"status":"\([a-z_]*\)".*/\1/p')
+    [ "$s" = "$2" ] && { printf '%s' "$v"; return 0; }
+    sleep 0.1
+  done
+  echo "still: $v" >&2; return 1
+}
+qr_of() { printf '%s' "$1" | sed -n 's/.*"qr":"\(TMG1:[^"]*\)".*/\1/p'; }
+GOOD_ID=$(submit "$GOOD" browser-good)
+BAD_ID=$(submit "$OUT/forged.xml" browser-forged)
+GOOD_QR=$(qr_of "$(follow "$GOOD_ID" forwarded)")
+BAD_QR=$(qr_of "$(follow "$BAD_ID" rejected)")
+# A few more, for the dashboard: the other demo declarations of the KZ → AZ corridor.
+n=0
+for f in "$OUT"/demo/declarations/0*-kz-az-*.xml; do
+  n=$((n + 1)); submit "$f" "browser-more-$n" > /dev/null || true
+done
+# Tampered: one character of the signed part changed.
+TAMPERED=$(python3 -c 'import sys; q=sys.argv[1]; i=len(q)//2; c="0" if q[i]!="0" else "1"; print(q[:i]+c+q[i+1:])' "$GOOD_QR")
+# Another AZ authority (another demo PKI, same names): its receipt's QR is signed by a key
+# this site's trust list does not recognise.
+"$TAMGA" pki demo --out "$OUT/other" --countries AZ,KZ > /dev/null 2>&1
+"$TAMGA" countersign --key "$OUT/other/keys/AZ/authority.key" --cert "$OUT/other/keys/AZ/authority.pem" \
+  --chain "$OUT/other/keys/AZ/issuing-ca.pem" --trust "$OUT/demo/pki/trust" --from KZ \
+  --receipt "$OUT/other-receipt.xml" "$GOOD" > /dev/null 2>&1 || true
+OTHER_QR=$("$TAMGA" receipt qr "$OUT/other-receipt.xml")
+# A QR from an authority of a country this site's trust list does not have (GE): the page
+# cannot decide (amber), it is not a forgery.
+"$TAMGA" pki demo --out "$OUT/far" --countries GE,KZ > /dev/null 2>&1
+"$TAMGA" countersign --key "$OUT/far/keys/GE/authority.key" --cert "$OUT/far/keys/GE/authority.pem" \
+  --chain "$OUT/far/keys/GE/issuing-ca.pem" --trust "$OUT/demo/pki/trust" --from KZ \
+  --receipt "$OUT/far-receipt.xml" "$GOOD" > /dev/null 2>&1 || true
+FAR_QR=$("$TAMGA" receipt qr "$OUT/far-receipt.xml")
+python3 - "$OUT" "$URL" "$GOOD_ID" "$BAD_ID" "$GOOD_QR" "$BAD_QR" "$TAMPERED" "$OTHER_QR" "$FAR_QR" "$BROKER" "$OFFICER" "$AUDITOR" "$ANALYST" <<'PY'
+import json, sys
+out, url, good_id, bad_id, good_qr, bad_qr, tampered, other_qr, far_qr, broker, officer, auditor, analyst = sys.argv[1:]
+json.dump({"url": url, "goodId": good_id, "badId": bad_id, "goodQr": good_qr, "badQr": bad_qr,
+           "tamperedQr": tampered, "otherQr": other_qr, "farQr": far_qr, "brokerToken": broker,
+           "officerToken": officer, "auditorToken": auditor, "analystToken": analyst},
+          open(out + "/env.json", "w"), indent=2)
+PY
+echo "$pid"
