@@ -12,7 +12,7 @@ DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake 
   gostsum libengine-gost-openssl
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl
+.PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard
 
 all: build
 
@@ -111,7 +111,7 @@ fuzz-build: deps
 # In this order even under `make -j`: the fault tests must not overlap `unit`.
 # (Lints are `make lint`; CI runs both.)
 .NOTPARALLEL: test
-test: unit faults fuzz-build schemathesis
+test: unit faults fuzz-build schemathesis promtool-test browser
 
 # Schemathesis (PyPI, in a venv under target/) against `tamga serve` on the embedded
 # default: a bounded run (90 s) of every operation in /openapi.json.
@@ -139,3 +139,30 @@ flaky-check: deps services
 clean:
 	$(CARGO) clean
 	rm -rf demo-out
+
+# The pages in headless Chromium (tests/browser/, playwright-core from npm driving Debian's
+# chromium: browser downloads are not possible here). Screenshots: target/browser-tests/screenshots/.
+BROWSER_OUT ?= $(CURDIR)/target/browser-tests
+deps-browser:
+	@missing=""; dpkg -s chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@cd tests/browser && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; }
+
+browser: deps deps-browser
+	$(CARGO) build -q -p tamga --bin tamga
+	cd tests/browser && TAMGA_BIN=$(CURDIR)/target/debug/tamga TAMGA_BROWSER_OUT=$(BROWSER_OUT) \
+	  node --test --test-concurrency=1 pages.test.mjs
+
+# The alert rules (infra/prometheus/rules.yml, alerts.yml) with promtool (Debian's prometheus).
+deps-promtool:
+	@command -v promtool >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus; }
+
+promtool-test: deps-promtool
+	promtool check rules infra/prometheus/rules.yml infra/prometheus/alerts.yml
+	promtool test rules infra/prometheus/tests/rules_test.yml

@@ -87,6 +87,21 @@ for case in "good:$GOOD:forwarded:accepted" "forged:$DIR/forged.xml:rejected:rej
     "$URL/v1/declarations/$id/receipt" -H "Authorization: Bearer $TOKEN"
 done
 echo
+echo "Every receipt carries a signed QR (schemas/qr.md); a checkpoint checks it offline,"
+echo "with its trust directory and the signed bundle from GET /v1/trust-bundle:"
+QR=$("$TAMGA" receipt qr --svg "$DIR/receipt-accepted.svg" "$DIR/receipt-accepted.xml")
+echo "\$ tamga receipt qr --svg $DIR/receipt-accepted.svg $DIR/receipt-accepted.xml"
+echo "${QR:0:48}…  (${#QR} characters, one line)"
+curl -sS -o "$DIR/trust-bundle.cose" "$URL/v1/trust-bundle"
+echo "\$ tamga receipt verify-qr --trust $OUT/pki/trust --bundle $DIR/trust-bundle.cose TMG1:…"
+"$TAMGA" receipt verify-qr --trust "$OUT/pki/trust" --bundle "$DIR/trust-bundle.cose" "$QR" \
+  | grep -E '"(valid|state|decision|receiptId)"'
+OFFICER=$("$TAMGA" gateway token create --config "$DIR/site.toml" --broker demo-officer --role officer)
+code=$(curl -sS -G -o "$DIR/check.html" -w '%{http_code}' -H "Authorization: Bearer $OFFICER" \
+  --data-urlencode "q=$QR" "$URL/check")
+echo "checkpoint page $URL/check?q=…: HTTP $code, verdict: $(grep -o 'data-verdict="[a-z-]*"' "$DIR/check.html" | head -1)"
+
+echo
 echo "The same key again answers the same 202 and id, publishing nothing:"
 submit "$GOOD" demo-good | grep -iE '^(HTTP/|idempotent-replayed)' | tr -d '\r'
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""

@@ -25,7 +25,7 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const setup = spawnSync('bash', [join(here, 'setup.sh'), join(OUT, 'site'), TAMGA], {
     encoding: 'utf8',
-    timeout: 240_000,
+    timeout: 600_000,
   });
   assert.equal(setup.status, 0, `setup failed: ${setup.stderr}`);
   serverPid = Number(setup.stdout.trim().split('\n').pop());

@@ -67,10 +67,18 @@ GOOD_ID=$(submit "$GOOD" browser-good)
 BAD_ID=$(submit "$OUT/forged.xml" browser-forged)
 GOOD_QR=$(qr_of "$(follow "$GOOD_ID" forwarded)")
 BAD_QR=$(qr_of "$(follow "$BAD_ID" rejected)")
-# A few more, for the dashboard: the other demo declarations of the KZ → AZ corridor.
+# More, for the dashboard: the demo's KZ forgeries and faulty certificates (rejected for
+# their reasons) and a UZ → AZ declaration, from a broker of any origin.
+ANY=$(token --broker any-broker)
 n=0
-for f in "$OUT"/demo/declarations/0*-kz-az-*.xml; do
-  n=$((n + 1)); submit "$f" "browser-more-$n" > /dev/null || true
+for f in "$OUT"/demo/declarations/{05,06,07,08,09,10,11,12}-*.xml; do
+  n=$((n + 1))
+  from=$(basename "$f" | cut -d- -f2 | tr a-z A-Z)
+  [ ${#from} -eq 2 ] || from=KZ
+  curl -sS -o /dev/null -X POST "$URL/v1/declarations" \
+    -H "Authorization: Bearer $ANY" -H "Content-Type: application/xml" \
+    -H "X-Tamga-Origin: $from" -H "X-Tamga-Destination: AZ" -H "Idempotency-Key: browser-more-$n" \
+    --data-binary "@$f" || true
 done
 # Tampered: one character of the signed part changed.
 TAMPERED=$(python3 -c 'import sys; q=sys.argv[1]; i=len(q)//2; c="0" if q[i]!="0" else "1"; print(q[:i]+c+q[i+1:])' "$GOOD_QR")

@@ -305,7 +305,7 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         gw.clone(),
         store,
         &cfg.trust.dir,
-        pages_authorities(cfg, open_key)?,
+        pages_authorities(cfg, open_key),
         tamga_pipeline::now_ms().div_euclid(1000),
     )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -335,31 +335,35 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
     Ok(())
 }
 
-/// The site's authority keys, for the pages (the first signs trust bundles).
-fn pages_authorities(
-    cfg: &Config,
-    open_key: &KeyOpener,
-) -> Result<Vec<pages::BundleSigner>, GatewayError> {
+/// The site's authority keys, for the pages (the first signs trust bundles). One that
+/// cannot be opened is left out with a warning: the gateway serves without it (the trust
+/// bundle answers 503), as it did before the pages.
+fn pages_authorities(cfg: &Config, open_key: &KeyOpener) -> Vec<pages::BundleSigner> {
     let mut out = Vec::new();
     for a in &cfg.authority {
-        let signer = open_key(&a.key).map_err(|e| GatewayError::Usage(format!("authority key: {e}")))?;
-        let mut chain = Vec::new();
-        for (i, p) in std::iter::once(&a.cert).chain(a.chain.iter()).enumerate() {
-            let bytes = std::fs::read(p).map_err(|source| GatewayError::Io {
-                what: p.display().to_string(),
-                source,
-            })?;
-            let found = tamga_dsig::certificates_from_pem(&bytes)
-                .map_err(|e| GatewayError::Usage(format!("{}: {e}", p.display())))?;
-            chain.extend(found.into_iter().take(if i == 0 { 1 } else { usize::MAX }));
+        let load = || -> Result<pages::BundleSigner, String> {
+            let signer = open_key(&a.key)?;
+            let mut chain = Vec::new();
+            for (i, p) in std::iter::once(&a.cert).chain(a.chain.iter()).enumerate() {
+                let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let found = tamga_dsig::certificates_from_pem(&bytes)
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                chain.extend(found.into_iter().take(if i == 0 { 1 } else { usize::MAX }));
+            }
+            Ok(pages::BundleSigner {
+                signer,
+                chain,
+                country: a.country.to_ascii_uppercase(),
+            })
+        };
+        match load() {
+            Ok(b) => out.push(b),
+            Err(e) => {
+                tracing::warn!(country = %a.country, error = %e, "pages: authority key not usable for trust bundles")
+            }
         }
-        out.push(pages::BundleSigner {
-            signer,
-            chain,
-            country: a.country.to_ascii_uppercase(),
-        });
     }
-    Ok(out)
+    out
 }
 
 /// The partner topology (tamga.inbound and the stage queues), retrying while the broker is

@@ -69,9 +69,13 @@ enum TokenCommand {
 fn page_role(role: &str) -> anyhow::Result<Option<tamga_store::PageRole>> {
     match role {
         "broker" => Ok(None),
-        other => tamga_store::PageRole::parse(other).map(Some).ok_or_else(|| {
-            anyhow::anyhow!("--role must be broker, officer, auditor or analyst (not {other:?})")
-        }),
+        other => tamga_store::PageRole::parse(other)
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--role must be broker, officer, auditor or analyst (not {other:?})"
+                )
+            }),
     }
 }
 

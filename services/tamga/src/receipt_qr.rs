@@ -42,7 +42,8 @@ pub fn print_qr(receipt: &Path, svg: Option<&Path>) -> anyhow::Result<Outcome> {
     };
     if let Some(path) = svg {
         let picture = tamga_qr::svg(&qr)?;
-        std::fs::write(path, picture).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, picture)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     writeln!(std::io::stdout().lock(), "{qr}")?;
     Ok(Outcome::Passed)
@@ -55,8 +56,7 @@ pub fn verify_qr(a: &VerifyQrArgs) -> anyhow::Result<Outcome> {
     crate::warn_degraded(&dir);
     let payload = if a.payload == "-" {
         let mut s = String::new();
-        std::io::Read::take(std::io::stdin().lock(), 64 * 1024)
-            .read_to_string_lossy(&mut s)?;
+        std::io::Read::take(std::io::stdin().lock(), 64 * 1024).read_to_string_lossy(&mut s)?;
         s
     } else {
         a.payload.clone()
@@ -85,7 +85,10 @@ pub fn verify_qr(a: &VerifyQrArgs) -> anyhow::Result<Outcome> {
                 (c, against)
             } else {
                 let list = bundle.trust_list()?;
-                (tamga_qr::verify(&payload, &list, &bundle.authorities, at), against)
+                (
+                    tamga_qr::verify(&payload, &list, &bundle.authorities, at),
+                    against,
+                )
             }
         }
     };
@@ -111,7 +114,11 @@ pub fn verify_qr(a: &VerifyQrArgs) -> anyhow::Result<Outcome> {
     let mut o = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut o, &out)?;
     writeln!(o)?;
-    Ok(if valid { Outcome::Passed } else { Outcome::Failed })
+    Ok(if valid {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }
 
 trait ReadLossy {

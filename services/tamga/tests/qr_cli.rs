@@ -82,10 +82,19 @@ fn qr_prints_one_line_and_verifies_offline() {
     let payload = qr(&f.receipt(), &["--svg", svg.to_str().unwrap()]);
     assert!(payload.starts_with("TMG1:"));
     let picture = std::fs::read_to_string(&svg).unwrap();
-    assert!(picture.contains("<svg"), "{}", &picture[..100.min(picture.len())]);
+    assert!(
+        picture.contains("<svg"),
+        "{}",
+        &picture[..100.min(picture.len())]
+    );
 
     let o = run(&["receipt", "verify-qr", "--trust", &f.trust(), &payload]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let v = json(&o);
     assert_eq!(v["valid"], true);
     assert_eq!(v["decision"], "accepted");
@@ -124,7 +133,13 @@ fn verify_qr_refuses_tampered_malformed_and_unknown() {
     // A trust directory without the authority's country: could not check, exit 1.
     let partial = f.dir.path().join("partial");
     copy_dir(&f.path("pki/trust"), &partial, "AZ");
-    let o = run(&["receipt", "verify-qr", "--trust", partial.to_str().unwrap(), &payload]);
+    let o = run(&[
+        "receipt",
+        "verify-qr",
+        "--trust",
+        partial.to_str().unwrap(),
+        &payload,
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(v["valid"], false);
@@ -151,7 +166,13 @@ fn usage_errors_exit_2() {
     for args in [
         vec!["receipt", "verify-qr", "--trust", &f.trust()],
         vec!["receipt", "verify-qr", "TMG1:00"],
-        vec!["receipt", "verify-qr", "--trust", "/nonexistent/dir", "TMG1:00"],
+        vec![
+            "receipt",
+            "verify-qr",
+            "--trust",
+            "/nonexistent/dir",
+            "TMG1:00",
+        ],
         vec!["receipt", "qr"],
         vec!["receipt", "qr", "/nonexistent/receipt.xml"],
     ] {

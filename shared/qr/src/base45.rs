@@ -41,13 +41,16 @@ pub fn decode(text: &str) -> Result<Vec<u8>, String> {
         match *group {
             [c, d, e] => {
                 let n = value(c)? + value(d)? * 45 + value(e)? * 2025;
-                let hi = u8::try_from(n / 256).map_err(|_| "a group is out of range".to_string())?;
+                let hi =
+                    u8::try_from(n / 256).map_err(|_| "a group is out of range".to_string())?;
                 out.push(hi);
                 out.push((n % 256) as u8);
             }
             [c, d] => {
                 let n = value(c)? + value(d)? * 45;
-                out.push(u8::try_from(n).map_err(|_| "the last group is out of range".to_string())?);
+                out.push(
+                    u8::try_from(n).map_err(|_| "the last group is out of range".to_string())?,
+                );
             }
             _ => return Err("the length is not a Base45 length".into()),
         }

@@ -109,15 +109,19 @@ impl Bundle {
             return Err(bad("unknown bundle version"));
         }
         let mut files = Vec::new();
-        for f in get(5).and_then(Value::as_array).ok_or_else(|| bad("no files"))? {
+        for f in get(5)
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("no files"))?
+        {
             match f.as_array().map(Vec::as_slice) {
                 Some([Value::Text(cc), Value::Text(name), Value::Bytes(b)])
                     if name.len() <= 255
                         && !name.contains(['/', '\\'])
                         && !name.starts_with('.') =>
                 {
-                    let country: CountryCode =
-                        cc.parse().map_err(|_| bad("a file's country is not a code"))?;
+                    let country: CountryCode = cc
+                        .parse()
+                        .map_err(|_| bad("a file's country is not a code"))?;
                     files.push(TrustFile {
                         country,
                         name: name.clone(),
@@ -128,7 +132,10 @@ impl Bundle {
             }
         }
         let mut authorities = Vec::new();
-        for a in get(6).and_then(Value::as_array).ok_or_else(|| bad("no authorities"))? {
+        for a in get(6)
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("no authorities"))?
+        {
             match a {
                 Value::Bytes(b) => authorities.push(b.clone()),
                 _ => return Err(bad("an authority is not a certificate")),
@@ -153,7 +160,11 @@ impl Bundle {
 
     /// Checks a bundle's signature, and that its signer chains to the anchors of the
     /// issuer's country in `trust` (the checkpoint's own trust directory) at `at_unix`.
-    pub fn open(bytes: &[u8], trust: &TrustList, at_unix: i64) -> Result<(Self, Summary), BundleError> {
+    pub fn open(
+        bytes: &[u8],
+        trust: &TrustList,
+        at_unix: i64,
+    ) -> Result<(Self, Summary), BundleError> {
         if bytes.len() > MAX_BUNDLE_BYTES {
             return Err(BundleError::Oversize);
         }
@@ -165,7 +176,9 @@ impl Bundle {
             .ok_or_else(|| BundleError::Malformed("no signer certificate".into()))?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf);
         if digest.as_ref().get(..8) != Some(kid.as_slice()) {
-            return Err(BundleError::BadSignature("kid names another certificate".into()));
+            return Err(BundleError::BadSignature(
+                "kid names another certificate".into(),
+            ));
         }
         cose::check_signature(&sign1, alg, leaf).map_err(BundleError::BadSignature)?;
         let country: CountryCode = bundle
@@ -179,7 +192,8 @@ impl Bundle {
             .validate_signer(&req)
             .map_err(|e| BundleError::Untrusted(e.to_string()))?
             .signer;
-        let mut countries: Vec<String> = bundle.files.iter().map(|f| f.country.to_string()).collect();
+        let mut countries: Vec<String> =
+            bundle.files.iter().map(|f| f.country.to_string()).collect();
         countries.dedup();
         let summary = Summary {
             version: bundle.issued_at,

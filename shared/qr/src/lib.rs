@@ -153,7 +153,10 @@ impl Claims {
         map.push((Value::from(6), text(&self.origin)));
         map.push((Value::from(7), text(&self.destination)));
         map.push((Value::from(8), Value::from(self.issued_at)));
-        map.push((Value::from(9), hexbytes(&self.authority_certificate_sha256)?));
+        map.push((
+            Value::from(9),
+            hexbytes(&self.authority_certificate_sha256)?,
+        ));
         if let Some(r) = &self.reason {
             map.push((Value::from(10), text(r)));
         }
@@ -177,15 +180,14 @@ impl Claims {
         let txt = |k: i64, name: &str| -> Result<Option<String>, QrError> {
             match get(k) {
                 None => Ok(None),
-                Some(Value::Text(t))
-                    if t.len() <= MAX_TEXT && !t.chars().any(char::is_control) =>
-                {
+                Some(Value::Text(t)) if t.len() <= MAX_TEXT && !t.chars().any(char::is_control) => {
                     Ok(Some(t.clone()))
                 }
                 Some(_) => Err(bad(&format!("{name} is not a short text"))),
             }
         };
-        let need = |k: i64, name: &str| txt(k, name)?.ok_or_else(|| bad(&format!("{name} missing")));
+        let need =
+            |k: i64, name: &str| txt(k, name)?.ok_or_else(|| bad(&format!("{name} missing")));
         let digest = |k: i64, name: &str| match get(k) {
             Some(Value::Bytes(b)) if b.len() == 32 => Ok(hex::encode(b)),
             _ => Err(bad(&format!("{name} is not a SHA-256"))),

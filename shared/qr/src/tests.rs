@@ -85,7 +85,10 @@ fn rsa_authority_round_trip() {
     let pki = generate(&DemoPkiOptions::new(["AZ"], NOW - 86_400)).unwrap();
     let az = pki.country("AZ").unwrap();
     let f = fixture();
-    let chain = vec![az.authority_rsa.cert_der.clone(), az.issuing.cert_der.clone()];
+    let chain = vec![
+        az.authority_rsa.cert_der.clone(),
+        az.issuing.cert_der.clone(),
+    ];
     let key = SigningKey::from_pkcs8_der(&az.authority_rsa.key_pkcs8_der).unwrap();
     let p = sign(&claims(&chain), &key, &chain).unwrap();
     let trust = TrustList::from_files(vec![
@@ -143,7 +146,11 @@ fn tamper_any_byte_is_rejected() {
         let mut t = chars.clone();
         t[i] = if t[i] == 'A' { 'B' } else { 'A' };
         let p = format!("{PREFIX}{}", t.iter().collect::<String>());
-        assert_ne!(verify(&p, &f.trust, &[], NOW).state, State::Authentic, "char {i}");
+        assert_ne!(
+            verify(&p, &f.trust, &[], NOW).state,
+            State::Authentic,
+            "char {i}"
+        );
     }
 }
 
@@ -155,14 +162,14 @@ fn claims_tampered_and_resigned_by_another_key_is_rejected() {
     let err = sign(&c, &f.other_key, &f.other_chain).unwrap_err();
     assert!(matches!(err, QrError::Sign(_)));
     // Signed by a wrong key but carrying the AZ certificate: bad signature.
-    let forged = encode_envelope(&cose::sign1(&c.to_cbor().unwrap(), &f.other_key, &f.chain).unwrap());
+    let forged =
+        encode_envelope(&cose::sign1(&c.to_cbor().unwrap(), &f.other_key, &f.chain).unwrap());
     let checked = verify(&forged, &f.trust, &[], NOW);
     assert_eq!(checked.state, State::NotAuthentic);
     assert_eq!(checked.code, "bad_signature");
     // Signed by KZ's authority, claiming AZ: the certificate is not the named one.
-    let forged = encode_envelope(
-        &cose::sign1(&c.to_cbor().unwrap(), &f.other_key, &f.other_chain).unwrap(),
-    );
+    let forged =
+        encode_envelope(&cose::sign1(&c.to_cbor().unwrap(), &f.other_key, &f.other_chain).unwrap());
     let checked = verify(&forged, &f.trust, &[], NOW);
     assert_eq!(checked.state, State::NotAuthentic);
     assert_eq!(checked.code, "certificate_mismatch");
@@ -172,14 +179,27 @@ fn claims_tampered_and_resigned_by_another_key_is_rejected() {
 fn truncated_oversize_wrong_prefix() {
     let f = fixture();
     let payload = sign(&claims(&f.chain), &f.key, &f.chain).unwrap();
-    for cut in [5, 6, 10, payload.len() / 2, payload.len() - 1, payload.len() - 3] {
+    for cut in [
+        5,
+        6,
+        10,
+        payload.len() / 2,
+        payload.len() - 1,
+        payload.len() - 3,
+    ] {
         let c = verify(&payload[..cut], &f.trust, &[], NOW);
         assert_eq!(c.state, State::NotAuthentic, "cut at {cut}");
         assert_eq!(c.code, "malformed");
     }
-    assert!(matches!(open(&payload.replacen("TMG1:", "HC1:", 1)), Err(QrError::WrongPrefix)));
+    assert!(matches!(
+        open(&payload.replacen("TMG1:", "HC1:", 1)),
+        Err(QrError::WrongPrefix)
+    ));
     assert!(matches!(open(&payload[5..]), Err(QrError::WrongPrefix)));
-    assert!(matches!(open(&payload.replacen("TMG1:", "TMG2:", 1)), Err(QrError::WrongPrefix)));
+    assert!(matches!(
+        open(&payload.replacen("TMG1:", "TMG2:", 1)),
+        Err(QrError::WrongPrefix)
+    ));
     // Too long a text: refused before decoding.
     let long = format!("{PREFIX}{}", "0".repeat(MAX_PAYLOAD_CHARS + 3));
     assert!(matches!(open(&long), Err(QrError::Oversize)));
@@ -188,8 +208,14 @@ fn truncated_oversize_wrong_prefix() {
     assert!(bomb.len() < MAX_PAYLOAD_CHARS);
     assert!(matches!(open(&bomb), Err(QrError::Oversize)));
     // Not zlib, not COSE.
-    assert!(matches!(open(&format!("{PREFIX}{}", base45::encode(b"hello"))), Err(QrError::Inflate(_))));
-    assert!(matches!(open(&encode_envelope(b"\x01\x02")), Err(QrError::Cose(_))));
+    assert!(matches!(
+        open(&format!("{PREFIX}{}", base45::encode(b"hello"))),
+        Err(QrError::Inflate(_))
+    ));
+    assert!(matches!(
+        open(&encode_envelope(b"\x01\x02")),
+        Err(QrError::Cose(_))
+    ));
     assert!(matches!(open("TMG1:abc"), Err(QrError::Base45(_))));
 }
 
@@ -232,7 +258,10 @@ fn bundle_round_trip_and_tamper() {
     assert!(opened.is_stale(NOW + 86_401));
     let list = opened.trust_list().unwrap();
     let payload = sign(&claims(&f.chain), &f.key, &f.chain).unwrap();
-    assert_eq!(verify(&payload, &list, &opened.authorities, NOW).state, State::Authentic);
+    assert_eq!(
+        verify(&payload, &list, &opened.authorities, NOW).state,
+        State::Authentic
+    );
     let mut t = signed.clone();
     let n = t.len() / 2;
     t[n] ^= 1;

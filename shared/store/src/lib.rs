@@ -55,7 +55,8 @@ pub use gateway::{
 };
 pub use hash::{event_hash, GENESIS_HASH};
 pub use pages::{
-    CorridorBucket, DashboardQuery, DashboardRows, PageRole, DASHBOARD_STAGES, PageTokenOwner, PagesStore, ReleaseTimes,
+    CorridorBucket, DashboardQuery, DashboardRows, PageRole, PageTokenOwner, PagesStore,
+    ReleaseTimes, DASHBOARD_STAGES,
 };
 pub use pg::{
     connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, CLAIM_LOCK_NAMESPACE, MIGRATIONS,

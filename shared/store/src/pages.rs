@@ -124,8 +124,11 @@ pub trait PagesStore: GatewayStore {
     async fn submission_by_id(&self, id: &str) -> Result<Option<Submission>, StoreError>;
 
     /// Published submissions with this LRN (newest first), at most `limit`.
-    async fn submissions_by_lrn(&self, lrn: &str, limit: usize)
-        -> Result<Vec<Submission>, StoreError>;
+    async fn submissions_by_lrn(
+        &self,
+        lrn: &str,
+        limit: usize,
+    ) -> Result<Vec<Submission>, StoreError>;
 
     /// Published submissions of these exact bytes (newest first), at most `limit`.
     async fn submissions_by_digest(
@@ -349,7 +352,11 @@ impl PagesStore for PgStore {
                 )
                 .await
                 .map_err(pg)?;
-            match client.query_opt(&stmt, &[&token_sha256]).await.map_err(pg)? {
+            match client
+                .query_opt(&stmt, &[&token_sha256])
+                .await
+                .map_err(pg)?
+            {
                 Some(row) => {
                     let role: String = row.try_get(1).map_err(pg)?;
                     Ok(PageRole::parse(&role).map(|role| PageTokenOwner {
@@ -420,12 +427,18 @@ impl PagesStore for PgStore {
         self.within("dashboard", async {
             let pg = |e: tokio_postgres::Error| from_pg("dashboard", &e);
             let client = self.client().await?;
-            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                [&q.from_ms, &q.to_ms, &q.bucket_ms, &q.origin, &q.destination];
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                &q.from_ms,
+                &q.to_ms,
+                &q.bucket_ms,
+                &q.origin,
+                &q.destination,
+            ];
             let counts = client.prepare_cached(COUNTS).await.map_err(pg)?;
             let release = client.prepare_cached(RELEASE_PG).await.map_err(pg)?;
-            let (c, r) = tokio::try_join!(client.query(&counts, &args), client.query(&release, &args))
-                .map_err(pg)?;
+            let (c, r) =
+                tokio::try_join!(client.query(&counts, &args), client.query(&release, &args))
+                    .map_err(pg)?;
             let counts = c
                 .iter()
                 .map(|row| {

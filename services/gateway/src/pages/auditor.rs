@@ -56,7 +56,10 @@ impl Pages {
             .unwrap_or((0, GENESIS_HASH.to_owned()));
         let (mut seq, mut prev) = start;
         while seq < upto {
-            let page = self.store.chain_range(chain, seq + 1, upto, VERIFY_PAGE).await?;
+            let page = self
+                .store
+                .chain_range(chain, seq + 1, upto, VERIFY_PAGE)
+                .await?;
             if page.is_empty() {
                 break;
             }
@@ -68,7 +71,10 @@ impl Pages {
                     return Ok(Err((e.seq, "does not link to the event before it".into())));
                 }
                 if e.expected_hash() != e.hash {
-                    return Ok(Err((e.seq, "its content no longer matches its hash".into())));
+                    return Ok(Err((
+                        e.seq,
+                        "its content no longer matches its hash".into(),
+                    )));
                 }
                 seq = e.seq;
                 prev = e.hash.clone();
@@ -86,7 +92,11 @@ impl Pages {
         Ok(Ok(seq))
     }
 
-    async fn events_of(&self, id: &str, s: Option<&Submission>) -> Result<Vec<StoredEvent>, Response> {
+    async fn events_of(
+        &self,
+        id: &str,
+        s: Option<&Submission>,
+    ) -> Result<Vec<StoredEvent>, Response> {
         let mut events = self
             .store
             .declaration_stored_events(id)
@@ -106,16 +116,26 @@ impl Pages {
                     .declaration_stored_events(&first)
                     .await
                     .map_err(|e| self.store_error("declaration_stored_events", &e))?;
-                events.extend(theirs.into_iter().filter(|e| e.event.stage != tamga_store::SUBMITTED));
+                events.extend(
+                    theirs
+                        .into_iter()
+                        .filter(|e| e.event.stage != tamga_store::SUBMITTED),
+                );
             }
         }
-        events.sort_by(|a, b| (a.event.at_ms, &a.chain, a.seq).cmp(&(b.event.at_ms, &b.chain, b.seq)));
+        events.sort_by(|a, b| {
+            (a.event.at_ms, &a.chain, a.seq).cmp(&(b.event.at_ms, &b.chain, b.seq))
+        });
         Ok(events)
     }
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub async fn page(
@@ -165,7 +185,11 @@ pub async fn page(
         match p.verify_chain_upto(chain, upto).await {
             Ok(Ok(n)) => chains.push(ChainLine {
                 ok: true,
-                text: p.i18n.get(req.lang, "audit-verified", &[("n", &n.to_string()), ("chain", chain)]),
+                text: p.i18n.get(
+                    req.lang,
+                    "audit-verified",
+                    &[("n", &n.to_string()), ("chain", chain)],
+                ),
             }),
             Ok(Err((n, detail))) => chains.push(ChainLine {
                 ok: false,
@@ -245,7 +269,10 @@ pub async fn page(
     let mut downloads = Vec::new();
     if decided.is_some() {
         if decided.as_ref().is_some_and(|d| d.countersigned.is_some()) {
-            downloads.push((t("download-countersigned"), format!("{path}/countersigned.xml")));
+            downloads.push((
+                t("download-countersigned"),
+                format!("{path}/countersigned.xml"),
+            ));
         }
         downloads.push((t("download-receipt"), format!("{path}/receipt.xml")));
         downloads.push((t("download-report"), format!("{path}/report.json")));
@@ -256,11 +283,36 @@ pub async fn page(
     let summary: Vec<(String, String)> = [
         ("audit-status", derived.status.to_owned()),
         ("field-id", id.clone()),
-        ("field-lrn", s.as_ref().and_then(|s| s.lrn.clone()).or_else(|| content.as_ref().and_then(|c| c.lrn.clone())).unwrap_or_default()),
-        ("field-corridor", s.as_ref().map(|s| format!("{} → {}", s.origin, s.destination)).unwrap_or_default()),
-        ("field-broker", s.as_ref().map(|s| s.broker.clone()).unwrap_or_default()),
-        ("field-document", s.as_ref().map(|s| s.body_sha256.clone()).unwrap_or_default()),
-        ("field-receipt", content.as_ref().map(|c| c.receipt_id.clone()).unwrap_or_default()),
+        (
+            "field-lrn",
+            s.as_ref()
+                .and_then(|s| s.lrn.clone())
+                .or_else(|| content.as_ref().and_then(|c| c.lrn.clone()))
+                .unwrap_or_default(),
+        ),
+        (
+            "field-corridor",
+            s.as_ref()
+                .map(|s| format!("{} → {}", s.origin, s.destination))
+                .unwrap_or_default(),
+        ),
+        (
+            "field-broker",
+            s.as_ref().map(|s| s.broker.clone()).unwrap_or_default(),
+        ),
+        (
+            "field-document",
+            s.as_ref()
+                .map(|s| s.body_sha256.clone())
+                .unwrap_or_default(),
+        ),
+        (
+            "field-receipt",
+            content
+                .as_ref()
+                .map(|c| c.receipt_id.clone())
+                .unwrap_or_default(),
+        ),
     ]
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
@@ -291,7 +343,14 @@ pub async fn download(
     Path((id, file)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let req = match p.request(&headers, &format!("/declarations/{id}/{file}"), q.as_deref()).await {
+    let req = match p
+        .request(
+            &headers,
+            &format!("/declarations/{id}/{file}"),
+            q.as_deref(),
+        )
+        .await
+    {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -339,7 +398,8 @@ pub async fn download(
         _ => return not_found(),
     };
     let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}-{file}\"")) {
         if file != "qr.svg" {
             r.headers_mut().insert(header::CONTENT_DISPOSITION, v);

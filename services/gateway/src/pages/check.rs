@@ -126,21 +126,35 @@ pub async fn page(
 impl Pages {
     async fn outcome(&self, input: &str) -> Result<Outcome, Response> {
         let now = tamga_pipeline::now_ms().div_euclid(1000);
-        if input.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("TMG1:")) {
+        if input
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("TMG1:"))
+        {
             return self.qr_outcome(input, now).await;
         }
         if input.starts_with("rcpt-") {
-            return Ok(outcome(Verdict::CouldNotCheck, Some(Reason::Key("reason-receipt-id")), How::Online));
+            return Ok(outcome(
+                Verdict::CouldNotCheck,
+                Some(Reason::Key("reason-receipt-id")),
+                How::Online,
+            ));
         }
         let is_id = input.len() == 32 && input.bytes().all(|b| b.is_ascii_hexdigit());
         let found = if is_id {
-            self.store.submission_by_id(input).await.map(|s| s.into_iter().collect())
+            self.store
+                .submission_by_id(input)
+                .await
+                .map(|s| s.into_iter().collect())
         } else {
             self.store.submissions_by_lrn(input, 1).await
         };
         let subs: Vec<Submission> = found.map_err(|e| self.store_error("lookup", &e))?;
         match subs.into_iter().next() {
-            None => Ok(outcome(Verdict::CouldNotCheck, Some(Reason::Key("reason-not-found")), How::Online)),
+            None => Ok(outcome(
+                Verdict::CouldNotCheck,
+                Some(Reason::Key("reason-not-found")),
+                How::Online,
+            )),
             Some(s) => self.record_outcome(&s, now).await,
         }
     }
@@ -170,14 +184,21 @@ impl Pages {
             let mut o = outcome(Verdict::Pending, None, How::Online);
             o.fields = vec![
                 ("field-lrn", s.lrn.clone().unwrap_or_default()),
-                ("field-corridor", format!("{} → {}", s.origin, s.destination)),
+                (
+                    "field-corridor",
+                    format!("{} → {}", s.origin, s.destination),
+                ),
                 ("field-submitted", Pages::when(s.created_at_ms)),
             ];
             o.declaration_id = Some(s.id.clone());
             return Ok(o);
         };
         let Ok(receipt) = d.receipt_bytes() else {
-            return Ok(outcome(Verdict::CouldNotCheck, Some(Reason::Key("reason-malformed")), How::Online));
+            return Ok(outcome(
+                Verdict::CouldNotCheck,
+                Some(Reason::Key("reason-malformed")),
+                How::Online,
+            ));
         };
         let v = tamga_receipt::verify_receipt(&receipt, &self.trust, now, None);
         let Some(content) = v.receipt.clone().filter(|_| v.valid) else {
@@ -213,10 +234,16 @@ impl Pages {
         }
         let report: serde_json::Value =
             serde_json::from_str(&c.validation_report).unwrap_or_default();
-        let signer = report["signer"]["subject"].as_str().unwrap_or("").to_owned();
+        let signer = report["signer"]["subject"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         let mut fields = vec![
             ("field-lrn", c.lrn.clone().unwrap_or_default()),
-            ("field-corridor", format!("{} → {}", c.origin, c.destination)),
+            (
+                "field-corridor",
+                format!("{} → {}", c.origin, c.destination),
+            ),
         ];
         if let Some(s) = s {
             fields.push(("field-broker", s.broker.clone()));
@@ -226,7 +253,10 @@ impl Pages {
         if let Some(s) = s {
             fields.push(("field-submitted", Pages::when(s.created_at_ms)));
         }
-        fields.push(("field-issued", c.issued_at.replace('T', " ").replace('Z', " UTC")));
+        fields.push((
+            "field-issued",
+            c.issued_at.replace('T', " ").replace('Z', " UTC"),
+        ));
         if let Ok(Some(doc)) = d.countersigned_bytes() {
             let g = super::goods::scan(&doc);
             let mut goods = g
@@ -268,12 +298,26 @@ impl Pages {
         match checked.state {
             QrState::Authentic => {}
             QrState::CouldNotCheck => {
-                return Ok(outcome(Verdict::CouldNotCheck, Some(Reason::Key(key)), How::QrOnly))
+                return Ok(outcome(
+                    Verdict::CouldNotCheck,
+                    Some(Reason::Key(key)),
+                    How::QrOnly,
+                ))
             }
-            _ => return Ok(outcome(Verdict::NotAuthentic, Some(Reason::Key(key)), How::QrOnly)),
+            _ => {
+                return Ok(outcome(
+                    Verdict::NotAuthentic,
+                    Some(Reason::Key(key)),
+                    How::QrOnly,
+                ))
+            }
         }
         let Some(claims) = checked.claims else {
-            return Ok(outcome(Verdict::NotAuthentic, Some(Reason::Key("reason-malformed")), How::QrOnly));
+            return Ok(outcome(
+                Verdict::NotAuthentic,
+                Some(Reason::Key("reason-malformed")),
+                How::QrOnly,
+            ));
         };
         // This server's record of the same bytes, when it has one.
         let subs = self
@@ -315,9 +359,15 @@ impl Pages {
             reason: None,
             fields: vec![
                 ("field-lrn", claims.lrn.unwrap_or_default()),
-                ("field-corridor", format!("{} → {}", claims.origin, claims.destination)),
+                (
+                    "field-corridor",
+                    format!("{} → {}", claims.origin, claims.destination),
+                ),
                 ("field-authority", authority),
-                ("field-issued", Pages::when(claims.issued_at.saturating_mul(1000))),
+                (
+                    "field-issued",
+                    Pages::when(claims.issued_at.saturating_mul(1000)),
+                ),
                 ("field-document", claims.document_sha256),
                 ("field-receipt", claims.receipt_id),
             ],
@@ -365,7 +415,9 @@ impl Pages {
                 .map(|(k, v)| (t(k), v))
                 .collect(),
             how: t(how),
-            against: self.i18n.get(req.lang, "checked-against", &[("date", &date)]),
+            against: self
+                .i18n
+                .get(req.lang, "checked-against", &[("date", &date)]),
             audit_href: o
                 .declaration_id
                 .filter(|_| auditor)

@@ -104,7 +104,9 @@ fn period(ms: i64, hourly: bool) -> String {
         return String::new();
     };
     let f = if hourly {
-        t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:00"))
+        t.format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:00"
+        ))
     } else {
         t.format(time::macros::format_description!("[year]-[month]-[day]"))
     };
@@ -178,19 +180,24 @@ fn esc(s: &str) -> String {
 pub fn volume_svg(rows: &[Row], title: &str, labels: [&str; 3]) -> String {
     let mut periods: BTreeMap<i64, (String, [i64; 3])> = BTreeMap::new();
     for r in rows {
-        let e = periods.entry(r.bucket_ms).or_insert((r.period.clone(), [0; 3]));
+        let e = periods
+            .entry(r.bucket_ms)
+            .or_insert((r.period.clone(), [0; 3]));
         e.1[0] += r.submitted;
         e.1[1] += r.accepted;
         e.1[2] += r.rejected;
     }
     let colours = ["#1d4f91", "#0b6b2e", "#a4161a"];
     let (w, h, left, bottom) = (960.0_f64, 260.0_f64, 48.0_f64, 40.0_f64);
-    let max = periods
-        .values()
-        .flat_map(|(_, v)| v.iter().copied())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+    let max = nice_ceiling(
+        periods
+            .values()
+            .flat_map(|(_, v)| v.iter().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64,
+    )
+    .max(4.0);
     let n = periods.len().max(1) as f64;
     let slot = (w - left - 8.0) / n;
     let bar = (slot * 0.8 / 3.0).max(1.0);
@@ -260,14 +267,31 @@ pub fn release_svg(rows: &[Row], title: &str, labels: [&str; 2]) -> String {
     let mut periods: BTreeMap<i64, (String, f64, f64)> = BTreeMap::new();
     for r in rows {
         if let (Some(a), Some(b)) = (r.p50_s, r.p95_s) {
-            let e = periods.entry(r.bucket_ms).or_insert((r.period.clone(), 0.0, 0.0));
+            let e = periods
+                .entry(r.bucket_ms)
+                .or_insert((r.period.clone(), 0.0, 0.0));
             e.1 = e.1.max(a);
             e.2 = e.2.max(b);
         }
     }
     let (w, h, left, bottom) = (960.0_f64, 220.0_f64, 48.0_f64, 40.0_f64);
     let plot_h = h - bottom - 10.0;
-    let max = periods.values().map(|v| v.2).fold(0.0_f64, f64::max).max(0.001);
+    let max = nice_ceiling(
+        periods
+            .values()
+            .map(|v| v.2)
+            .fold(0.0_f64, f64::max)
+            .max(0.001),
+    );
+    let decimals = if max >= 4.0 {
+        0
+    } else if max >= 0.4 {
+        1
+    } else if max >= 0.04 {
+        2
+    } else {
+        3
+    };
     let n = periods.len().max(1) as f64;
     let step = (w - left - 16.0) / n.max(2.0 - 1.0);
     let mut s = String::new();
@@ -281,9 +305,10 @@ pub fn release_svg(rows: &[Row], title: &str, labels: [&str; 2]) -> String {
         let y = 10.0 + plot_h - plot_h * f64::from(i) / 4.0;
         let _ = write!(
             s,
-            r##"<line x1="{left}" x2="{w}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{:.2}</text>"##,
+            r##"<line x1="{left}" x2="{w}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{:.*}</text>"##,
             left - 4.0,
             y + 4.0,
+            decimals,
             v
         );
     }
@@ -343,11 +368,29 @@ pub fn release_svg(rows: &[Row], title: &str, labels: [&str; 2]) -> String {
     s
 }
 
+/// The smallest 1, 2 or 5 × 10^k, times 4 (the grid lines), at or above `v`: round ticks.
+fn nice_ceiling(v: f64) -> f64 {
+    let quarter = v / 4.0;
+    let exp = quarter.log10().floor();
+    let base = 10f64.powf(exp);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * base)
+        .find(|s| *s >= quarter * (1.0 - 1e-9))
+        .unwrap_or(10.0 * base);
+    step * 4.0
+}
+
 fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-async fn load(p: &Pages, headers: &HeaderMap, path: &str, q: Option<&str>) -> Result<(Request, Filters, DashboardRows), Response> {
+async fn load(
+    p: &Pages,
+    headers: &HeaderMap,
+    path: &str,
+    q: Option<&str>,
+) -> Result<(Request, Filters, DashboardRows), Response> {
     let req = p.request(headers, path, q).await?;
     p.require(&req, &[PageRole::Analyst, PageRole::Auditor])?;
     let f = Filters::parse(&req, today());
@@ -359,7 +402,11 @@ async fn load(p: &Pages, headers: &HeaderMap, path: &str, q: Option<&str>) -> Re
     Ok((req, f, data))
 }
 
-pub async fn page(State(p): State<Arc<Pages>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn page(
+    State(p): State<Arc<Pages>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let (req, f, data) = match load(&p, &headers, "/dashboard", q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -373,7 +420,12 @@ pub async fn page(State(p): State<Arc<Pages>>, headers: HeaderMap, RawQuery(q): 
         a[3] += r.dead;
         a
     });
-    let countries: Vec<String> = p.trust.countries().iter().map(ToString::to_string).collect();
+    let countries: Vec<String> = p
+        .trust
+        .countries()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut corridors = Vec::new();
     for o in &countries {
         for d in &countries {
@@ -397,9 +449,17 @@ pub async fn page(State(p): State<Arc<Pages>>, headers: HeaderMap, RawQuery(q): 
     let volume = volume_svg(
         &table,
         &t("dash-chart-volume"),
-        [&t("dash-submitted"), &t("dash-accepted"), &t("dash-rejected")],
+        [
+            &t("dash-submitted"),
+            &t("dash-accepted"),
+            &t("dash-rejected"),
+        ],
     );
-    let release = release_svg(&table, &t("dash-chart-release"), [&t("dash-p50"), &t("dash-p95")]);
+    let release = release_svg(
+        &table,
+        &t("dash-chart-release"),
+        [&t("dash-p50"), &t("dash-p95")],
+    );
     p.page(
         &req,
         "dashboard.html",
@@ -459,7 +519,11 @@ pub fn to_csv(rows: &[Row]) -> String {
     out
 }
 
-pub async fn csv(State(p): State<Arc<Pages>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn csv(
+    State(p): State<Arc<Pages>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let (_, f, data) = match load(&p, &headers, "/dashboard.csv", q.as_deref()).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -512,14 +576,26 @@ mod tests {
         };
         let (rows, reasons) = rows(&data, false);
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].submitted, rows[0].accepted, rows[0].rejected), (10, 7, 3));
+        assert_eq!(
+            (rows[0].submitted, rows[0].accepted, rows[0].rejected),
+            (10, 7, 3)
+        );
         assert_eq!(rows[0].period, "2025-12-05");
         assert_eq!(reasons[0].count, 3);
         let csv = to_csv(&rows);
-        assert!(csv.contains("2025-12-05,KZ,AZ,10,7,3,0,1.500,4.000,digest_mismatch (HASH_FAILURE): 3\r\n"), "{csv}");
+        assert!(
+            csv.contains(
+                "2025-12-05,KZ,AZ,10,7,3,0,1.500,4.000,digest_mismatch (HASH_FAILURE): 3\r\n"
+            ),
+            "{csv}"
+        );
         let svg = volume_svg(&rows, "t<", ["a", "b", "c"]);
         assert!(svg.starts_with("<svg") && svg.contains("t&lt;") && svg.ends_with("</svg>"));
         assert!(release_svg(&rows, "r", ["p50", "p95"]).contains("polyline"));
         assert!(volume_svg(&[], "empty", ["a", "b", "c"]).ends_with("</svg>"));
+        assert_eq!(nice_ceiling(2.0), 2.0);
+        assert_eq!(nice_ceiling(9.0), 10.0);
+        assert_eq!(nice_ceiling(37.0), 40.0);
+        assert!((nice_ceiling(0.013) - 0.02).abs() < 1e-12);
     }
 }

@@ -55,7 +55,9 @@ pub fn scan(xml: &[u8]) -> Goods {
                         g.first
                             .push((std::mem::take(&mut description), text.trim().to_owned()));
                     }
-                    Some("GrossMass") => g.gross_mass_kg += text.trim().parse::<f64>().unwrap_or(0.0),
+                    Some("GrossMass") => {
+                        g.gross_mass_kg += text.trim().parse::<f64>().unwrap_or(0.0)
+                    }
                     _ => {}
                 }
             }
@@ -100,7 +102,10 @@ mod tests {
         let g = scan(xml);
         assert_eq!(g.vehicle.as_deref(), Some("TRK-1"));
         assert_eq!(g.items, 2);
-        assert_eq!(g.first[0], ("Flour & bran".to_string(), "110100".to_string()));
+        assert_eq!(
+            g.first[0],
+            ("Flour & bran".to_string(), "110100".to_string())
+        );
         assert_eq!(g.first.len(), 2);
         assert!((g.gross_mass_kg - 12.5).abs() < 1e-9);
         assert_eq!(scan(b"<<<not xml").items, 0);

@@ -107,12 +107,23 @@ impl I18n {
 
 /// The language of a request: `?lang=`, then the cookie, then the best `Accept-Language`
 /// match (by q-value, primary subtag), then English.
-pub fn negotiate(query_lang: Option<&str>, cookie: Option<&str>, accept: Option<&str>) -> &'static str {
+pub fn negotiate(
+    query_lang: Option<&str>,
+    cookie: Option<&str>,
+    accept: Option<&str>,
+) -> &'static str {
     let known = |s: &str| {
-        let primary = s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let primary = s
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         LANGUAGES.iter().copied().find(|l| *l == primary)
     };
-    if let Some(l) = query_lang.and_then(known).or_else(|| cookie.and_then(known)) {
+    if let Some(l) = query_lang
+        .and_then(known)
+        .or_else(|| cookie.and_then(known))
+    {
         return l;
     }
     let mut best: Option<(f32, &'static str)> = None;

@@ -88,10 +88,19 @@ impl std::fmt::Debug for Pages {
 const TEMPLATES: [(&str, &str); 6] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
-    ("forbidden.html", include_str!("../../templates/forbidden.html")),
+    (
+        "forbidden.html",
+        include_str!("../../templates/forbidden.html"),
+    ),
     ("check.html", include_str!("../../templates/check.html")),
-    ("declaration.html", include_str!("../../templates/declaration.html")),
-    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    (
+        "declaration.html",
+        include_str!("../../templates/declaration.html"),
+    ),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
 ];
 
 /// Reads `<dir>/<CC>/*` as the bundle's files (hidden files and non-country folders
@@ -206,7 +215,10 @@ impl Pages {
             }
             Err(e) => {
                 tracing::error!(template = name, error = %e, "pages: template failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be rendered.")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be rendered.",
+                )
                     .into_response()
             }
         }
@@ -322,7 +334,10 @@ impl Pages {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(token::bearer)
-            .or_else(|| cookie(headers, SESSION_COOKIE).filter(|t| token::bearer(&format!("Bearer {t}")).is_some()));
+            .or_else(|| {
+                cookie(headers, SESSION_COOKIE)
+                    .filter(|t| token::bearer(&format!("Bearer {t}")).is_some())
+            });
         let user = match presented {
             Some(t) => self
                 .store
@@ -359,8 +374,11 @@ impl Pages {
             signed_in_as: user
                 .as_ref()
                 .map(|u| {
-                    self.i18n
-                        .get(req.lang, "signed-in-as", &[("holder", &u.holder), ("role", u.role)])
+                    self.i18n.get(
+                        req.lang,
+                        "signed-in-as",
+                        &[("holder", &u.holder), ("role", u.role)],
+                    )
                 })
                 .unwrap_or_default(),
             user,
@@ -375,7 +393,8 @@ impl Pages {
         status: StatusCode,
         extra: minijinja::Value,
     ) -> Response {
-        let ctx = minijinja::context! { ..minijinja::Value::from_serialize(self.common(req)), ..extra };
+        let ctx =
+            minijinja::context! { ..minijinja::Value::from_serialize(self.common(req)), ..extra };
         let mut r = self.render(name, status, ctx);
         if req.lang_chosen {
             if let Ok(v) = HeaderValue::from_str(&format!(
@@ -450,7 +469,11 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-async fn login(State(p): State<Arc<Pages>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn login(
+    State(p): State<Arc<Pages>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let form = parse_query(std::str::from_utf8(&body).ok());
     let get = |k: &str| {
         form.iter()
