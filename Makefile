@@ -166,3 +166,7 @@ deps-promtool:
 promtool-test: deps-promtool
 	promtool check rules infra/prometheus/rules.yml infra/prometheus/alerts.yml
 	promtool test rules infra/prometheus/tests/rules_test.yml
+
+# The dashboard's query on 1 M audit events in PostgreSQL (a scratch database).
+bench-dashboard: deps services
+	$(CARGO) run -q -p tamga-store --example pg_dashboard

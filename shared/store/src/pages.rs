@@ -184,33 +184,56 @@ const COUNTS: &str = "SELECT origin, destination, (at_ms / $3) * $3 AS bucket, s
      AND ($4::text IS NULL OR origin = $4::text) AND ($5::text IS NULL OR destination = $5::text) \
      GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 3, 1, 2, 4";
 
-/// Received → forwarded of accepted declarations (a `countersigned` event exists). The
-/// joins read the dashboard index only (stage, at_ms, …, declaration_id).
-const RELEASE_PG: &str = "SELECT r.origin, r.destination, (r.at_ms / $3) * $3 AS bucket, \
-     count(*), \
-     percentile_cont(0.5) WITHIN GROUP (ORDER BY f.at_ms - r.at_ms), \
-     percentile_cont(0.95) WITHIN GROUP (ORDER BY f.at_ms - r.at_ms) \
-     FROM audit_events r \
-     JOIN audit_events c ON c.stage = 'countersigned' AND c.declaration_id = r.declaration_id \
-       AND c.at_ms >= $1 \
-     JOIN audit_events f ON f.stage = 'forwarded' AND f.declaration_id = r.declaration_id \
-       AND f.at_ms >= $1 \
-     WHERE r.stage = 'received' AND r.at_ms >= $1 AND r.at_ms < $2 \
-     AND ($4::text IS NULL OR r.origin = $4::text) AND ($5::text IS NULL OR r.destination = $5::text) \
-     GROUP BY 1, 2, 3 ORDER BY 3, 1, 2";
+/// Received → forwarded of accepted declarations (a `countersigned` event exists), in one
+/// pass over the dashboard index: the three stages' events from the range (and a day after
+/// it, for declarations forwarded later), grouped per declaration, then per corridor and
+/// bucket. No join back to the table.
+const RELEASE_PER_DECLARATION: &str =
+    "SELECT min(origin) AS origin, min(destination) AS destination, \
+     min(at_ms) FILTER (WHERE stage = 'received') AS r, \
+     max(at_ms) FILTER (WHERE stage = 'forwarded') AS f, \
+     bool_or(stage = 'countersigned') AS accepted \
+     FROM audit_events WHERE stage IN ('received', 'countersigned', 'forwarded') \
+     AND at_ms >= $1 AND at_ms < $2::bigint + 86400000 \
+     AND ($4::text IS NULL OR origin = $4::text) AND ($5::text IS NULL OR destination = $5::text) \
+     GROUP BY declaration_id";
 
-const RELEASE_SQLITE: &str = "SELECT r.origin, r.destination, (r.at_ms / ?3) * ?3 AS bucket, \
-     f.at_ms - r.at_ms FROM audit_events r \
-     JOIN audit_events c ON c.stage = 'countersigned' AND c.declaration_id = r.declaration_id \
-       AND c.at_ms >= ?1 \
-     JOIN audit_events f ON f.stage = 'forwarded' AND f.declaration_id = r.declaration_id \
-       AND f.at_ms >= ?1 \
-     WHERE r.stage = 'received' AND r.at_ms >= ?1 AND r.at_ms < ?2 \
-     AND (?4 IS NULL OR r.origin = ?4) AND (?5 IS NULL OR r.destination = ?5) \
-     ORDER BY 3, 1, 2";
+fn release_pg() -> String {
+    format!(
+        "SELECT origin, destination, (r / $3) * $3 AS bucket, count(*), \
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY f - r), \
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY f - r) \
+         FROM ({RELEASE_PER_DECLARATION}) d \
+         WHERE accepted AND f IS NOT NULL AND r >= $1 AND r < $2 \
+         GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"
+    )
+}
+
+fn release_sqlite() -> String {
+    sqlite_sql(&format!(
+        "SELECT origin, destination, (r / $3) * $3 AS bucket, f - r \
+         FROM ({}) d \
+         WHERE accepted AND f IS NOT NULL AND r >= $1 AND r < $2 ORDER BY 3, 1, 2",
+        RELEASE_PER_DECLARATION
+            .replace(
+                "min(at_ms) FILTER (WHERE stage = 'received')",
+                "min(CASE WHEN stage = 'received' THEN at_ms END)"
+            )
+            .replace(
+                "max(at_ms) FILTER (WHERE stage = 'forwarded')",
+                "max(CASE WHEN stage = 'forwarded' THEN at_ms END)"
+            )
+            .replace(
+                "bool_or(stage = 'countersigned')",
+                "max(stage = 'countersigned')"
+            )
+    ))
+}
 
 fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?").replace("::text", "")
+    sql.replace('$', "?")
+        .replace("::text", "")
+        .replace("::bigint", "")
 }
 
 /// Nearest-rank-interpolated percentile of sorted values (as `percentile_cont`).
@@ -435,9 +458,11 @@ impl PagesStore for PgStore {
                 &q.destination,
             ];
             let counts = client.prepare_cached(COUNTS).await.map_err(pg)?;
-            let release = client.prepare_cached(RELEASE_PG).await.map_err(pg)?;
+            // Two connections: the two statements run in parallel on the server.
+            let other = self.client().await?;
+            let release = other.prepare_cached(&release_pg()).await.map_err(pg)?;
             let (c, r) =
-                tokio::try_join!(client.query(&counts, &args), client.query(&release, &args))
+                tokio::try_join!(client.query(&counts, &args), other.query(&release, &args))
                     .map_err(pg)?;
             let counts = c
                 .iter()
@@ -656,7 +681,7 @@ impl PagesStore for SqliteStore {
                 })
                 .map_err(err)?;
             let durations = conn
-                .prepare_cached(RELEASE_SQLITE)
+                .prepare_cached(&release_sqlite())
                 .and_then(|mut s| {
                     s.query_map(args, |row| {
                         Ok((

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use tamga_store::{
-    connect_postgres, AuditEvent, DashboardQuery, PageRole, PagesStore, Store, StoreConfig,
+    connect_postgres, AuditEvent, DashboardQuery, PageRole, PagesStore, StoreConfig,
 };
 use tokio_postgres::NoTls;
 
