@@ -238,10 +238,10 @@ fn encode_envelope(bytes: &[u8]) -> String {
     use std::io::Write;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     // Writing to a Vec cannot fail.
-    let compressed = match z.write_all(bytes).and_then(|()| z.finish()) {
-        Ok(c) => c,
-        Err(_) => Vec::new(),
-    };
+    let compressed: Vec<u8> = z
+        .write_all(bytes)
+        .and_then(|()| z.finish())
+        .unwrap_or_default();
     format!("{PREFIX}{}", base45::encode(&compressed))
 }
 

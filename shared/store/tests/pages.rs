@@ -14,6 +14,9 @@ use tokio_postgres::NoTls;
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_764_892_800_000; // a UTC midnight
 
+/// A declaration: id, origin, received at, the later stages (stage, ms after), reason.
+type Step<'a> = (&'a str, &'a str, i64, &'a [(&'a str, i64)], Option<&'a str>);
+
 fn ev(stage: &str, id: &str, origin: &str, at_ms: i64, reason: Option<&str>) -> AuditEvent {
     AuditEvent {
         at_ms,
@@ -53,7 +56,7 @@ async fn exercise(s: &dyn PagesStore) {
 
     // Day 0: KZ d1 accepted (released in 10 s), d2 accepted (30 s), d3 rejected; TR d4
     // accepted (2 s). Day 1: KZ d5 received only. Outside the range: d6.
-    let plan: &[(&str, &str, i64, &[(&str, i64)], Option<&str>)] = &[
+    let plan: &[Step<'_>] = &[
         (
             "d1",
             "KZ",

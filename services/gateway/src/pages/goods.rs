@@ -26,10 +26,7 @@ pub fn scan(xml: &[u8]) -> Goods {
     let mut current: Option<String> = None;
     let mut text = String::new();
     let mut description = String::new();
-    loop {
-        let Ok(ev) = reader.read_event_into(&mut buf) else {
-            break;
-        };
+    while let Ok(ev) = reader.read_event_into(&mut buf) {
         match ev {
             Event::Start(e) => {
                 let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();

@@ -15,6 +15,10 @@
 //! an `Authorization: Bearer` header). Texts come from the Fluent catalogues in
 //! `locales/` ([`i18n`]).
 
+// A page handler's early return is the response itself (the sign-in page, a 403, a 503):
+// `Result<_, Response>` reads as that, and the size of the error does not matter here.
+#![allow(clippy::result_large_err)]
+
 pub mod auditor;
 pub mod check;
 pub mod dashboard;
