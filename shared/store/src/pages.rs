@@ -130,7 +130,7 @@ pub trait PagesStore: GatewayStore {
         limit: usize,
     ) -> Result<Vec<Submission>, StoreError>;
 
-    /// Published submissions of these exact bytes (newest first), at most `limit`.
+    /// Published submissions of these exact bytes (oldest first), at most `limit`.
     async fn submissions_by_digest(
         &self,
         sha256: &str,
@@ -163,10 +163,17 @@ const SUBMISSION_COLUMNS: &str =
 const PUBLISHED: &str = "EXISTS (SELECT 1 FROM stage_results m WHERE m.declaration_id = \
      'submitted:' || gateway_submissions.id AND m.stage = 'audit_once')";
 
+/// By LRN or id: newest first (the latest submission of an LRN). By digest: oldest first
+/// (the first submission of the same bytes is the one the pipeline decided).
 fn by(column: &str) -> String {
+    let order = if column == "body_sha256" {
+        "ASC"
+    } else {
+        "DESC"
+    };
     format!(
         "SELECT {SUBMISSION_COLUMNS} FROM gateway_submissions WHERE {column} = $1 AND {PUBLISHED} \
-         ORDER BY created_at_ms DESC, id LIMIT $2"
+         ORDER BY created_at_ms {order}, id LIMIT $2"
     )
 }
 

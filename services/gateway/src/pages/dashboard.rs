@@ -198,6 +198,8 @@ pub fn volume_svg(rows: &[Row], title: &str, labels: [&str; 3]) -> String {
             .max(1) as f64,
     )
     .max(4.0);
+    // Counts: whole numbers on every grid line.
+    let max = (max / 4.0).ceil() * 4.0;
     let n = periods.len().max(1) as f64;
     let slot = (w - left - 8.0) / n;
     let bar = (slot * 0.8 / 3.0).max(1.0);
