@@ -146,7 +146,8 @@ test('checkpoint: an authority unknown to the trust list is amber "could not che
 
 test('checkpoint: by LRN and by declaration id, checked online', async () => {
   const { context, page } = await signedIn(env.officerToken);
-  let card = await check(page, 'KZ26TMG0000000001');
+  // The UZ → AZ declaration of the seed (KZ26TMG0000000001 was also submitted forged).
+  let card = await check(page, 'UZ26TMG0000000005');
   await card.getByText('ACCEPTED', { exact: true }).waitFor();
   assert.match(await card.innerText(), /How it was checked: on the server/);
   card = await check(page, env.badId);
