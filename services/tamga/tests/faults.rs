@@ -241,7 +241,7 @@ impl Site {
         }
         toml.push_str(&format!(
             "[worker]\nname = \"{name}\"\nconcurrency = 16\n\n\
-             [metrics]\nlisten = \"\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
              [log]\nlevel = \"info\"\n"
         ));
         let path = root.join(format!("site-{name}.toml"));
@@ -437,17 +437,43 @@ impl Worker {
         w
     }
 
-    fn log_contains(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    /// The worker's metrics endpoint, from its `metrics endpoint` log line.
+    fn metrics_addr(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let line = log
+            .iter()
+            .find(|l| l.contains("metrics endpoint"))
+            .unwrap_or_else(|| panic!("{} logged no metrics endpoint", self.name));
+        let at = line.find("addr=").expect("addr= in the metrics line") + 5;
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
     }
 
-    fn log_count(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
+    /// The sum of every sample of `metric` whose labels include all of
+    /// `labels` (`name="value"` pairs), scraped from the running worker.
+    fn metric(&self, metric: &str, labels: &[&str]) -> f64 {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(self.metrics_addr()).unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                l.split(['{', ' ']).next() == Some(metric)
+                    && labels.iter().all(|want| l.contains(want))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn log_contains(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
     }
 
     /// SIGKILL, and reap.
@@ -976,11 +1002,11 @@ mod faults {
         );
         let retries = publisher.await.unwrap();
         let dups = collector.settle(&docs, Duration::from_secs(180)).await;
+        let reconsumed = worker.metric("tamga_bus_reconnects_total", &[]);
         assert!(
-            worker.log_contains("consuming again"),
-            "the worker must log that it re-consumed after the broker restart"
+            reconsumed >= 1.0,
+            "the worker must count that it consumed again after the broker restart"
         );
-        let reconsumed = worker.log_count("consuming again");
         worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
@@ -1024,11 +1050,19 @@ mod faults {
         assert_eq!(during, 0, "results while PostgreSQL was down");
         let retries = publisher.await.unwrap();
         let dups = collector.settle(&docs, Duration::from_secs(180)).await;
-        assert!(
-            worker.log_contains("transient failure; holding the message"),
-            "the worker must have held messages while PostgreSQL was down"
+        let transient = worker.metric(
+            "tamga_failures_total",
+            &["class=\"transient\"", "source=\"store\""],
         );
-        let transient = worker.log_count("transient failure");
+        assert!(
+            transient >= 1.0,
+            "the worker must have held messages on transient store failures while PostgreSQL was down"
+        );
+        assert_eq!(
+            worker.metric("tamga_dead_lettered_total", &[]),
+            0.0,
+            "nothing dead-lettered"
+        );
         worker.terminate().await;
         // A database outage must not burn delivery counts.
         site.assert_dlqs_empty();
@@ -1036,7 +1070,7 @@ mod faults {
         eprintln!(
             "fault_postgres_down_for_10s: {N} decided exactly once ({dups} duplicate deliveries, \
              {retries} publish retries, {transient} \
-             transient-failure log lines), audit {counts:?}, {:.1} s",
+             transient store failures counted), audit {counts:?}, {:.1} s",
             t0.elapsed().as_secs_f64()
         );
     }
@@ -1094,6 +1128,15 @@ mod faults {
             .map(|(id, _, _)| (id.to_string(), Some("rejected".to_string())))
             .collect();
         assert_eq!(dead, want, "tamga.verify.dlq");
+        assert_eq!(
+            worker.metric(
+                "tamga_failures_total",
+                &["class=\"poison\"", "source=\"message\""]
+            ),
+            2.0,
+            "poison failures counted"
+        );
+        assert_eq!(worker.metric("tamga_dead_lettered_total", &[]), 2.0);
         worker.terminate().await;
         let n: i64 = pg_admin(&site.db)
             .await

@@ -115,6 +115,9 @@ pub struct Decided {
 }
 
 impl Decided {
+    pub fn accepted(&self) -> bool {
+        self.decision == Decision::Accepted
+    }
     pub fn countersigned_bytes(&self) -> Result<Option<Vec<u8>>, Poison> {
         self.countersigned
             .as_ref()

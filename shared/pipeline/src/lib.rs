@@ -14,6 +14,7 @@
 pub mod backoff;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod failure;
 pub mod metrics;
 pub mod site;
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use backoff::Backoff;
 pub use config::Config;
 pub use engine::{Authority, Decided, Engine, EngineError, Poison, Verified};
+pub use events::Event;
 pub use failure::{Failure, Source};
 pub use metrics::Metrics;
 pub use worker::{headers, now_ms, run_stage, Runtime, Stage};
