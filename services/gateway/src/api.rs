@@ -328,7 +328,7 @@ impl Gateway {
 
     async fn decided(&self, id: &str) -> Result<Option<Decided>> {
         match self.store.stage_result(id, "decide").await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Ok(Some(bytes)) => Decided::decode(&bytes).map(Some).map_err(|e| {
                 tracing::error!(id, error = %e, "stored decision unreadable");
                 Problem::new(Kind::Internal, "The stored decision cannot be read.")
             }),

@@ -166,7 +166,7 @@ impl Runtime {
     /// declaration decided by another delivery first).
     async fn forward_stored(&self, d: &Delivery, stored: &[u8]) -> Result<(), Failure> {
         self.emit(Event::Suppressed { stage: "fused" });
-        let dcd: Decided = serde_json::from_slice(stored).map_err(|e| Failure::Fatal {
+        let dcd = Decided::decode(stored).map_err(|e| Failure::Fatal {
             at: Source::Store,
             why: format!("a stored decision does not decode: {e}"),
         })?;
@@ -336,7 +336,7 @@ impl Runtime {
             .await
             .map_err(Failure::from_join)??;
         let event = self.audit(&Event::Decided(&decided));
-        let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
+        let bytes = decided.encode();
         let row = ResultRow {
             declaration_id: &v.id,
             stage: "decide",
@@ -366,8 +366,7 @@ impl Runtime {
     }
 
     async fn forward(&self, d: &Delivery) -> Result<(), Failure> {
-        let dcd: Decided = serde_json::from_slice(&d.message.body)
-            .map_err(|e| Poison(format!("not a decided envelope: {e}")))?;
+        let dcd = Decided::decode(&d.message.body)?;
         self.forward_decided(d, &dcd, true).await
     }
 
@@ -385,8 +384,8 @@ impl Runtime {
             self.emit(Event::Suppressed { stage: "forward" });
             return Ok(());
         }
-        let accepted = dcd.decision == tamga_receipt::Decision::Accepted;
-        let receipt = dcd.receipt_bytes()?;
+        let accepted = dcd.accepted();
+        let receipt = dcd.receipt.clone();
         let mut h = BTreeMap::new();
         let mut put = |k: &str, v: &str| {
             h.insert(k.to_string(), HeaderValue::Str(v.to_string()));
@@ -413,7 +412,8 @@ impl Runtime {
             (
                 "tamga.outbound",
                 dcd.destination.to_ascii_lowercase(),
-                dcd.countersigned_bytes()?
+                dcd.countersigned
+                    .clone()
                     .ok_or_else(|| Poison("accepted without a countersigned document".into()))?,
             )
         } else {
@@ -526,7 +526,7 @@ impl Runtime {
         ];
         let events: Vec<AuditEvent> = happened.iter().map(|e| self.audit(e)).collect();
 
-        let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
+        let bytes = decided.encode();
         let decision = ResultRow {
             declaration_id: &identity,
             stage: "decide",
