@@ -46,6 +46,14 @@ pub struct DatabaseConfig {
     pub create_timeout_ms: u64,
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
+    /// Group commit: up to this many declarations' records in one transaction (one WAL
+    /// flush); `0` turns it off (one transaction per record).
+    #[serde(default = "default_group_commit")]
+    pub group_commit: usize,
+}
+
+fn default_group_commit() -> usize {
+    64
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -287,6 +295,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("url", &redact(&self.url))
             .field("app_role", &self.app_role)
             .field("pool_size", &self.pool_size)
+            .field("group_commit", &self.group_commit)
             .finish()
     }
 }

@@ -38,6 +38,7 @@ mod error;
 mod gateway;
 mod hash;
 mod pg;
+mod pg_batch;
 mod sqlite;
 mod verify;
 
