@@ -330,6 +330,50 @@ pub fn sign_enveloped(
     Ok(out)
 }
 
+/// [`sign_enveloped`] for a document its caller wrote in exclusive canonical
+/// form (as `build_signature` writes its own fragments): `root` is the
+/// document element, byte for byte its own exclusive c14n; `prolog` (an XML
+/// declaration, say) goes before it. The document digest is then the digest of
+/// `root` itself — no parse and no canonicalisation before signing; `ids` are
+/// the `Id` values already in `root`, so the signature's Id does not collide.
+///
+/// Nothing is taken on trust: the self-check parses the output and verifies
+/// every reference against it, so a `root` that is not canonical is a
+/// [`SignError::SelfCheck`], never a receipt that fails to verify later.
+pub fn sign_canonical_enveloped(
+    prolog: &str,
+    root: &str,
+    ids: &[&str],
+    signer: &dyn Signer,
+    options: &SignOptions,
+) -> Result<Vec<u8>, SignError> {
+    let close = root
+        .rfind("</")
+        .filter(|&at| root.ends_with('>') && at > 0)
+        .ok_or_else(|| SignError::SelfCheck("the document element has no end tag".into()))?;
+    let doc_digest = digest(&options.digest, root.as_bytes())?;
+    let sig_id = unique_id_by(|id| ids.contains(&id), "tamga-sig", &doc_digest);
+    let signature = build_signature(
+        &sig_id,
+        vec![RefSpec {
+            uri: String::new(),
+            type_uri: None,
+            enveloped: true,
+            digest_value: doc_digest,
+        }],
+        signer,
+        options,
+    )?;
+    let mut out = Vec::with_capacity(prolog.len() + root.len() + signature.xml.len() + 1);
+    out.extend_from_slice(prolog.as_bytes());
+    out.extend_from_slice(&root.as_bytes()[..close]);
+    out.extend_from_slice(signature.xml.as_bytes());
+    out.extend_from_slice(&root.as_bytes()[close..]);
+    out.push(b'\n');
+    self_check(&out, &options.limits, &signature, false)?;
+    Ok(out)
+}
+
 /// One reference to put in a new SignedInfo.
 pub(crate) struct RefSpec {
     pub uri: String,
@@ -473,10 +517,18 @@ pub(crate) struct Built {
 /// An ID not yet used in `doc`, stable for the same document.
 /// `also_taken`: IDs about to be added to the document.
 pub(crate) fn unique_id(doc: &Document, prefix: &str, seed: &[u8], also_taken: &[&str]) -> String {
+    unique_id_by(
+        |id| doc.element_by_id(id).is_some() || also_taken.contains(&id),
+        prefix,
+        seed,
+    )
+}
+
+/// [`unique_id`] against any notion of "taken".
+fn unique_id_by(taken: impl Fn(&str) -> bool, prefix: &str, seed: &[u8]) -> String {
     let base = format!("{prefix}-{}", hex::encode(&seed[..seed.len().min(6)]));
     let mut id = base.clone();
     let mut n = 1;
-    let taken = |id: &str| doc.element_by_id(id).is_some() || also_taken.contains(&id);
     while taken(&id) || taken(&format!("{id}-value")) || taken(&format!("{id}-signedprops")) {
         n += 1;
         id = format!("{base}-{n}");
