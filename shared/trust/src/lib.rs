@@ -54,6 +54,7 @@ mod eku;
 mod error;
 mod fault;
 mod memo;
+pub mod ocsp;
 mod summary;
 mod tl_source;
 mod trust_list;
@@ -69,7 +70,7 @@ pub use memo::forget_verified_signatures;
 pub use summary::{summarize_certificate, CertSummary};
 pub use tl_source::TrustSource;
 pub use trust_list::{summarize_crl, CrlSummary, TrustFile, TrustList};
-pub use validate::{PathRequest, RevocationMode, ValidatedSigner};
+pub use validate::{OcspTarget, PathRequest, RevocationMode, ValidatedSigner};
 
 #[cfg(test)]
 mod tests {
