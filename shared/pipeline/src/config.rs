@@ -74,6 +74,9 @@ pub struct TrustConfig {
     /// Reload the trust source every this many seconds (0: only on SIGHUP).
     #[serde(default)]
     pub reload_secs: u64,
+    /// `[trust.ocsp]`: asking OCSP responders (off unless `fetch = true`).
+    #[serde(default)]
+    pub ocsp: crate::ocsp_fetch::OcspConfig,
 }
 
 /// `[[trust.list]]`: one country's signed list and the certificates allowed to sign it.

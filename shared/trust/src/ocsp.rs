@@ -534,7 +534,7 @@ fn authorise_delegate(
 }
 
 /// The content octets of a DER SEQUENCE (definite length).
-fn strip_sequence(der: &[u8]) -> Option<&[u8]> {
+pub(crate) fn strip_sequence(der: &[u8]) -> Option<&[u8]> {
     let (tag, rest) = der.split_first()?;
     if *tag != 0x30 {
         return None;

@@ -394,10 +394,14 @@ impl TrustList {
             .map_err(map_webpki_error)?;
         chain.push(anchor.summary.clone());
 
+        // Every certificate below the anchor (the anchor is pushed last).
         let crl_checked = if req.revocation == RevocationMode::Off {
             Vec::new()
         } else {
-            chain[..used].iter().map(|c| c.serial.clone()).collect()
+            chain[..chain.len() - 1]
+                .iter()
+                .map(|c| c.serial.clone())
+                .collect()
         };
         Ok(ValidatedSigner {
             signer: signer_summary,
@@ -568,7 +572,7 @@ impl OcspPathContext<'_, '_> {
                 issuers_raw
                     .iter()
                     .zip(&needs_crl)
-                    .any(|(issuer, needed)| *needed && c.crl.issuer() == issuer.as_slice())
+                    .any(|(issuer, needed)| *needed && same_name(c.crl.issuer(), issuer))
             })
             .collect();
         let crl_refs: Vec<_> = crls.iter().map(|c| &c.crl).collect();
@@ -602,7 +606,7 @@ impl OcspPathContext<'_, '_> {
             // privately, so it does not count as coverage here.
             let covered = fault.is_none()
                 && crls.iter().any(|c| {
-                    c.crl.issuer() == issuer.as_slice()
+                    same_name(c.crl.issuer(), issuer)
                         && c.crl.issuing_distribution_point().is_none()
                 });
             if covered || good(outcome) {
@@ -684,6 +688,11 @@ impl OcspPathContext<'_, '_> {
                 other => other,
             })
     }
+}
+
+/// webpki gives a Name's content octets, x509-parser the whole SEQUENCE.
+fn same_name(webpki_name: &[u8], x509_parser_raw: &[u8]) -> bool {
+    crate::ocsp::strip_sequence(x509_parser_raw) == Some(webpki_name)
 }
 
 /// Verifies every response against one certificate: the newest usable answer

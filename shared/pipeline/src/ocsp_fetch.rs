@@ -1,0 +1,348 @@
+//! The OCSP fetcher at the edge: the only place Tamga asks a responder.
+//!
+//! For each certificate of the signer's path whose Authority Information
+//! Access names an `http://` OCSP responder, the fetcher POSTs an OCSP
+//! request (RFC 6960 appendix A.1) with a nonce, within a timeout, and
+//! keeps answers in a cache keyed by CertID until their nextUpdate (or
+//! 24 hours after thisUpdate without one), bounded in size. The pure engine
+//! then judges the bytes exactly as it judges responses a signature
+//! carries: a response the fetcher got is evidence, not a verdict.
+//!
+//! What the fetcher decides itself:
+//! * a response whose nonce differs from the request's is dropped (a
+//!   replay); one without a nonce is kept (many responders pre-produce
+//!   answers and ignore nonces; its thisUpdate/nextUpdate still bound it);
+//! * only responses that verify at fetch time are cached, so a bad answer
+//!   is asked again next time;
+//! * a responder that is down, slow or answers HTTP errors gives nothing:
+//!   the policy then decides (`prefer-ocsp` falls back to CRLs; without
+//!   CRLs the declaration is INDETERMINATE `ocsp_unavailable`).
+//!
+//! `https://` responder URLs are not fetched (OCSP is signed; RFC 6960
+//! responders are plain HTTP); they count as unavailable.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tamga_trust::ocsp::{
+    build_request, cache_key, parse_response, response_nonce, verify_response, OcspCheck,
+    MAX_RESPONSE_BYTES,
+};
+use tamga_trust::OcspTarget;
+
+/// `[trust.ocsp]`: whether and how the site asks OCSP responders.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcspConfig {
+    /// Ask the responders named in certificates (off by default: a site
+    /// must choose to make outbound requests per declaration).
+    pub fetch: bool,
+    /// Per responder exchange (connect, send, receive), milliseconds.
+    pub timeout_ms: u64,
+    /// Cached answers kept at most (oldest dropped first).
+    pub cache_entries: usize,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        Self {
+            fetch: false,
+            timeout_ms: 5_000,
+            cache_entries: 4_096,
+        }
+    }
+}
+
+/// What one round of fetching produced.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// DER OCSPResponses for the engine.
+    pub responses: Vec<Vec<u8>>,
+    /// One line per certificate that got no answer (URL and why).
+    pub failures: Vec<String>,
+    /// How many came from the cache.
+    pub cache_hits: usize,
+}
+
+struct Entry {
+    der: Vec<u8>,
+    fresh_until: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, Entry>,
+    order: VecDeque<String>,
+}
+
+/// The fetcher and its cache; shared by the workers.
+pub struct OcspFetcher {
+    timeout: Duration,
+    capacity: usize,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for OcspFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OcspFetcher")
+            .field("timeout", &self.timeout)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OcspFetcher {
+    /// A fetcher with this timeout per exchange and cache size.
+    pub fn new(cfg: &OcspConfig) -> Self {
+        Self {
+            timeout: Duration::from_millis(cfg.timeout_ms.max(1)),
+            capacity: cfg.cache_entries.max(1),
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// Number of cached answers.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().map_or(0, |c| c.entries.len())
+    }
+
+    /// Answers for every target with an OCSP URL, from the cache when
+    /// still fresh at `now_unix`, else from its responder. Blocking: call
+    /// from a blocking context.
+    pub fn fetch(&self, targets: &[OcspTarget], now_unix: u64) -> Fetched {
+        let mut out = Fetched::default();
+        for t in targets {
+            if t.urls.is_empty() {
+                continue;
+            }
+            let key = cache_key(&t.cert_der, &t.issuer_der).ok();
+            if let Some(der) = key.as_deref().and_then(|k| self.lookup(k, now_unix)) {
+                out.responses.push(der);
+                out.cache_hits += 1;
+                continue;
+            }
+            match self.ask(t, now_unix) {
+                Ok((der, fresh_until)) => {
+                    if let (Some(k), Some(until)) = (key, fresh_until) {
+                        self.store(k, der.clone(), until);
+                    }
+                    out.responses.push(der);
+                }
+                Err(why) => out
+                    .failures
+                    .push(format!("certificate {}: {why}", t.serial_hex)),
+            }
+        }
+        out
+    }
+
+    fn lookup(&self, key: &str, now_unix: u64) -> Option<Vec<u8>> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .entries
+            .get(key)
+            .filter(|e| now_unix <= e.fresh_until)
+            .map(|e| e.der.clone())
+    }
+
+    fn store(&self, key: String, der: Vec<u8>, fresh_until: u64) {
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.entries.insert(key.clone(), Entry { der, fresh_until }).is_none() {
+            cache.order.push_back(key);
+        }
+        while cache.entries.len() > self.capacity {
+            match cache.order.pop_front() {
+                Some(old) => {
+                    cache.entries.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// One target's responders in turn: the first answer that is not a
+    /// replay wins. Also says until when it may be cached (only when it
+    /// verifies now).
+    fn ask(&self, t: &OcspTarget, now_unix: u64) -> Result<(Vec<u8>, Option<u64>), String> {
+        let mut nonce = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| "no randomness for the nonce".to_string())?;
+        let request =
+            build_request(&t.cert_der, &t.issuer_der, Some(&nonce)).map_err(|e| e.to_string())?;
+        let mut last = String::from("no http:// OCSP URL");
+        for url in &t.urls {
+            let der = match post(url, &request, self.timeout) {
+                Ok(der) => der,
+                Err(e) => {
+                    last = format!("{url}: {e}");
+                    continue;
+                }
+            };
+            let carried = parse_response(&der).ok().and_then(|b| response_nonce(&b));
+            if carried.as_ref().is_some_and(|n| n.as_slice() != nonce) {
+                last = format!("{url}: the response carries another request's nonce");
+                continue;
+            }
+            let fresh_until = verify_response(&OcspCheck {
+                response_der: &der,
+                cert_der: &t.cert_der,
+                issuer_der: &t.issuer_der,
+                at_unix: now_unix,
+                expected_nonce: carried.as_ref().map(|_| &nonce[..]),
+            })
+            .ok()
+            .map(|ev| ev.fresh_until());
+            return Ok((der, fresh_until));
+        }
+        Err(last)
+    }
+}
+
+/// POSTs `body` to an `http://host[:port]/path` URL; the response body on 200.
+fn post(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| "only http:// OCSP URLs are fetched".to_string())?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let host_port = if authority.rsplit_once(':').is_some_and(|(_, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']')
+    }) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let deadline = Instant::now() + timeout;
+    let addrs: Vec<_> = host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .collect();
+    let mut stream = None;
+    let mut last = String::from("no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let mut stream = stream.ok_or_else(|| format!("responder unreachable ({last})"))?;
+    let left = |d: Instant| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    stream
+        .set_write_timeout(Some(left(deadline)))
+        .and_then(|()| stream.set_read_timeout(Some(left(deadline))))
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/ocsp-request\r\n\
+         Accept: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| format!("sending the request: {e}"))?;
+    // Headers plus the largest response accepted; more is refused, not read.
+    let cap = MAX_RESPONSE_BYTES + 16 * 1024;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if Instant::now() >= deadline {
+            return Err("timed out".into());
+        }
+        stream
+            .set_read_timeout(Some(left(deadline)))
+            .map_err(|e| e.to_string())?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(&buf[..n]);
+                if raw.len() > cap {
+                    return Err(format!("response larger than {cap} bytes"));
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err("timed out".into())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading the response: {e}")),
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let start = match resp.parse(&raw) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err("truncated HTTP response".into()),
+        Err(e) => return Err(format!("malformed HTTP response: {e}")),
+    };
+    let code = resp.code.unwrap_or(0);
+    if code != 200 {
+        return Err(format!("HTTP {code}"));
+    }
+    let mut content = raw.get(start..).unwrap_or_default().to_vec();
+    if let Some(len) = resp
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        if content.len() < len {
+            return Err("truncated HTTP body".into());
+        }
+        content.truncate(len);
+    }
+    Ok(content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_and_unreachable_urls_are_failures_not_panics() {
+        assert!(post("https://example.invalid/", b"x", Duration::from_millis(50)).is_err());
+        assert!(post("ftp://x/", b"x", Duration::from_millis(50)).is_err());
+        // A port nothing listens on (bound, then closed).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = post(
+            &format!("http://127.0.0.1:{port}/"),
+            b"x",
+            Duration::from_millis(500),
+        )
+        .unwrap_err();
+        assert!(e.contains("unreachable"), "{e}");
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let f = OcspFetcher::new(&OcspConfig {
+            cache_entries: 2,
+            ..OcspConfig::default()
+        });
+        for i in 0..5 {
+            f.store(format!("k{i}"), vec![i], 100);
+        }
+        assert_eq!(f.cached(), 2);
+        assert_eq!(f.lookup("k4", 50), Some(vec![4]));
+        assert_eq!(f.lookup("k0", 50), None);
+        assert_eq!(f.lookup("k4", 101), None, "stale after fresh_until");
+    }
+}
