@@ -362,6 +362,52 @@ fn responder_down_is_indeterminate_or_falls_back_to_the_crl() {
     }
 }
 
+/// A response carried in the signature (`xades:RevocationValues/OCSPValues`)
+/// is evidence without any fetching: the verifier stays offline.
+#[test]
+fn ocsp_values_in_the_signature_are_used() {
+    let pki = Pki::new();
+    let port = free_port();
+    pki.leaf("good", 0x1001, port, 'V');
+    pki.leaf("revoked", 0x1002, port, 'R');
+    let r = pki.responder(port, "responder", &["-ndays", "1"]);
+    for leaf in ["good", "revoked"] {
+        sh(
+            &pki.path(""),
+            &format!(
+                "openssl ocsp -issuer root.pem -cert {leaf}.pem -url http://127.0.0.1:{port}/ \
+                 -no_nonce -respout {leaf}.ocsp -noverify >/dev/null 2>&1"
+            ),
+        );
+    }
+    drop(r); // the responder is gone: only the carried answers remain
+    let carry = |leaf: &str, seq: u64| {
+        let doc = std::fs::read_to_string(pki.signed(leaf, seq)).unwrap();
+        let resp = std::fs::read(pki.path(&format!("{leaf}.ocsp"))).unwrap();
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, resp);
+        let unsigned = format!(
+            "</xades:SignedProperties><xades:UnsignedProperties><xades:UnsignedSignatureProperties>\
+             <xades:RevocationValues><xades:OCSPValues><xades:EncapsulatedOCSPValue>{b64}\
+             </xades:EncapsulatedOCSPValue></xades:OCSPValues></xades:RevocationValues>\
+             </xades:UnsignedSignatureProperties></xades:UnsignedProperties>"
+        );
+        assert!(doc.contains("</xades:SignedProperties>"));
+        let p = pki.path(&format!("{leaf}-carried.xml"));
+        std::fs::write(&p, doc.replacen("</xades:SignedProperties>", &unsigned, 1)).unwrap();
+        p
+    };
+    for mode in ["prefer-ocsp", "require"] {
+        let (r, _) = pki.verify(&carry("good", 1), mode, "trust", &[]);
+        assert_eq!(r["indication"], "TOTAL_PASSED", "{mode}: {r}");
+        assert_eq!(r["revocation"][0]["kind"], "ocsp", "{r}");
+        let (r, _) = pki.verify(&carry("revoked", 2), mode, "trust", &[]);
+        assert_eq!(reason(&r), "certificate_revoked", "{mode}: {r}");
+    }
+    // crl-only ignores them.
+    let (r, _) = pki.verify(&carry("good", 3), "crl-only", "trust", &[]);
+    assert_eq!(reason(&r), "revocation_unknown", "{r}");
+}
+
 #[test]
 fn ocsp_flag_is_checked() {
     let out = Command::new(TAMGA)
