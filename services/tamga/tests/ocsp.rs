@@ -265,7 +265,11 @@ fn good_revoked_unknown_from_a_real_responder() {
     for mode in ["prefer-ocsp", "require"] {
         let (r, out) = pki.verify(&pki.signed("good", 1), mode, "trust", &fetch);
         assert_eq!(r["indication"], "TOTAL_PASSED", "{mode}: {r}");
-        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let ev = &r["revocation"][0];
         assert_eq!(ev["kind"], "ocsp", "{r}");
         assert_eq!(ev["status"], "good");
@@ -345,7 +349,10 @@ fn responder_down_is_indeterminate_or_falls_back_to_the_crl() {
     assert_eq!(reason(&r), "ocsp_unavailable", "{r}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("OCSP") && stderr.contains("unreachable"), "{stderr}");
+    assert!(
+        stderr.contains("OCSP") && stderr.contains("unreachable"),
+        "{stderr}"
+    );
     let (r, _) = pki.verify(&decl, "require", "trust", &fetch);
     assert_eq!(reason(&r), "revocation_unknown", "{r}");
 
@@ -411,7 +418,16 @@ fn ocsp_values_in_the_signature_are_used() {
 #[test]
 fn ocsp_flag_is_checked() {
     let out = Command::new(TAMGA)
-        .args(["verify", "--trust", ".", "--from", "KZ", "--ocsp", "sometimes", "x.xml"])
+        .args([
+            "verify",
+            "--trust",
+            ".",
+            "--from",
+            "KZ",
+            "--ocsp",
+            "sometimes",
+            "x.xml",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

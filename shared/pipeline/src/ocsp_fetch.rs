@@ -153,7 +153,11 @@ impl OcspFetcher {
         let Ok(mut cache) = self.cache.lock() else {
             return;
         };
-        if cache.entries.insert(key.clone(), Entry { der, fresh_until }).is_none() {
+        if cache
+            .entries
+            .insert(key.clone(), Entry { der, fresh_until })
+            .is_none()
+        {
             cache.order.push_back(key);
         }
         while cache.entries.len() > self.capacity {
@@ -236,7 +240,10 @@ fn post(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
         }
     }
     let mut stream = stream.ok_or_else(|| format!("responder unreachable ({last})"))?;
-    let left = |d: Instant| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let left = |d: Instant| {
+        d.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
     stream
         .set_write_timeout(Some(left(deadline)))
         .and_then(|()| stream.set_read_timeout(Some(left(deadline))))
@@ -329,6 +336,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("unreachable"), "{e}");
+    }
+
+    #[test]
+    fn config_keys() {
+        let t: crate::config::TrustConfig =
+            toml::from_str("dir = \"t\"\n[ocsp]\nfetch = true\ntimeout_ms = 250\n").unwrap();
+        assert!(t.ocsp.fetch);
+        assert_eq!(t.ocsp.timeout_ms, 250);
+        assert_eq!(t.ocsp.cache_entries, OcspConfig::default().cache_entries);
+        let t: crate::config::TrustConfig = toml::from_str("dir = \"t\"\n").unwrap();
+        assert!(!t.ocsp.fetch, "off unless asked");
+        assert!(toml::from_str::<crate::config::TrustConfig>("[ocsp]\nfetsh = true\n").is_err());
     }
 
     #[test]

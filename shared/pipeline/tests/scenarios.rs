@@ -857,12 +857,24 @@ async fn crl_faults_while_running(env: Env, stages: &[Stage]) {
             .current_dir(&work)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     openssl(&[
-        "ca", "-config", "ca.cnf", "-gencrl", "-crl_lastupdate", "20200101000000Z",
-        "-crl_nextupdate", "20200201000000Z", "-out", "expired.crl",
+        "ca",
+        "-config",
+        "ca.cnf",
+        "-gencrl",
+        "-crl_lastupdate",
+        "20200101000000Z",
+        "-crl_nextupdate",
+        "20200201000000Z",
+        "-out",
+        "expired.crl",
     ]);
     let expired = std::fs::read(work.join("expired.crl")).unwrap();
     let mut forged = openssl(&["crl", "-in", &crl.display().to_string(), "-outform", "DER"]);

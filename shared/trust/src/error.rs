@@ -123,7 +123,9 @@ pub enum PathError {
     /// OCSP was to settle a certificate's status and no usable response
     /// could be had (none fetched or carried, responder down, malformed,
     /// wrong nonce), and no CRL covers the certificate either.
-    #[error("revocation status cannot be established by OCSP for certificate {serial_hex}: {detail}")]
+    #[error(
+        "revocation status cannot be established by OCSP for certificate {serial_hex}: {detail}"
+    )]
     OcspUnavailable {
         /// The certificate whose status is unknown.
         serial_hex: String,

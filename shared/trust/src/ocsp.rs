@@ -475,7 +475,7 @@ fn verify_signature(
         }
         // The key's AlgorithmIdentifier (OID and parameters) must match
         // too, so an EC curve or an RSA key type is never mistaken.
-        if alg.public_key_alg_id().as_ref() != spki_alg_content(&spki.raw).unwrap_or_default() {
+        if alg.public_key_alg_id().as_ref() != spki_alg_content(spki.raw).unwrap_or_default() {
             continue;
         }
         known = true;
@@ -512,7 +512,7 @@ fn authorise_delegate(
         &[anchor],
         &[],
         time,
-        &webpki::KeyUsage::required(OCSP_SIGNING_DER),
+        webpki::KeyUsage::required(OCSP_SIGNING_DER),
         None,
         None,
     )
@@ -605,7 +605,10 @@ mod tests {
 
     #[test]
     fn der_helpers_refuse_truncation() {
-        assert_eq!(strip_sequence(&[0x30, 0x02, 0x05, 0x00]), Some(&[5u8, 0][..]));
+        assert_eq!(
+            strip_sequence(&[0x30, 0x02, 0x05, 0x00]),
+            Some(&[5u8, 0][..])
+        );
         assert_eq!(strip_sequence(&[0x30, 0x03, 0x05, 0x00]), None);
         assert_eq!(der_length(&[0x85, 1, 2, 3, 4, 5]), None);
     }

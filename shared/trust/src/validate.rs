@@ -304,9 +304,10 @@ impl TrustList {
                 }),
             None => None,
         };
-        let no_crls_but_required =
-            matches!(req.revocation, RevocationMode::Require | RevocationMode::CrlOnly)
-                && revocation.is_none();
+        let no_crls_but_required = matches!(
+            req.revocation,
+            RevocationMode::Require | RevocationMode::CrlOnly
+        ) && revocation.is_none();
         let use_ocsp = match req.revocation {
             RevocationMode::PreferOcsp => true,
             RevocationMode::Require => !req.ocsp_responses.is_empty(),
@@ -558,9 +559,7 @@ impl OcspPathContext<'_, '_> {
                 }
             }
         }
-        let good = |o: &OcspOutcome| {
-            matches!(o, OcspOutcome::Answer(ev) if ev.status == crate::ocsp::OcspStatus::Good)
-        };
+        let good = |o: &OcspOutcome| matches!(o, OcspOutcome::Answer(ev) if ev.status == crate::ocsp::OcspStatus::Good);
         let prefer_ocsp = req.revocation == RevocationMode::PreferOcsp;
         let needs_crl: Vec<bool> = outcomes.iter().map(|o| !(prefer_ocsp && good(o))).collect();
 
@@ -614,9 +613,9 @@ impl OcspPathContext<'_, '_> {
             }
             let serial = serials[i].clone();
             return Err(match (outcome, fault) {
-                (OcspOutcome::Answer(_), _) => PathError::CertificateStatusUnknown {
-                    serial_hex: serial,
-                },
+                (OcspOutcome::Answer(_), _) => {
+                    PathError::CertificateStatusUnknown { serial_hex: serial }
+                }
                 (OcspOutcome::Unusable(_), Some(f)) if !prefer_ocsp => f.revocation_error(),
                 (OcspOutcome::Unusable(e), _) => e.clone(),
                 (OcspOutcome::None, Some(f)) => f.revocation_error(),

@@ -77,7 +77,11 @@ fn validate(
 
 #[test]
 fn delegated_responder_good() {
-    let (resp, cert, ca) = (fixture("good-delegated.der"), pem("good.pem"), pem("ca.pem"));
+    let (resp, cert, ca) = (
+        fixture("good-delegated.der"),
+        pem("good.pem"),
+        pem("ca.pem"),
+    );
     let ev = verify_response(&check(&resp, &cert, &ca, now())).unwrap();
     assert_eq!(ev.status, OcspStatus::Good);
     assert!(ev.delegated);
@@ -137,10 +141,16 @@ fn unauthorised_responders() {
     let (cert, ca) = (pem("good.pem"), pem("ca.pem"));
     // Issued by the CA but without id-kp-OCSPSigning.
     let e = verify_response(&check(&fixture("noeku.der"), &cert, &ca, now())).unwrap_err();
-    assert!(matches!(&e, OcspError::Unauthorised(d) if d.contains("OCSPSigning")), "{e}");
+    assert!(
+        matches!(&e, OcspError::Unauthorised(d) if d.contains("OCSPSigning")),
+        "{e}"
+    );
     // An OCSP signer of another CA.
     let e = verify_response(&check(&fixture("foreign.der"), &cert, &ca, now())).unwrap_err();
-    assert!(matches!(&e, OcspError::Unauthorised(d) if d.contains("not issued")), "{e}");
+    assert!(
+        matches!(&e, OcspError::Unauthorised(d) if d.contains("not issued")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -163,7 +173,11 @@ fn freshness() {
 
 #[test]
 fn nonce_is_checked_when_the_request_had_one() {
-    let (cert, ca, resp) = (pem("good.pem"), pem("ca.pem"), fixture("good-delegated.der"));
+    let (cert, ca, resp) = (
+        pem("good.pem"),
+        pem("ca.pem"),
+        fixture("good-delegated.der"),
+    );
     let e = verify_response(&OcspCheck {
         expected_nonce: Some(b"0123456789abcdef"),
         ..check(&resp, &cert, &ca, now())
@@ -203,7 +217,10 @@ fn hostile_bytes_are_errors() {
 #[test]
 fn requests_and_aia() {
     let (cert, ca) = (pem("good.pem"), pem("ca.pem"));
-    assert_eq!(ocsp_urls(&cert), vec!["http://127.0.0.1:1/ocsp".to_string()]);
+    assert_eq!(
+        ocsp_urls(&cert),
+        vec!["http://127.0.0.1:1/ocsp".to_string()]
+    );
     assert!(ocsp_urls(&ca).is_empty());
     let req = build_request(&cert, &ca, Some(b"nonce-123")).unwrap();
     assert_eq!(req[0], 0x30);
@@ -289,7 +306,13 @@ fn modes_refuse_with_the_ocsp_reason() {
 #[test]
 fn a_usable_answer_wins_over_an_unusable_one() {
     let (noeku, good) = (fixture("noeku.der"), fixture("good-delegated.der"));
-    let ok = validate("good.pem", &[&noeku, &good], RevocationMode::PreferOcsp, now()).unwrap();
+    let ok = validate(
+        "good.pem",
+        &[&noeku, &good],
+        RevocationMode::PreferOcsp,
+        now(),
+    )
+    .unwrap();
     assert_eq!(ok.ocsp[0].status, OcspStatus::Good);
 }
 
