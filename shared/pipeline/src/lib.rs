@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod config;
 pub mod engine;
 pub mod failure;
+mod http_fetch;
 pub mod metrics;
 pub mod ocsp_fetch;
 pub mod site;

@@ -22,10 +22,8 @@
 //! responders are plain HTTP); they count as unavailable.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tamga_trust::ocsp::{
@@ -180,7 +178,13 @@ impl OcspFetcher {
             build_request(&t.cert_der, &t.issuer_der, Some(&nonce)).map_err(|e| e.to_string())?;
         let mut last = String::from("no http:// OCSP URL");
         for url in &t.urls {
-            let der = match post(url, &request, self.timeout) {
+            let der = match crate::http_fetch::request(
+                url,
+                Some((&request, "application/ocsp-request")),
+                "application/ocsp-response",
+                self.timeout,
+                MAX_RESPONSE_BYTES,
+            ) {
                 Ok(der) => der,
                 Err(e) => {
                     last = format!("{url}: {e}");
@@ -207,136 +211,9 @@ impl OcspFetcher {
     }
 }
 
-/// POSTs `body` to an `http://host[:port]/path` URL; the response body on 200.
-fn post(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "only http:// OCSP URLs are fetched".to_string())?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let host_port = if authority.rsplit_once(':').is_some_and(|(_, p)| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']')
-    }) {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let deadline = Instant::now() + timeout;
-    let addrs: Vec<_> = host_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
-        .collect();
-    let mut stream = None;
-    let mut last = String::from("no address");
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    let mut stream = stream.ok_or_else(|| format!("responder unreachable ({last})"))?;
-    let left = |d: Instant| {
-        d.saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    stream
-        .set_write_timeout(Some(left(deadline)))
-        .and_then(|()| stream.set_read_timeout(Some(left(deadline))))
-        .map_err(|e| e.to_string())?;
-    let head = format!(
-        "POST {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/ocsp-request\r\n\
-         Accept: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .map_err(|e| format!("sending the request: {e}"))?;
-    // Headers plus the largest response accepted; more is refused, not read.
-    let cap = MAX_RESPONSE_BYTES + 16 * 1024;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        if Instant::now() >= deadline {
-            return Err("timed out".into());
-        }
-        stream
-            .set_read_timeout(Some(left(deadline)))
-            .map_err(|e| e.to_string())?;
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(&buf[..n]);
-                if raw.len() > cap {
-                    return Err(format!("response larger than {cap} bytes"));
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err("timed out".into())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("reading the response: {e}")),
-        }
-    }
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let start = match resp.parse(&raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Err("truncated HTTP response".into()),
-        Err(e) => return Err(format!("malformed HTTP response: {e}")),
-    };
-    let code = resp.code.unwrap_or(0);
-    if code != 200 {
-        return Err(format!("HTTP {code}"));
-    }
-    let mut content = raw.get(start..).unwrap_or_default().to_vec();
-    if let Some(len) = resp
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        if content.len() < len {
-            return Err("truncated HTTP body".into());
-        }
-        content.truncate(len);
-    }
-    Ok(content)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unsupported_and_unreachable_urls_are_failures_not_panics() {
-        assert!(post("https://example.invalid/", b"x", Duration::from_millis(50)).is_err());
-        assert!(post("ftp://x/", b"x", Duration::from_millis(50)).is_err());
-        // A port nothing listens on (bound, then closed).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let e = post(
-            &format!("http://127.0.0.1:{port}/"),
-            b"x",
-            Duration::from_millis(500),
-        )
-        .unwrap_err();
-        assert!(e.contains("unreachable"), "{e}");
-    }
 
     #[test]
     fn config_keys() {
