@@ -433,3 +433,63 @@ fn ocsp_flag_is_checked() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ocsp"));
 }
+
+/// The pipeline's engine with `[trust.ocsp] fetch = true`: it asks the
+/// responder, and its cache answers (until the answer's nextUpdate) once
+/// the responder is gone.
+#[test]
+fn the_pipeline_engine_fetches_and_caches() {
+    use tamga_pipeline::config::{AuthorityConfig, TrustConfig};
+    use tamga_pipeline::ocsp_fetch::OcspConfig;
+    let pki = Pki::new();
+    let port = free_port();
+    pki.leaf("good", 0x1001, port, 'V');
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // The receiving authority's seal: any valid one (the demo PKI's AZ).
+    tamga_pki::generate(&tamga_pki::DemoPkiOptions::new(["AZ"], now))
+        .unwrap()
+        .write_to(&pki.path("demo"))
+        .unwrap();
+    let d = pki.path("demo/keys/AZ");
+    let cfg = tamga_pipeline::Config {
+        amqp: None,
+        database: None,
+        trust: TrustConfig {
+            dir: pki.path("trust"),
+            policy: Some(pki.policy("prefer-ocsp")),
+            ocsp: OcspConfig {
+                fetch: true,
+                timeout_ms: 2_000,
+                ..OcspConfig::default()
+            },
+            ..TrustConfig::default()
+        },
+        authority: vec![AuthorityConfig {
+            country: "AZ".into(),
+            key: d.join("authority.key").display().to_string(),
+            cert: d.join("authority.pem"),
+            chain: vec![d.join("issuing-ca.pem")],
+        }],
+        worker: Default::default(),
+        metrics: Default::default(),
+        log: Default::default(),
+        embedded: Default::default(),
+        gateway: Default::default(),
+    };
+    let engine = tamga_pipeline::build_engine(&cfg, &tamga_pipeline::open_key).unwrap();
+    let body = std::fs::read(pki.signed("good", 1)).unwrap();
+    let now_ms = now * 1000;
+    {
+        let _r = pki.responder(port, "responder", &["-ndays", "1"]);
+        let v = engine
+            .verify(&body, "kz.az", Some("m1"), now_ms, now_ms)
+            .unwrap();
+        assert_eq!(v.verdict.reason, None, "{}", v.verdict.message);
+        assert!(v.verdict.report.contains("\"kind\":\"ocsp\""));
+    }
+    let v = engine
+        .verify(&body, "kz.az", Some("m2"), now_ms, now_ms + 60_000)
+        .unwrap();
+    assert_eq!(v.verdict.reason, None, "{}", v.verdict.message);
+    assert_eq!(engine.ocsp.as_ref().unwrap().cached(), 1);
+}
