@@ -277,6 +277,18 @@ fn good_revoked_unknown_from_a_real_responder() {
         assert!(ev["responder"].as_str().unwrap().contains("CN=responder"));
         assert!(ev["producedAt"].as_str().is_some());
         assert!(ev["thisUpdate"].as_str().is_some());
+        // OCSP evidence has exactly the fields the report schema lists.
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../../schemas/validation-report.schema.json"
+        ))
+        .unwrap();
+        let item = &schema["properties"]["revocation"]["items"];
+        for key in ev.as_object().unwrap().keys() {
+            assert!(item["properties"].get(key).is_some(), "{key} not in the schema");
+        }
+        for key in item["required"].as_array().unwrap() {
+            assert!(ev.get(key.as_str().unwrap()).is_some(), "{key} missing");
+        }
 
         let (r, _) = pki.verify(&pki.signed("revoked", 2), mode, "trust", &fetch);
         assert_eq!(r["indication"], "TOTAL_FAILED", "{r}");
