@@ -36,6 +36,9 @@
 //!   intermediates. A listed serial is revoked regardless of its revocation date.
 //! * A CRL without the CRL-number extension is refused (RFC 5280 §5.2.3 makes it
 //!   mandatory, and reports cite it as the revocation evidence).
+//! * OCSP responses ([`PathRequest::ocsp_responses`], checked by [`ocsp`])
+//!   complement CRLs under [`RevocationMode::Require`] and come first under
+//!   [`RevocationMode::PreferOcsp`]; [`RevocationMode::CrlOnly`] ignores them.
 //!
 //! # Faults stay in their country
 //!
