@@ -284,7 +284,10 @@ fn good_revoked_unknown_from_a_real_responder() {
         .unwrap();
         let item = &schema["properties"]["revocation"]["items"];
         for key in ev.as_object().unwrap().keys() {
-            assert!(item["properties"].get(key).is_some(), "{key} not in the schema");
+            assert!(
+                item["properties"].get(key).is_some(),
+                "{key} not in the schema"
+            );
         }
         for key in item["required"].as_array().unwrap() {
             assert!(ev.get(key.as_str().unwrap()).is_some(), "{key} missing");
