@@ -430,6 +430,36 @@ fn ocsp_values_in_the_signature_are_used() {
     assert_eq!(reason(&r), "revocation_unknown", "{r}");
 }
 
+/// A CRL carried in `xades:RevocationValues/CRLValues` is evidence like
+/// one in `KeyInfo/X509CRL`, and the report says where it came from.
+#[test]
+fn crl_values_in_the_signature_are_used() {
+    let pki = Pki::new();
+    pki.leaf("good", 0x1001, free_port(), 'V');
+    sh(
+        &pki.path(""),
+        "openssl ca -config ext.cnf -name CA_default -gencrl -out root.crl 2>/dev/null && \
+         openssl crl -in root.crl -outform DER -out root-crl.der",
+    );
+    let doc = std::fs::read_to_string(pki.signed("good", 1)).unwrap();
+    let crl = std::fs::read(pki.path("root-crl.der")).unwrap();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, crl);
+    let unsigned = format!(
+        "</xades:SignedProperties><xades:UnsignedProperties><xades:UnsignedSignatureProperties>\
+         <xades:RevocationValues><xades:CRLValues><xades:EncapsulatedCRLValue>{b64}\
+         </xades:EncapsulatedCRLValue></xades:CRLValues></xades:RevocationValues>\
+         </xades:UnsignedSignatureProperties></xades:UnsignedProperties>"
+    );
+    let p = pki.path("good-crl-carried.xml");
+    std::fs::write(&p, doc.replacen("</xades:SignedProperties>", &unsigned, 1)).unwrap();
+    for mode in ["crl-only", "require", "prefer-ocsp"] {
+        let (r, _) = pki.verify(&p, mode, "trust", &[]);
+        assert_eq!(r["indication"], "TOTAL_PASSED", "{mode}: {r}");
+        assert_eq!(r["revocation"][0]["kind"], "crl", "{r}");
+        assert_eq!(r["revocation"][0]["source"], "xades:CRLValues", "{r}");
+    }
+}
+
 #[test]
 fn ocsp_flag_is_checked() {
     let out = Command::new(TAMGA)

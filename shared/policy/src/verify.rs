@@ -421,7 +421,8 @@ pub(crate) fn check_signature<'d>(
     report.trust_source = req.trust.source(req.origin);
     let validated = req.trust.validate_signer(&path).map_err(Reason::Path)?;
     if policy.certificates.revocation != tamga_trust::RevocationMode::Off {
-        report.revocation = revocation_evidence(req, &validated, &document_crls);
+        let key_info_crls = key_info.map_or(0, |k| k.crls.len());
+        report.revocation = revocation_evidence(req, &validated, &document_crls, key_info_crls);
     }
     report.chain = validated
         .chain
@@ -521,13 +522,18 @@ fn revocation_evidence(
     req: &VerifyRequest<'_>,
     validated: &tamga_trust::ValidatedSigner,
     document_crls: &[&[u8]],
+    key_info_crls: usize,
 ) -> Vec<crate::report::RevocationEvidence> {
     let mut crls = req.trust.crls(req.origin);
-    crls.extend(
-        document_crls
-            .iter()
-            .filter_map(|der| tamga_trust::summarize_crl(der, "KeyInfo/X509CRL")),
-    );
+    // `document_crls` is KeyInfo's first, then RevocationValues'.
+    crls.extend(document_crls.iter().enumerate().filter_map(|(i, der)| {
+        let source = if i < key_info_crls {
+            "KeyInfo/X509CRL"
+        } else {
+            "xades:CRLValues"
+        };
+        tamga_trust::summarize_crl(der, source)
+    }));
     crls.sort_by_key(|c| std::cmp::Reverse(c.this_update));
     let below_anchor = validated.chain.len().saturating_sub(1);
     let mut evidence = Vec::new();
