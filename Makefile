@@ -7,9 +7,10 @@ CARGO ?= cargo
 # bindgen (the libxml crate), pkg-config, xmlsec1 (interop tests and the
 # benchmark's reference implementation), cmake and clang for aws-lc-sys,
 # softhsm2 (the PKCS#11 tests of the authority key), gostsum and
-# libengine-gost-openssl (independent GOST references of the tamga-gost tests).
+# libengine-gost-openssl (independent GOST references of the tamga-gost tests), openssl
+# (the OCSP responder and test PKI of the OCSP and CRL-fault tests).
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2 \
-  gostsum libengine-gost-openssl
+  gostsum libengine-gost-openssl openssl
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 .PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl

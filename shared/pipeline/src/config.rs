@@ -82,6 +82,13 @@ pub struct TrustConfig {
     /// Reload the trust source every this many seconds (0: only on SIGHUP).
     #[serde(default)]
     pub reload_secs: u64,
+    /// Timeout for a trusted list named by an `http://` URL in the LOTL,
+    /// milliseconds (0 or absent: 10 000).
+    #[serde(default)]
+    pub fetch_timeout_ms: u64,
+    /// `[trust.ocsp]`: asking OCSP responders (off unless `fetch = true`).
+    #[serde(default)]
+    pub ocsp: crate::ocsp_fetch::OcspConfig,
 }
 
 /// `[[trust.list]]`: one country's signed list and the certificates allowed to sign it.

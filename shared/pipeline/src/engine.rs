@@ -314,6 +314,9 @@ pub struct Engine {
     pub authorities: BTreeMap<String, Authority>,
     /// See [`FaultHook`].
     pub fault_hook: Option<FaultHook>,
+    /// `[trust.ocsp] fetch = true`: responses for the signer's path are
+    /// fetched (and cached) before verification.
+    pub ocsp: Option<std::sync::Arc<crate::ocsp_fetch::OcspFetcher>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -389,7 +392,7 @@ impl Engine {
         }
         let digest = sha256_hex(body);
         let trust = self.trust.current();
-        let report = verify_document(&VerifyRequest {
+        let request = VerifyRequest {
             bytes: body,
             trust: &trust,
             origin,
@@ -397,7 +400,26 @@ impl Engine {
             policy: &self.policy,
             resolver: &tamga_dsig::NoExternal,
             hmac_secret: None,
-        });
+        };
+        let report = match &self.ocsp {
+            None => verify_document(&request),
+            Some(fetcher) => {
+                let fetched = fetcher.fetch(
+                    &tamga_policy::ocsp_targets(&request),
+                    u64::try_from(request.at_unix).unwrap_or(0),
+                );
+                for why in &fetched.failures {
+                    tracing::warn!(origin = %origin, "OCSP: {why}");
+                }
+                let responses: Vec<&[u8]> = fetched.responses.iter().map(Vec::as_slice).collect();
+                tamga_policy::verify_document_fetched(
+                    &request,
+                    tamga_policy::Strategy::Auto,
+                    &responses,
+                )
+                .0
+            }
+        };
         let id = message_id.map_or_else(|| digest.clone(), str::to_string);
         Ok(Verified {
             correlation_id: id.clone(),

@@ -16,7 +16,9 @@ pub mod config;
 pub mod engine;
 pub mod events;
 pub mod failure;
+mod http_fetch;
 pub mod metrics;
+pub mod ocsp_fetch;
 pub mod site;
 pub mod trust_source;
 pub mod worker;
@@ -140,6 +142,11 @@ pub fn build_engine(cfg: &Config, open_key: &KeyOpener) -> Result<Engine, StartE
         policy,
         authorities,
         fault_hook: None,
+        ocsp: cfg
+            .trust
+            .ocsp
+            .fetch
+            .then(|| Arc::new(ocsp_fetch::OcspFetcher::new(&cfg.trust.ocsp))),
     })
 }
 
