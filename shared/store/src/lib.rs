@@ -37,6 +37,7 @@
 mod error;
 mod gateway;
 mod hash;
+mod callback;
 mod pg;
 mod sqlite;
 mod verify;
@@ -47,6 +48,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,
