@@ -187,6 +187,8 @@ pub fn state_json(s: Option<&CallbackState>) -> Value {
 }
 
 /// Sets `broker`'s callback to `url` with a new secret; returns the secret (shown once).
+/// Replacing a callback in force carries its cursor over (what it had not delivered goes
+/// to the new URL); a new one starts with the next notification.
 pub async fn set_callback(
     store: &dyn tamga_store::GatewayStore,
     broker: &str,
@@ -195,8 +197,18 @@ pub async fn set_callback(
     crate::check_broker(broker)?;
     check_url(url)?;
     let secret = generate_secret().map_err(GatewayError::Usage)?;
+    let carried = store
+        .callback_state(broker)
+        .await?
+        .filter(|s| s.url.is_some())
+        .map(|s| s.cursor);
     store
-        .set_callback(broker, Some((url, &secret)), tamga_pipeline::now_ms())
+        .set_callback(
+            broker,
+            Some((url, &secret)),
+            carried,
+            tamga_pipeline::now_ms(),
+        )
         .await?;
     Ok(secret)
 }
@@ -208,7 +220,7 @@ pub async fn clear_callback(
 ) -> Result<(), GatewayError> {
     crate::check_broker(broker)?;
     store
-        .set_callback(broker, None, tamga_pipeline::now_ms())
+        .set_callback(broker, None, None, tamga_pipeline::now_ms())
         .await?;
     Ok(())
 }

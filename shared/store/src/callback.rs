@@ -60,12 +60,13 @@ pub struct CallbackAttempt {
 /// The callback queries, on both backends.
 #[async_trait::async_trait]
 pub trait CallbackStore: Send + Sync {
-    /// Sets (`Some((url, secret))`) or clears (`None`) `broker`'s callback. A new callback
-    /// starts after the broker's latest notification.
+    /// Sets (`Some((url, secret))`) or clears (`None`) `broker`'s callback. It delivers the
+    /// notifications after `start_after` (`None`: after the broker's latest one).
     async fn set_callback(
         &self,
         broker: &str,
         target: Option<(&str, &str)>,
+        start_after: Option<i64>,
         at_ms: i64,
     ) -> Result<CallbackState, StoreError>;
 
@@ -85,8 +86,8 @@ pub trait CallbackStore: Send + Sync {
 
 const INSERT_CALLBACK: &str = "INSERT INTO gateway_callbacks \
      (broker, url, secret, start_after, created_at_ms) \
-     VALUES ($1, $2, $3, (SELECT COALESCE(MAX(n.seq), 0) FROM gateway_notifications n \
-     WHERE n.broker = $1), $4) RETURNING seq";
+     VALUES ($1, $2, $3, COALESCE($5, (SELECT COALESCE(MAX(n.seq), 0) \
+     FROM gateway_notifications n WHERE n.broker = $1)), $4) RETURNING seq";
 
 const INSERT_ATTEMPT: &str = "INSERT INTO gateway_callback_attempts \
      (callback_seq, first_seq, last_seq, at_ms, delivered, http_status, error) \
@@ -182,13 +183,17 @@ impl CallbackStore for PgStore {
         &self,
         broker: &str,
         target: Option<(&str, &str)>,
+        start_after: Option<i64>,
         at_ms: i64,
     ) -> Result<CallbackState, StoreError> {
         let (url, secret) = target.map_or((None, None), |(u, s)| (Some(u), Some(s)));
         self.within("set_callback", async {
             let client = self.client().await?;
             client
-                .query_one(INSERT_CALLBACK, &[&broker, &url, &secret, &at_ms])
+                .query_one(
+                    INSERT_CALLBACK,
+                    &[&broker, &url, &secret, &at_ms, &start_after],
+                )
                 .await
                 .map_err(|e| from_pg("set_callback", &e))?;
             Ok(())
@@ -266,6 +271,7 @@ impl CallbackStore for SqliteStore {
         &self,
         broker: &str,
         target: Option<(&str, &str)>,
+        start_after: Option<i64>,
         at_ms: i64,
     ) -> Result<CallbackState, StoreError> {
         let b = broker.to_owned();
@@ -274,7 +280,9 @@ impl CallbackStore for SqliteStore {
         });
         self.blocking(move |conn| {
             conn.prepare_cached(&sqlite_sql(INSERT_CALLBACK))
-                .and_then(|mut s| s.query_row(params![b, url, secret, at_ms], |r| r.get::<_, i64>(0)))
+                .and_then(|mut s| s.query_row(params![b, url, secret, at_ms, start_after], |r| {
+                        r.get::<_, i64>(0)
+                    }))
                 .map(|_| ())
                 .map_err(|e| from_sqlite("set_callback", &e))
         })
