@@ -248,9 +248,14 @@ impl Gateway {
             self.publish(&submission, bytes.to_vec()).await?;
             if self.abort_after_confirm {
                 // The fault tests' hook (see `Options::abort_after_confirm`): die between
-                // the confirm and the record, as a crash or a SIGKILL would.
-                tracing::error!(id, "{}=1: aborting after the confirm", crate::TEST_ABORT_AFTER_CONFIRM);
-                std::process::abort();
+                // the confirm and the record, as a crash or a SIGKILL would (no unwinding,
+                // no answer; `exit` rather than `abort` leaves no core file behind).
+                tracing::error!(
+                    id,
+                    "{}=1: aborting after the confirm",
+                    crate::TEST_ABORT_AFTER_CONFIRM
+                );
+                std::process::exit(134);
             }
             let event = AuditEvent {
                 at_ms: submission.created_at_ms,
