@@ -77,7 +77,8 @@ impl CallbackSettings {
             timeout: Duration::from_millis(g.callback_timeout_ms.max(1)),
             retry_first: Duration::from_millis(g.callback_retry_first_ms.max(1)),
             retry_max: Duration::from_millis(
-                g.callback_retry_max_ms.max(g.callback_retry_first_ms.max(1)),
+                g.callback_retry_max_ms
+                    .max(g.callback_retry_first_ms.max(1)),
             ),
             ..Self::default()
         }
@@ -246,7 +247,10 @@ async fn post(
     let host = uri.host().unwrap_or_default().to_owned();
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let host_for_connect = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host_for_connect = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let tcp = tokio::net::TcpStream::connect((host_for_connect.as_str(), port))
         .await
         .map_err(|e| failed(format!("connect: {e}")))?;
@@ -283,7 +287,10 @@ async fn post(
     }
 }
 
-async fn exchange<S>(stream: S, request: hyper::Request<Full<axum::body::Bytes>>) -> Result<u16, Failed>
+async fn exchange<S>(
+    stream: S,
+    request: hyper::Request<Full<axum::body::Bytes>>,
+) -> Result<u16, Failed>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -291,9 +298,10 @@ where
         status: None,
         error,
     };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| failed(format!("HTTP: {e}")))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| failed(format!("HTTP: {e}")))?;
     let driver = tokio::spawn(conn);
     let response = sender
         .send_request(request)
@@ -526,9 +534,24 @@ mod tests {
         let sig = signature(&s, 1_767_225_600, b"{\"items\":[]}");
         assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
         assert!(verify_signature(&s, 1_767_225_600, b"{\"items\":[]}", &sig));
-        assert!(!verify_signature(&s, 1_767_225_601, b"{\"items\":[]}", &sig));
-        assert!(!verify_signature(&s, 1_767_225_600, b"{\"items\":[1]}", &sig));
-        assert!(!verify_signature("other", 1_767_225_600, b"{\"items\":[]}", &sig));
+        assert!(!verify_signature(
+            &s,
+            1_767_225_601,
+            b"{\"items\":[]}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            &s,
+            1_767_225_600,
+            b"{\"items\":[1]}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            "other",
+            1_767_225_600,
+            b"{\"items\":[]}",
+            &sig
+        ));
         assert!(!verify_signature(&s, 1_767_225_600, b"", "sha256=zz"));
         // The primitive: RFC 4231 test case 2.
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"Jefe");

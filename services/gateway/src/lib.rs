@@ -191,7 +191,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(gw)
-        .layer(axum::middleware::from_fn_with_state(counted, metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            metrics::track,
+        ))
 }
 
 /// The store of `cfg`: PostgreSQL from `[database]`, else the embedded SQLite file.

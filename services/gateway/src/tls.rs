@@ -77,8 +77,8 @@ pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Gateway
 pub fn server_config(cfg: &GatewayTlsConfig) -> Result<Arc<ServerConfig>, GatewayError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain = certificates(&cfg.cert)?;
-    let key = PrivateKeyDer::from_pem_slice(&read(&cfg.key)?)
-        .map_err(|e| usage(&cfg.key, "key", e))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&read(&cfg.key)?).map_err(|e| usage(&cfg.key, "key", e))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| GatewayError::Usage(format!("TLS: {e}")))?;
@@ -94,11 +94,8 @@ pub fn server_config(cfg: &GatewayTlsConfig) -> Result<Arc<ServerConfig>, Gatewa
             } else {
                 verifier.allow_unauthenticated()
             };
-            builder.with_client_cert_verifier(
-                verifier
-                    .build()
-                    .map_err(|e| usage(ca, "client_ca", e))?,
-            )
+            builder
+                .with_client_cert_verifier(verifier.build().map_err(|e| usage(ca, "client_ca", e))?)
         }
         None if cfg.require_client_cert => {
             return Err(GatewayError::Usage(
@@ -160,14 +157,15 @@ pub async fn serve_tls(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| identity_of(c));
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                let peer = peer.clone();
-                PEER.scope(peer, async move {
-                    use tower::ServiceExt as _;
-                    app.oneshot(req.map(axum::body::Body::new)).await
-                })
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    let peer = peer.clone();
+                    PEER.scope(peer, async move {
+                        use tower::ServiceExt as _;
+                        app.oneshot(req.map(axum::body::Body::new)).await
+                    })
+                });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
             tokio::pin!(conn);

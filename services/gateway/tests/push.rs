@@ -129,7 +129,6 @@ fn forged(from: &str, to: &str, seq: u64) -> Vec<u8> {
         .into_bytes()
 }
 
-
 // --- environments -----------------------------------------------------------
 
 struct Env {
@@ -373,7 +372,10 @@ impl Env {
             if metric(&text, line_start) == value {
                 return;
             }
-            assert!(Instant::now() < deadline, "{line_start} is not {value}: {text}");
+            assert!(
+                Instant::now() < deadline,
+                "{line_start} is not {value}: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -538,7 +540,10 @@ async fn retried_then_delivered_once(env: Env) {
     let first_ok = got.iter().find(|g| g.answered == 200).unwrap();
     assert_eq!(got[0].items[0]["seq"], first_ok.items[0]["seq"]);
     let delivered = r.delivered_items();
-    let mut seqs: Vec<i64> = delivered.iter().map(|i| i["seq"].as_i64().unwrap()).collect();
+    let mut seqs: Vec<i64> = delivered
+        .iter()
+        .map(|i| i["seq"].as_i64().unwrap())
+        .collect();
     let n = seqs.len();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
     seqs.dedup();
@@ -565,7 +570,10 @@ async fn retried_then_delivered_once(env: Env) {
     );
     let text = env.gw.metrics.render();
     assert_eq!(
-        metric(&text, "tamga_gateway_callback_failures_total{broker=\"kz-broker\"}"),
+        metric(
+            &text,
+            "tamga_gateway_callback_failures_total{broker=\"kz-broker\"}"
+        ),
         3.0
     );
     assert_eq!(
@@ -603,7 +611,11 @@ async fn retried_then_delivered_once(env: Env) {
     let third = env.submit(&token, "push-3", signed("KZ", "AZ", 3)).await;
     env.wait_for(&token, &third, "forwarded").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.got.lock().unwrap().len(), before, "nothing pushed once cleared");
+    assert_eq!(
+        r.got.lock().unwrap().len(),
+        before,
+        "nothing pushed once cleared"
+    );
     env.stop().await;
 }
 
@@ -644,7 +656,12 @@ async fn receiver_down(env: Env) {
     );
     assert!(v["lastDeliveredAt"].is_null());
     let text = env.gw.metrics.render();
-    assert!(metric(&text, "tamga_gateway_callback_failures_total{broker=\"kz-broker\"}") >= 2.0);
+    assert!(
+        metric(
+            &text,
+            "tamga_gateway_callback_failures_total{broker=\"kz-broker\"}"
+        ) >= 2.0
+    );
     assert!(
         metric(
             &text,
@@ -706,7 +723,11 @@ async fn request_metrics(env: Env) {
             ..Options::default()
         },
     ));
-    let r = send(&broken, submission(&token, "m-2", ("KZ", "AZ"), signed("KZ", "AZ", 22))).await;
+    let r = send(
+        &broken,
+        submission(&token, "m-2", ("KZ", "AZ"), signed("KZ", "AZ", 22)),
+    )
+    .await;
     assert_eq!(r.0, StatusCode::SERVICE_UNAVAILABLE);
     let tight = router(Gateway::with_options(
         env.store.clone(),
@@ -721,9 +742,17 @@ async fn request_metrics(env: Env) {
             ..Options::default()
         },
     ));
-    let r = send(&tight, submission(&token, "m-3", ("KZ", "AZ"), signed("KZ", "AZ", 23))).await;
+    let r = send(
+        &tight,
+        submission(&token, "m-3", ("KZ", "AZ"), signed("KZ", "AZ", 23)),
+    )
+    .await;
     assert_eq!(r.0, StatusCode::ACCEPTED);
-    let r = send(&tight, submission(&token, "m-4", ("KZ", "AZ"), signed("KZ", "AZ", 24))).await;
+    let r = send(
+        &tight,
+        submission(&token, "m-4", ("KZ", "AZ"), signed("KZ", "AZ", 24)),
+    )
+    .await;
     assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS);
 
     let text = env.gw.metrics.render();

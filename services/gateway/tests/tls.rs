@@ -220,9 +220,17 @@ async fn client_certificates_authenticate_brokers() {
     .unwrap();
     assert_eq!(status, 202, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
-    let (status, v) = request(&s, &pki, Some(good()), "GET", &format!("/v1/declarations/{id}"), &[], b"")
-        .await
-        .unwrap();
+    let (status, v) = request(
+        &s,
+        &pki,
+        Some(good()),
+        "GET",
+        &format!("/v1/declarations/{id}"),
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["broker"], "kz-broker");
     // Its C restricts the origin, as `--country` does for a token.
@@ -240,9 +248,17 @@ async fn client_certificates_authenticate_brokers() {
     assert_eq!(status, 403, "{v}");
     // Another broker's certificate does not see it.
     let other = client(&pki.ca, "az-broker", None, (-1, 30));
-    let (status, _) = request(&s, &pki, Some(other), "GET", &format!("/v1/declarations/{id}"), &[], b"")
-        .await
-        .unwrap();
+    let (status, _) = request(
+        &s,
+        &pki,
+        Some(other),
+        "GET",
+        &format!("/v1/declarations/{id}"),
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 404);
 
     // Tokens still work alongside (the certificate is optional here) …
@@ -250,18 +266,34 @@ async fn client_certificates_authenticate_brokers() {
         .await
         .unwrap();
     let bearer = format!("Bearer {token}");
-    let (status, _) = request(&s, &pki, None, "GET", &format!("/v1/declarations/{id}"), &[("authorization", &bearer)], b"")
-        .await
-        .unwrap();
+    let (status, _) = request(
+        &s,
+        &pki,
+        None,
+        "GET",
+        &format!("/v1/declarations/{id}"),
+        &[("authorization", &bearer)],
+        b"",
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200);
     let (status, _) = request(&s, &pki, None, "GET", "/v1/declarations", &[], b"")
         .await
         .unwrap();
     assert_eq!(status, 401, "neither a certificate nor a token");
     // … and with a certificate, must name the same broker.
-    let (status, _) = request(&s, &pki, Some(good()), "GET", "/v1/declarations", &[("authorization", &bearer)], b"")
-        .await
-        .unwrap();
+    let (status, _) = request(
+        &s,
+        &pki,
+        Some(good()),
+        "GET",
+        "/v1/declarations",
+        &[("authorization", &bearer)],
+        b"",
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200);
     let az_token = tamga_gateway::create_token(s.gw.store.as_ref(), "az-broker", None)
         .await
@@ -281,7 +313,16 @@ async fn client_certificates_authenticate_brokers() {
 
     // Refused at the handshake: a certificate from an unknown CA, an expired one.
     let stranger = client(&pki.stranger, "kz-broker", Some("KZ"), (-1, 30));
-    let r = request(&s, &pki, Some(stranger), "GET", "/v1/declarations", &[], b"").await;
+    let r = request(
+        &s,
+        &pki,
+        Some(stranger),
+        "GET",
+        "/v1/declarations",
+        &[],
+        b"",
+    )
+    .await;
     assert!(r.is_err(), "unknown CA: {r:?}");
     let expired = client(&pki.ca, "kz-broker", Some("KZ"), (-30, -1));
     let r = request(&s, &pki, Some(expired), "GET", "/v1/declarations", &[], b"").await;
@@ -299,7 +340,11 @@ async fn client_certificates_authenticate_brokers() {
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while count("tamga_gateway_tls_handshake_failures_total") < 2.0 {
-        assert!(std::time::Instant::now() < deadline, "{}", s.gw.metrics.render());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            s.gw.metrics.render()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(count("tamga_gateway_authenticated_total{via=\"certificate\"}") >= 4.0);
@@ -314,7 +359,16 @@ async fn a_required_client_certificate() {
         .unwrap();
     let bearer = format!("Bearer {token}");
     // No certificate: refused, a token notwithstanding.
-    let r = request(&s, &pki, None, "GET", "/v1/declarations", &[("authorization", &bearer)], b"").await;
+    let r = request(
+        &s,
+        &pki,
+        None,
+        "GET",
+        "/v1/declarations",
+        &[("authorization", &bearer)],
+        b"",
+    )
+    .await;
     assert!(r.is_err(), "no certificate: {r:?}");
     let good = client(&pki.ca, "kz-broker", None, (-1, 30));
     let (status, v) = request(
@@ -339,11 +393,17 @@ fn configurations_that_cannot_work_are_refused() {
     let pki = Pki::new();
     let mut c = pki.config(true);
     c.client_ca = None;
-    assert!(tamga_gateway::tls::server_config(&c).is_err(), "required without a CA");
+    assert!(
+        tamga_gateway::tls::server_config(&c).is_err(),
+        "required without a CA"
+    );
     let mut c = pki.config(false);
     c.key = pki.dir.path().join("missing.key");
     assert!(tamga_gateway::tls::server_config(&c).is_err());
     let mut c = pki.config(false);
     c.client_ca = Some(pki.dir.path().join("server.key"));
-    assert!(tamga_gateway::tls::server_config(&c).is_err(), "no certificate in client_ca");
+    assert!(
+        tamga_gateway::tls::server_config(&c).is_err(),
+        "no certificate in client_ca"
+    );
 }

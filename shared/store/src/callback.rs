@@ -280,9 +280,11 @@ impl CallbackStore for SqliteStore {
         });
         self.blocking(move |conn| {
             conn.prepare_cached(&sqlite_sql(INSERT_CALLBACK))
-                .and_then(|mut s| s.query_row(params![b, url, secret, at_ms, start_after], |r| {
+                .and_then(|mut s| {
+                    s.query_row(params![b, url, secret, at_ms, start_after], |r| {
                         r.get::<_, i64>(0)
-                    }))
+                    })
+                })
                 .map(|_| ())
                 .map_err(|e| from_sqlite("set_callback", &e))
         })

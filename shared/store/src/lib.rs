@@ -34,10 +34,10 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod callback;
 mod error;
 mod gateway;
 mod hash;
-mod callback;
 mod pg;
 mod sqlite;
 mod verify;
