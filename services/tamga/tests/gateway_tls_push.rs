@@ -23,6 +23,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TAMGA: &str = env!("CARGO_BIN_EXE_tamga");
 
+/// What the receiver got: (X-Tamga-Timestamp, X-Tamga-Signature, body) of each request.
+type Pushed = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
 fn signed(root: &Path, from: &str, to: &str, seq: u64) -> Vec<u8> {
     let d = root.join("keys").join(from);
     let key =
@@ -120,7 +123,7 @@ async fn https(
 }
 
 /// A receiver: answers 200 to every request, keeps (timestamp, signature, body).
-async fn receiver(got: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>) -> String {
+async fn receiver(got: Pushed) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -244,7 +247,7 @@ async fn serve_over_mutual_tls_pushes_signed_notifications() {
     )
     .unwrap();
 
-    let got: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let got: Pushed = Arc::default();
     let url = receiver(got.clone()).await;
     let (stdout, _) = tamga(
         &[
