@@ -407,3 +407,38 @@ fn configurations_that_cannot_work_are_refused() {
         "no certificate in client_ca"
     );
 }
+
+/// The example site configuration parses, and so does its `[gateway.tls]` once uncommented.
+#[test]
+fn the_example_configuration_has_gateway_tls() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../infra/config/site.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let cfg = tamga_pipeline::Config::from_sources(&text, &[], &|_| None).unwrap();
+    assert!(cfg.gateway.tls.is_none());
+    assert_eq!(cfg.gateway.callback_retry_max_ms, 300_000);
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("# [gateway.tls]")
+                || l.starts_with("# cert")
+                || l.starts_with("# key")
+                || l.starts_with("# client_ca")
+                || l.starts_with("# require_client_cert")
+            {
+                &l[2..]
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = tamga_pipeline::Config::from_sources(&uncommented, &[], &|_| None).unwrap();
+    let tls = cfg.gateway.tls.unwrap();
+    assert_eq!(tls.cert, std::path::PathBuf::from("/etc/tamga/gateway.pem"));
+    assert_eq!(
+        tls.client_ca.as_deref(),
+        Some(std::path::Path::new("/etc/tamga/brokers-ca.pem"))
+    );
+    assert!(!tls.require_client_cert);
+}
