@@ -28,7 +28,9 @@ CREATE TABLE gateway_callback_attempts (
     http_status  INTEGER,
     error        TEXT
 );
-CREATE INDEX gateway_callback_attempts_cursor ON gateway_callback_attempts (callback_seq, delivered, last_seq);
+-- The latest delivered attempt, the failures after it, and the latest attempt of a callback.
+CREATE INDEX gateway_callback_attempts_cursor ON gateway_callback_attempts (callback_seq, delivered, attempt);
+CREATE INDEX gateway_callback_attempts_latest ON gateway_callback_attempts (callback_seq, attempt);
 
 REVOKE ALL ON gateway_callbacks, gateway_callback_attempts FROM PUBLIC;
 GRANT SELECT, INSERT ON gateway_callbacks, gateway_callback_attempts TO tamga_app;

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS gateway_callback_attempts (
     http_status  INTEGER,
     error        TEXT
 );
-CREATE INDEX IF NOT EXISTS gateway_callback_attempts_cursor ON gateway_callback_attempts (callback_seq, delivered, last_seq);
+-- The latest delivered attempt, the failures after it, and the latest attempt of a callback.
+CREATE INDEX IF NOT EXISTS gateway_callback_attempts_cursor ON gateway_callback_attempts (callback_seq, delivered, attempt);
+CREATE INDEX IF NOT EXISTS gateway_callback_attempts_latest ON gateway_callback_attempts (callback_seq, attempt);
 
 INSERT OR IGNORE INTO tamga_schema_migrations (version, name) VALUES (4, 'sqlite_0004_gateway_callbacks');
