@@ -1346,7 +1346,8 @@ mod faults {
     }
 
     /// `tamga serve` on RabbitMQ and PostgreSQL; eight HTTP clients submit 160
-    /// declarations; RabbitMQ is stopped for 6 s at ~30 % of the accepted ones. While it is
+    /// declarations; RabbitMQ is stopped for 6 s at ~30 % of the accepted ones (the second
+    /// half is submitted once it is down). While it is
     /// down, submissions are answered 503 with `Retry-After` (no confirm), and the clients
     /// retry with the same Idempotency-Key after it. Afterwards every submission that got a
     /// 202 is decided exactly once: one result on the right queue each, one `submitted`,
@@ -1363,13 +1364,23 @@ mod faults {
         let mut served = Served::start(&site, "gw-mq-a", false).await;
         let accepted: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
         let unavailable = Arc::new(AtomicU64::new(0));
+        // The second half waits for the broker to be down (`stop_app` may take seconds on a
+        // busy machine): some submissions are certainly made during the outage.
+        let down = Arc::new(AtomicBool::new(false));
         let mut clients = Vec::new();
         for c in 0..CLIENTS {
-            let (docs, accepted, unavailable) =
-                (docs.clone(), accepted.clone(), unavailable.clone());
+            let (docs, accepted, unavailable, down) = (
+                docs.clone(),
+                accepted.clone(),
+                unavailable.clone(),
+                down.clone(),
+            );
             let (addr, token) = (served.addr.clone(), token.clone());
             clients.push(tokio::spawn(async move {
                 for i in (c..N).step_by(CLIENTS) {
+                    while i >= N / 2 && !down.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                     let key = format!("gwmq-{i}");
                     let deadline = Instant::now() + Duration::from_secs(120);
                     loop {
@@ -1411,6 +1422,7 @@ mod faults {
         let at = accepted.lock().unwrap().len();
         let before = unavailable.load(Ordering::Relaxed);
         let stopped = blocking(RabbitStopped::stop).await;
+        down.store(true, Ordering::SeqCst);
         // A submission confirmed just before the stop may still be answered for a moment.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let down_from = accepted.lock().unwrap().len();
