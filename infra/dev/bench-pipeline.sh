@@ -56,5 +56,5 @@ echo "== tamga, three separate stages, full speed, $N declarations"
 $B --count "$N" --stages verify,countersign,forward
 echo "== tamga, fused, at ${RATE:-500}/s, ${COUNT500:-3000} declarations"
 $B --count "${COUNT500:-3000}" --rate "${RATE:-500}"
-echo "== the broker gateway: ${GATEWAY_COUNT:-1000} declarations straight to tamga.inbound, then as many over HTTP (same run)"
-cargo run --release -q -p tamga-gateway --example gateway_load -- "${GATEWAY_COUNT:-1000}" 2>/dev/null
+echo "== the broker gateway (release build): ${GATEWAY_COUNT:-1000} declarations straight to tamga.inbound, then as many over HTTP (same run)"
+cargo run --release -q -p tamga-gateway --example gateway_load -- "${GATEWAY_COUNT:-1000}"

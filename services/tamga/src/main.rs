@@ -12,7 +12,9 @@
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
 //!   `tamga gateway token create --config FILE --broker NAME [--country CC]` prints the
-//!   token alone; `tamga gateway token revoke --config FILE --broker NAME`
+//!   token alone; `tamga gateway token revoke --config FILE --broker NAME`;
+//!   `tamga gateway callback set --config FILE --broker NAME --url URL` prints the callback's
+//!   HMAC secret alone; `tamga gateway callback clear --config FILE --broker NAME`
 //! * `tamga trust build --dir DIR --signer-key KEY --signer-cert PEM --sequence N
 //!   --next-update RFC3339 > XX-tl.xml`, `tamga trust show FILE`, `tamga trust diff OLD NEW`,
 //!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)
@@ -65,7 +67,7 @@ enum Command {
     Audit(run::AuditArgs),
     /// Run the broker HTTP gateway and the workers in one process.
     Serve(gateway::ServeArgs),
-    /// The broker gateway's API tokens.
+    /// The broker gateway's API tokens and push callbacks.
     Gateway(gateway::GatewayArgs),
     /// Signed ETSI TS 119 612 trusted lists: build, show, diff, verify.
     Trust(trust::TrustArgs),

@@ -170,6 +170,31 @@ pub struct GatewayConfig {
     pub retry_after_secs: u32,
     /// Longest hold of an empty `GET /v1/notifications?wait=…` (at most 30 s).
     pub long_poll_max_secs: u32,
+    /// Push notifications: how long one POST to a broker's callback may take.
+    pub callback_timeout_ms: u64,
+    /// Push notifications: the first wait after a failed POST, doubling (with jitter) up to
+    /// `callback_retry_max_ms`.
+    pub callback_retry_first_ms: u64,
+    pub callback_retry_max_ms: u64,
+    /// HTTPS: `[gateway.tls]`; absent: plain HTTP (behind a TLS-terminating proxy).
+    pub tls: Option<GatewayTlsConfig>,
+}
+
+/// `[gateway.tls]`: the gateway's own certificate and, for mutual TLS, the CAs whose
+/// client certificates authenticate brokers (subject CN = the broker's name).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTlsConfig {
+    /// PEM: the server certificate, then its chain.
+    pub cert: PathBuf,
+    /// PEM: the server's private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// PEM: CA certificates that issue brokers' client certificates. Absent: no mutual TLS.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse connections without a valid client certificate (else tokens still work).
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 impl Default for GatewayConfig {
@@ -180,6 +205,10 @@ impl Default for GatewayConfig {
             rate_burst: 100,
             retry_after_secs: 2,
             long_poll_max_secs: 30,
+            callback_timeout_ms: 10_000,
+            callback_retry_first_ms: 1_000,
+            callback_retry_max_ms: 300_000,
+            tls: None,
         }
     }
 }

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod callback;
 mod error;
 mod gateway;
 mod hash;
@@ -48,6 +49,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_gateway",
         sql: include_str!("../../../infra/postgres/migrations/0003_gateway.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_gateway_callbacks",
+        sql: include_str!("../../../infra/postgres/migrations/0004_gateway_callbacks.sql"),
+    },
 ];
 
 pub(crate) const EVENT_COLUMNS: &str =
