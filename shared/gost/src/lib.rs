@@ -1,9 +1,10 @@
 //! GOST R 34.10-2012 (= GOST R 34.10-2015 / ST RK GOST R 34.10-2015)
 //! signature **verification** and Streebog (GOST R 34.11-2012) digests.
 //!
-//! Verify only: Tamga never holds a GOST private key. Test material is
-//! signed in tests with OpenSSL's GOST provider or with the test-only
-//! signer of this crate's tests.
+//! Verify only: Tamga never holds a real GOST private key. Test material is
+//! signed with OpenSSL's GOST engine, or with the demo signer behind the
+//! cargo feature `demo-signing` ([`demo`], for `tamga pki demo` and the
+//! benchmarks: variable time, not for production keys).
 //!
 //! **Not constant time, by design.** Verification handles public data only
 //! (the public key, the signed digest, the signature), so nothing secret
@@ -22,6 +23,8 @@
 #![forbid(unsafe_code)]
 
 mod curve;
+#[cfg(feature = "demo-signing")]
+pub mod demo;
 pub mod der;
 pub mod params;
 pub mod webpki;
