@@ -256,6 +256,8 @@ fn tamga_sign_makes_the_kazakh_form_and_independent_tools_agree() {
     std::fs::write(dir.path().join("sig"), &value).unwrap();
     run(Command::new("openssl").current_dir(dir.path()).args([
         "x509",
+        "-engine",
+        "gost",
         "-in",
         keys("KZ").join("broker-gost.pem").to_str().unwrap(),
         "-pubkey",
