@@ -86,7 +86,7 @@ impl DemoSecretKey {
         }
         let f = Field::new(c);
         let (x, y) = f
-            .to_affine(&f.mul_scalar(&Field::from_affine(&c.x, &c.y), &d))
+            .to_affine(&f.mul_scalar(&f.point(&c.x, &c.y), &d))
             .ok_or(GostError::Infinity)?;
         let public = PublicKey::from_affine(set, x, y)?;
         Ok(Self { set, d, public })
@@ -111,7 +111,7 @@ impl DemoSecretKey {
         }
         loop {
             let k = random_scalar(q)?;
-            let point = f.mul_scalar(&Field::from_affine(&c.x, &c.y), &k);
+            let point = f.mul_scalar(&f.point(&c.x, &c.y), &k);
             let Some((x, _)) = f.to_affine(&point) else {
                 continue;
             };

@@ -171,7 +171,7 @@ impl PublicKey {
             // With cofactor h the curve has points of order 2, 4 and h·q;
             // only q·Q = O puts Q in the generator's subgroup. With h = 1
             // every finite point on the curve has order q.
-            let qq = f.mul_scalar(&Field::from_affine(&x, &y), &c.q);
+            let qq = f.mul_scalar(&f.point(&x, &y), &c.q);
             if f.to_affine(&qq).is_some() {
                 return Err(GostError::WrongOrder);
             }
@@ -322,9 +322,9 @@ pub fn verify_integer(key: &PublicKey, alpha: &BigUint, sig: &Signature) -> Resu
     let f = Field::new(c);
     let point = f.mul_two(
         &z1,
-        &Field::from_affine(&c.x, &c.y),
+        &f.point(&c.x, &c.y),
         &z2,
-        &Field::from_affine(&key.x, &key.y),
+        &f.point(&key.x, &key.y),
     );
     let (x, _) = f.to_affine(&point).ok_or(GostError::BadSignature)?;
     if x % q == sig.r {
