@@ -56,9 +56,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use tamga_declaration::{sample, SampleSpec};
-use tamga_dsig::{
-    default_digest, sign_enveloped, NoExternal, SignOptions, SigningKey,
-};
+use tamga_dsig::{default_digest, sign_enveloped, NoExternal, SignOptions, SigningKey};
 use tamga_pki::{BrokerKind, DemoPkiOptions, GostBrokerKind};
 use tamga_policy::{verify_document, Policy, VerifyRequest};
 use tamga_trust::{CountryCode, PathRequest, RevocationMode, TrustList};
@@ -393,7 +391,10 @@ fn openssl_verify_run(cert: &GostCert, n: usize, check_signature: bool) -> Durat
         .output()
         .expect("running openssl");
     let elapsed = start.elapsed();
-    assert!(out.status.success(), "openssl verify refused the GOST chain");
+    assert!(
+        out.status.success(),
+        "openssl verify refused the GOST chain"
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).matches(": OK").count(),
         n,
@@ -451,7 +452,12 @@ fn bench_gost(c: &mut Criterion, fx: &Fixture, quick: bool, bench_mode: bool) ->
         black_box(once()).unwrap();
     });
     let bare = mean(&|| {
-        black_box(tamga_gost::verify_digest(&cert.root_key, &digest, &cert.signature)).unwrap();
+        black_box(tamga_gost::verify_digest(
+            &cert.root_key,
+            &digest,
+            &cert.signature,
+        ))
+        .unwrap();
     });
     if !openssl_gost_available() {
         lines.push(format!(
@@ -485,7 +491,9 @@ fn gost_summary(fx: &Fixture, quick: bool, lines: &[String]) {
         return;
     }
     println!();
-    println!("== GOST R 34.10-2015 512 (TC26-512-A, Streebog-512): Tamga vs OpenSSL's GOST engine ==");
+    println!(
+        "== GOST R 34.10-2015 512 (TC26-512-A, Streebog-512): Tamga vs OpenSSL's GOST engine =="
+    );
     let budget = Duration::from_millis(if quick { 300 } else { 1500 });
     let d = &fx.gost_25k;
     let warm = tamga_per_doc(fx, d, Memo::Warm, 50, budget);

@@ -32,7 +32,7 @@ pub(crate) struct Field<'a> {
     p: Limbs,
     /// −p⁻¹ mod 2⁶⁴.
     p_inv: u64,
-    /// R² mod p, R = 2^(64n): to_mont(x) = mont_mul(x, R²).
+    /// R² mod p, R = 2^(64n): encode(x) = mont_mul(x, R²).
     r2: Limbs,
     /// R mod p: one in Montgomery form.
     one: Limbs,
@@ -82,17 +82,21 @@ impl<'a> Field<'a> {
             b: ZERO,
             a_is_minus_3: &c.a + 3u32 == c.p,
         };
-        f.a = f.to_mont(&c.a);
-        f.b = f.to_mont(&c.b);
+        f.a = f.encode(&c.a);
+        f.b = f.encode(&c.b);
         f
     }
 
-    fn to_mont(&self, v: &BigUint) -> Limbs {
-        let reduced = if v >= &self.c.p { v % &self.c.p } else { v.clone() };
+    fn encode(&self, v: &BigUint) -> Limbs {
+        let reduced = if v >= &self.c.p {
+            v % &self.c.p
+        } else {
+            v.clone()
+        };
         self.mul(&limbs_of(&reduced), &self.r2)
     }
 
-    fn from_mont(&self, v: &Limbs) -> BigUint {
+    fn decode(&self, v: &Limbs) -> BigUint {
         let mut one = ZERO;
         one[0] = 1;
         biguint_of(&self.mul(v, &one), self.n)
@@ -114,10 +118,10 @@ impl<'a> Field<'a> {
 
     fn sub_p(&self, a: &mut Limbs) {
         let mut borrow = 0u64;
-        for i in 0..self.n {
-            let (d1, b1) = a[i].overflowing_sub(self.p[i]);
+        for (ai, pi) in a[..self.n].iter_mut().zip(&self.p) {
+            let (d1, b1) = ai.overflowing_sub(*pi);
             let (d2, b2) = d1.overflowing_sub(borrow);
-            a[i] = d2;
+            *ai = d2;
             borrow = u64::from(b1 | b2);
         }
     }
@@ -164,10 +168,10 @@ impl<'a> Field<'a> {
     fn add(&self, a: &Limbs, b: &Limbs) -> Limbs {
         let mut r = ZERO;
         let mut carry = 0u64;
-        for i in 0..self.n {
-            let (s1, c1) = a[i].overflowing_add(b[i]);
+        for ((ri, ai), bi) in r[..self.n].iter_mut().zip(a).zip(b) {
+            let (s1, c1) = ai.overflowing_add(*bi);
             let (s2, c2) = s1.overflowing_add(carry);
-            r[i] = s2;
+            *ri = s2;
             carry = u64::from(c1 | c2);
         }
         if carry != 0 || self.ge_p(&r) {
@@ -179,18 +183,19 @@ impl<'a> Field<'a> {
     fn sub(&self, a: &Limbs, b: &Limbs) -> Limbs {
         let mut r = ZERO;
         let mut borrow = 0u64;
-        for i in 0..self.n {
-            let (d1, b1) = a[i].overflowing_sub(b[i]);
+        for ((ri, ai), bi) in r[..self.n].iter_mut().zip(a).zip(b) {
+            let (d1, b1) = ai.overflowing_sub(*bi);
             let (d2, b2) = d1.overflowing_sub(borrow);
-            r[i] = d2;
+            *ri = d2;
             borrow = u64::from(b1 | b2);
         }
         if borrow != 0 {
+            // a − b + p, the wrap-around carry dropped.
             let mut carry = 0u64;
-            for i in 0..self.n {
-                let (s1, c1) = r[i].overflowing_add(self.p[i]);
+            for (ri, pi) in r[..self.n].iter_mut().zip(&self.p) {
+                let (s1, c1) = ri.overflowing_add(*pi);
                 let (s2, c2) = s1.overflowing_add(carry);
-                r[i] = s2;
+                *ri = s2;
                 carry = u64::from(c1 | c2);
             }
         }
@@ -210,7 +215,7 @@ impl<'a> Field<'a> {
         if x >= &self.c.p || y >= &self.c.p {
             return false;
         }
-        let (x, y) = (self.to_mont(x), self.to_mont(y));
+        let (x, y) = (self.encode(x), self.encode(y));
         let rhs = self.add(
             &self.add(&self.mul(&self.sqr(&x), &x), &self.mul(&self.a, &x)),
             &self.b,
@@ -229,8 +234,8 @@ impl<'a> Field<'a> {
     /// The point (x, y) (affine, reduced mod p).
     pub(crate) fn point(&self, x: &BigUint, y: &BigUint) -> Jacobian {
         Jacobian {
-            x: self.to_mont(x),
-            y: self.to_mont(y),
+            x: self.encode(x),
+            y: self.encode(y),
             z: self.one,
         }
     }
@@ -240,13 +245,13 @@ impl<'a> Field<'a> {
         if self.is_zero(&p.z) {
             return None;
         }
-        let z = self.from_mont(&p.z);
-        let zi = self.to_mont(&z.modinv(&self.c.p)?);
+        let z = self.decode(&p.z);
+        let zi = self.encode(&z.modinv(&self.c.p)?);
         let zi2 = self.sqr(&zi);
         let zi3 = self.mul(&zi2, &zi);
         Some((
-            self.from_mont(&self.mul(&p.x, &zi2)),
-            self.from_mont(&self.mul(&p.y, &zi3)),
+            self.decode(&self.mul(&p.x, &zi2)),
+            self.decode(&self.mul(&p.y, &zi3)),
         ))
     }
 
@@ -358,10 +363,10 @@ impl<'a> Field<'a> {
                 acc = self.mul(&acc, &pt.z);
             }
         }
-        let Some(inv) = self.from_mont(&acc).modinv(&self.c.p) else {
+        let Some(inv) = self.decode(&acc).modinv(&self.c.p) else {
             return;
         };
-        let mut inv = self.to_mont(&inv);
+        let mut inv = self.encode(&inv);
         for (pt, before) in points.iter_mut().zip(prefix).rev() {
             if self.is_zero(&pt.z) {
                 continue;
@@ -475,20 +480,24 @@ mod tests {
             let f = Field::new(c);
             let x = &c.p - 5u32;
             let y = &c.y;
-            assert_eq!(f.from_mont(&f.to_mont(&x)), x);
-            let prod = f.mul(&f.to_mont(&x), &f.to_mont(y));
-            assert_eq!(f.from_mont(&prod), (&x * y) % &c.p);
-            let sum = f.add(&f.to_mont(&x), &f.to_mont(y));
-            assert_eq!(f.from_mont(&sum), (&x + y) % &c.p);
-            let diff = f.sub(&f.to_mont(y), &f.to_mont(&x));
-            assert_eq!(f.from_mont(&diff), (y + &c.p - &x) % &c.p);
+            assert_eq!(f.decode(&f.encode(&x)), x);
+            let prod = f.mul(&f.encode(&x), &f.encode(y));
+            assert_eq!(f.decode(&prod), (&x * y) % &c.p);
+            let sum = f.add(&f.encode(&x), &f.encode(y));
+            assert_eq!(f.decode(&sum), (&x + y) % &c.p);
+            let diff = f.sub(&f.encode(y), &f.encode(&x));
+            assert_eq!(f.decode(&diff), (y + &c.p - &x) % &c.p);
         }
     }
 
     /// The wNAF product equals plain double-and-add.
     #[test]
     fn scalar_multiplication_matches_double_and_add() {
-        for set in [ParamSet::Tc26_512A, ParamSet::Tc26_256A, ParamSet::CryptoProC] {
+        for set in [
+            ParamSet::Tc26_512A,
+            ParamSet::Tc26_256A,
+            ParamSet::CryptoProC,
+        ] {
             let c = set.params();
             let f = Field::new(c);
             let g = f.point(&c.x, &c.y);

@@ -320,12 +320,7 @@ pub fn verify_integer(key: &PublicKey, alpha: &BigUint, sig: &Signature) -> Resu
     let z1 = (&sig.s * &v) % q;
     let z2 = (q - (&sig.r * &v) % q) % q;
     let f = Field::new(c);
-    let point = f.mul_two(
-        &z1,
-        &f.point(&c.x, &c.y),
-        &z2,
-        &f.point(&key.x, &key.y),
-    );
+    let point = f.mul_two(&z1, &f.point(&c.x, &c.y), &z2, &f.point(&key.x, &key.y));
     let (x, _) = f.to_affine(&point).ok_or(GostError::BadSignature)?;
     if x % q == sig.r {
         Ok(())

@@ -30,9 +30,7 @@ pub(crate) fn sign_with_k(set: ParamSet, d: &BigUint, e: &BigUint, k: &BigUint) 
 pub(crate) fn public_key(set: ParamSet, d: &BigUint) -> PublicKey {
     let c = set.params();
     let f = Field::new(c);
-    let (x, y) = f
-        .to_affine(&f.mul_scalar(&f.point(&c.x, &c.y), d))
-        .unwrap();
+    let (x, y) = f.to_affine(&f.mul_scalar(&f.point(&c.x, &c.y), d)).unwrap();
     PublicKey::from_affine(set, x, y).unwrap()
 }
 
