@@ -379,7 +379,7 @@ fn signed_in_process(broker: &str, seq: u64) -> Vec<u8> {
         &SignOptions {
             certificates: certs,
             digest: default_digest(&key),
-            xades: seq % 2 == 0,
+            xades: seq.is_multiple_of(2),
             signing_time: time::OffsetDateTime::now_utc(),
             limits: Default::default(),
         },
@@ -439,8 +439,15 @@ async fn pipeline_round(bus: Arc<dyn Bus>, store: Arc<dyn Store>, sqlite: &Path,
     )
     .await
     .unwrap();
-    // id → (route, body, expected queue, expected reason)
-    let cases: Vec<(&str, &str, Vec<u8>, &str, Option<&str>)> = vec![
+    // (id, route, body, expected queue, expected reason)
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        &'static str,
+        Option<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "gost512-a",
             "kz.az",
