@@ -9,7 +9,7 @@
 //!   --from CC [--at RFC3339] [--receipt FILE] FILE` — exit 0 countersigned on stdout,
 //!   1 rejected (nothing on stdout, report on stderr, rejection receipt), 2 usage.
 //! * `tamga receipt verify --trust DIR RECEIPT [--document FILE]`
-//! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
+//! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ] [--gost KZ|CC,...|none]`
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
 //!   `tamga gateway token create --config FILE --broker NAME [--country CC]` prints the
 //!   token alone; `tamga gateway token revoke --config FILE --broker NAME`;
@@ -112,6 +112,12 @@ enum PkiCommand {
         /// Countries (ISO 3166 alpha-2, comma-separated).
         #[arg(long, value_name = "CC,CC,...", default_value = "AZ,KZ,TR,KG,UZ")]
         countries: String,
+        /// Countries that also get the GOST flavour: a GOST R 34.10-2015 512-bit
+        /// (TC26-512-A, Streebog-512) root CA, issuing CA with GOST-signed CRLs,
+        /// and GOST brokers (demo keys). `none` for none; countries not in
+        /// --countries are ignored.
+        #[arg(long, value_name = "CC,...|none", default_value = "KZ")]
+        gost: String,
     },
 }
 
@@ -164,8 +170,13 @@ fn main() -> ExitCode {
         Command::Gateway(a) => gateway::gateway(&a),
         Command::Trust(a) => trust::run(&a),
         Command::Pki(PkiArgs {
-            command: PkiCommand::Demo { out, countries },
-        }) => pki::run(&out, &countries),
+            command:
+                PkiCommand::Demo {
+                    out,
+                    countries,
+                    gost,
+                },
+        }) => pki::run(&out, &countries, &gost),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(BenchArgs {
             command: BenchCommand::Pipeline(a),

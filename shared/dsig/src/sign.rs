@@ -38,6 +38,10 @@ enum KeyKind {
     Rsa(aws_lc_rs::rsa::KeyPair),
     Ec(aws_lc_rs::signature::EcdsaKeyPair, Curve),
     Ed25519(aws_lc_rs::signature::Ed25519KeyPair),
+    /// A GOST demo key (feature `gost-demo`): variable-time signing from
+    /// `tamga-gost`'s demo signer, for demo and test material only.
+    #[cfg(feature = "gost-demo")]
+    GostDemo(tamga_gost::demo::DemoSecretKey),
 }
 
 /// A PKCS#8 private key held in memory.
@@ -106,6 +110,23 @@ impl SigningKey {
                 algorithm: SignatureAlgorithm::Ed25519,
             });
         }
+        #[cfg(feature = "gost-demo")]
+        if let Ok(k) = tamga_gost::demo::DemoSecretKey::from_pkcs8_der(der) {
+            // The Kazakh NCA's XML form by default (pkigovkz URIs, r‖s
+            // little-endian); `with_algorithm` switches to CryptoPro's.
+            let bits = if k.param_set().bits() == 512 {
+                512
+            } else {
+                256
+            };
+            return Ok(Self {
+                kind: KeyKind::GostDemo(k),
+                algorithm: SignatureAlgorithm::Gost {
+                    bits,
+                    dialect: crate::algorithms::GostDialect::Kazakh,
+                },
+            });
+        }
         Err(CryptoError::BadKey(
             "unsupported private key (RSA ≥ 2048, EC P-256/P-384/P-521 or Ed25519 in PKCS#8)"
                 .into(),
@@ -124,6 +145,10 @@ impl SigningKey {
                 )
             }
             (KeyKind::Ec(..), a) | (KeyKind::Ed25519(_), a) => *a == self.algorithm,
+            #[cfg(feature = "gost-demo")]
+            (KeyKind::GostDemo(_), SignatureAlgorithm::Gost { bits, .. }) => {
+                matches!(&self.algorithm, SignatureAlgorithm::Gost { bits: b, .. } if b == bits)
+            }
             _ => false,
         };
         if !ok {
@@ -173,6 +198,19 @@ impl Signer for SigningKey {
                 }
             }
             KeyKind::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+            #[cfg(feature = "gost-demo")]
+            KeyKind::GostDemo(k) => {
+                let sig = k
+                    .sign_message(message)
+                    .map_err(|e| CryptoError::Signing(e.to_string()))?;
+                Ok(match &self.algorithm {
+                    SignatureAlgorithm::Gost {
+                        dialect: crate::algorithms::GostDialect::CryptoPro,
+                        ..
+                    } => sig.to_rfc4491(k.param_set()),
+                    _ => sig.to_kz_xml(k.param_set()),
+                })
+            }
         }
     }
 
@@ -188,7 +226,20 @@ impl Signer for SigningKey {
                 point: k.public_key().as_ref().to_vec(),
             },
             KeyKind::Ed25519(k) => PublicKey::Ed25519(k.public_key().as_ref().to_vec()),
+            #[cfg(feature = "gost-demo")]
+            KeyKind::GostDemo(k) => PublicKey::Gost(k.public_key().clone()),
         }
+    }
+}
+
+/// The reference digest that goes with a signer: the Streebog of a GOST
+/// signature (size and dialect), SHA-256 otherwise.
+pub fn default_digest(signer: &dyn Signer) -> DigestAlgorithm {
+    match signer.algorithm() {
+        a @ SignatureAlgorithm::Gost { .. } => {
+            a.digest().cloned().unwrap_or(DigestAlgorithm::Sha256)
+        }
+        _ => DigestAlgorithm::Sha256,
     }
 }
 
@@ -401,8 +452,12 @@ pub(crate) fn build_signature(
         return Err(SignError::CertificateMismatch);
     }
     let algorithm = signer.algorithm();
+    // GOST only with a GOST R 34.10-2012 signature (the demo signer);
+    // GOST 34.310-2004 is verify-refused and never made.
+    let gost = matches!(algorithm, SignatureAlgorithm::Gost { .. });
     match algorithm.key_family() {
         Some(KeyFamily::Rsa | KeyFamily::Ec | KeyFamily::Ed25519) => {}
+        Some(KeyFamily::Gost) if gost => {}
         _ => return Err(CryptoError::UnsupportedAlgorithm(algorithm.name()).into()),
     }
     let ds = DSIG_NS;
@@ -422,21 +477,28 @@ pub(crate) fn build_signature(
             .to_offset(time::UtcOffset::UTC)
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| SignError::SelfCheck(e.to_string()))?;
-        let cert_digest = b64(&digest(&DigestAlgorithm::Sha256, cert)?);
+        // GOST signers digest their certificate with the signature's
+        // Streebog, as NCALayer does (SigningCertificateV2); others SHA-256.
+        let cert_alg = if gost {
+            options.digest.clone()
+        } else {
+            DigestAlgorithm::Sha256
+        };
+        let cert_digest = b64(&digest(&cert_alg, cert)?);
         // ds: is first used inside CertDigest, whose xades: ancestors do not
         // render it, so exclusive c14n declares it on each ds: element.
         let body = format!(
             concat!(
                 r#"<xades:SignedSignatureProperties><xades:SigningTime>{time}</xades:SigningTime>"#,
                 r#"<xades:SigningCertificateV2><xades:Cert><xades:CertDigest>"#,
-                r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{sha256}"></ds:DigestMethod>"#,
+                r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{cert_alg}"></ds:DigestMethod>"#,
                 r#"<ds:DigestValue xmlns:ds="{ds}">{cd}</ds:DigestValue>"#,
                 r#"</xades:CertDigest></xades:Cert></xades:SigningCertificateV2>"#,
                 r#"</xades:SignedSignatureProperties></xades:SignedProperties>"#
             ),
             time = time,
             ds = ds,
-            sha256 = crate::algorithms::SHA256,
+            cert_alg = attr_escape(cert_alg.uri()),
             cd = cert_digest
         );
         let props_c14n =
