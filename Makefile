@@ -3,16 +3,19 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
+# CI passes LOCKED=--locked: builds must use Cargo.lock as committed.
+LOCKED ?=
 # Debian packages the build and the tests need: libxml2 headers, libclang for
 # bindgen (the libxml crate), pkg-config, xmlsec1 (interop tests and the
 # benchmark's reference implementation), cmake and clang for aws-lc-sys,
 # softhsm2 (the PKCS#11 tests of the authority key), gostsum and
-# libengine-gost-openssl (independent GOST references of the tamga-gost tests).
+# libengine-gost-openssl (independent GOST references of the tamga-gost tests), openssl
+# (the OCSP responder and test PKI of the OCSP and CRL-fault tests).
 DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake clang softhsm2 \
-  gostsum libengine-gost-openssl
+  gostsum libengine-gost-openssl openssl
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps deps-interop services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard
+.PHONY: all deps deps-interop deps-deny services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard
 
 all: build
 
@@ -62,7 +65,7 @@ services:
 	infra/dev/services.sh
 
 build: deps
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace $(LOCKED)
 
 # The quick start: a demo PKI for AZ, KZ, TR, KG, UZ, signed declarations,
 # verdicts, and forgeries refused with their reasons. No server needed.
@@ -75,29 +78,41 @@ deps-curl:
 	@command -v curl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl; }
 
-lint: deps
+# cargo-deny (deny.toml): licences, bans (duplicate versions: warnings) and
+# sources always; RustSec advisories when the database can be fetched (it
+# needs the network: without it, a warning, not a failure).
+lint: deps deps-deny
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(LOCKED) -- -D warnings
+	$(CARGO) deny $(LOCKED) check bans licenses sources
+	@if $(CARGO) deny fetch db; then \
+	  $(CARGO) deny $(LOCKED) --offline check advisories; \
+	else \
+	  echo "warning: the RustSec advisory database could not be fetched (no network?): advisories not checked"; \
+	fi
+
+deps-deny:
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install cargo-deny --locked
 
 # Everything but the fault tests (services/tamga/tests/faults.rs: they stop
 # RabbitMQ and PostgreSQL, so they run alone, in `faults`). Every fault test is
 # named faults::fault_*, which is how the cargo-test fallback skips them.
 unit: deps deps-interop services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --workspace --no-fail-fast -E 'not binary_id(tamga::faults)'; \
+	  $(CARGO) nextest run --workspace $(LOCKED) --no-fail-fast -E 'not binary_id(tamga::faults)'; \
 	else \
-	  $(CARGO) test --workspace --no-fail-fast -- --skip faults::fault_; \
+	  $(CARGO) test --workspace $(LOCKED) --no-fail-fast -- --skip faults::fault_; \
 	fi
-	$(CARGO) test --workspace --doc -q
+	$(CARGO) test --workspace $(LOCKED) --doc -q
 
 # The fault tests: workers as child processes, killed with SIGKILL, the broker
 # restarted, PostgreSQL stopped for 10 s, poison messages, a burst of 5,000.
 # They disturb the shared services, so they run serially and alone.
 faults: deps services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run -p tamga --test faults -j 1 --no-fail-fast --no-capture; \
+	  $(CARGO) nextest run -p tamga $(LOCKED) --test faults -j 1 --no-fail-fast --no-capture; \
 	else \
-	  $(CARGO) test -p tamga --test faults --no-fail-fast -- --test-threads=1 --nocapture; \
+	  $(CARGO) test -p tamga $(LOCKED) --test faults --no-fail-fast -- --test-threads=1 --nocapture; \
 	fi
 
 # Builds the fuzz targets with the stable toolchain (running them needs
@@ -105,7 +120,7 @@ faults: deps services
 # lock file versions so the dependencies are not compiled twice.
 fuzz-build: deps
 	@if [ -f fuzz/Cargo.toml ]; then \
-	  CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --manifest-path fuzz/Cargo.toml --bins; \
+	  CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build $(LOCKED) --manifest-path fuzz/Cargo.toml --bins; \
 	fi
 
 # In this order even under `make -j`: the fault tests must not overlap `unit`.

@@ -27,6 +27,7 @@ prefetch = ${PREFETCH:-128}
 [database]
 url = "postgres://postgres@127.0.0.1:5432/$db"
 pool_size = ${POOL:-16}
+group_commit = ${GROUP_COMMIT:-64}
 [trust]
 dir = "$work/pki/trust"
 [worker]
@@ -52,9 +53,14 @@ echo "== reference: a bare broker relay (no verification, no database), full spe
 $B --count "$N" --reference
 echo "== tamga, fused stage (the default), full speed, $N declarations (ECDSA P-256 countersigning)"
 $B --count "$N"
+# The same with group commit off (one transaction per record): the lever's
+# effect measured in the same run.
+sed 's/^group_commit = .*/group_commit = 0/' "$work/site.toml" > "$work/site-no-group-commit.toml"
+echo "== tamga, fused, group commit off, full speed, $N declarations"
+$T bench pipeline --config "$work/site-no-group-commit.toml" --pki "$work/pki" --count "$N"
 echo "== tamga, three separate stages, full speed, $N declarations"
 $B --count "$N" --stages verify,countersign,forward
 echo "== tamga, fused, at ${RATE:-500}/s, ${COUNT500:-3000} declarations"
 $B --count "${COUNT500:-3000}" --rate "${RATE:-500}"
-echo "== the broker gateway: ${GATEWAY_COUNT:-1000} declarations straight to tamga.inbound, then as many over HTTP (same run)"
-cargo run --release -q -p tamga-gateway --example gateway_load -- "${GATEWAY_COUNT:-1000}" 2>/dev/null
+echo "== the broker gateway (release build): ${GATEWAY_COUNT:-1000} declarations straight to tamga.inbound, then as many over HTTP (same run)"
+cargo run --release -q -p tamga-gateway --example gateway_load -- "${GATEWAY_COUNT:-1000}"

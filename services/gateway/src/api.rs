@@ -60,7 +60,7 @@ fn bytes_response(content_type: &'static str, body: Vec<u8>) -> Response {
     r
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -92,22 +92,65 @@ impl Gateway {
         }
     }
 
-    /// The broker behind `Authorization: Bearer …` (the token is never logged).
+    /// The broker behind `Authorization: Bearer …` (the token is never logged) or behind
+    /// the connection's client certificate ([`crate::tls::PEER`]); with both, they must
+    /// name the same broker.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<TokenOwner> {
         let unauthorized = |detail: &str| Problem::new(Kind::Unauthorized, detail);
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("An Authorization: Bearer token is required."))?;
+        let peer = crate::tls::PEER.try_with(Clone::clone).ok().flatten();
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return match peer {
+                Some(owner) => {
+                    self.metrics
+                        .authenticated
+                        .with_label_values(&["certificate"])
+                        .inc();
+                    Ok(owner)
+                }
+                None => Err(unauthorized(
+                    "An Authorization: Bearer token (or a client certificate) is required.",
+                )),
+            };
+        };
         let token = value
             .to_str()
             .ok()
             .and_then(token::bearer)
             .ok_or_else(|| unauthorized("The Authorization header is not a Bearer token."))?;
-        match self.store.token_owner(&token::hash(token)).await {
-            Ok(Some(owner)) => Ok(owner),
-            Ok(None) => Err(unauthorized("The token is unknown or revoked.")),
-            Err(e) => Err(self.store_problem("token_owner", &e)),
+        let owner = match self.store.token_owner(&token::hash(token)).await {
+            Ok(Some(owner)) => owner,
+            Ok(None) => return Err(unauthorized("The token is unknown or revoked.")),
+            Err(e) => return Err(self.store_problem("token_owner", &e)),
+        };
+        if let Some(cert) = peer {
+            if cert.broker != owner.broker {
+                return Err(unauthorized(
+                    "The token and the client certificate name different brokers.",
+                ));
+            }
+            // The narrower of the two origin restrictions.
+            if let (Some(a), Some(b)) = (&cert.country, &owner.country) {
+                if !a.eq_ignore_ascii_case(b) {
+                    return Err(unauthorized(
+                        "The token and the client certificate allow different origins.",
+                    ));
+                }
+            }
+            let country = owner.country.or(cert.country);
+            self.metrics
+                .authenticated
+                .with_label_values(&["token"])
+                .inc();
+            return Ok(TokenOwner {
+                broker: owner.broker,
+                country,
+            });
         }
+        self.metrics
+            .authenticated
+            .with_label_values(&["token"])
+            .inc();
+        Ok(owner)
     }
 
     /// One lock per stripe of `(broker, key)`: retries of one key in this process
@@ -144,6 +187,10 @@ impl Gateway {
             }
         }
         if let Err(wait) = self.limiter.check(&owner.broker, Instant::now()) {
+            self.metrics
+                .rate_limited
+                .with_label_values(&[owner.broker.as_str()])
+                .inc();
             return Err(Problem::new(
                 Kind::RateLimited,
                 format!("Broker {} is above its submission rate.", owner.broker),
@@ -199,6 +246,17 @@ impl Gateway {
         };
         if !published {
             self.publish(&submission, bytes.to_vec()).await?;
+            if self.abort_after_confirm {
+                // The fault tests' hook (see `Options::abort_after_confirm`): die between
+                // the confirm and the record, as a crash or a SIGKILL would (no unwinding,
+                // no answer; `exit` rather than `abort` leaves no core file behind).
+                tracing::error!(
+                    id,
+                    "{}=1: aborting after the confirm",
+                    crate::TEST_ABORT_AFTER_CONFIRM
+                );
+                std::process::exit(134);
+            }
             let event = AuditEvent {
                 at_ms: submission.created_at_ms,
                 stage: SUBMITTED.into(),
@@ -272,6 +330,7 @@ impl Gateway {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::warn!(id = %s.id, error = %e, "publish not confirmed");
+                self.metrics.publish_unconfirmed.inc();
                 Err(Problem::new(
                     Kind::Unavailable,
                     "The message broker did not confirm the submission; retry with the same \
@@ -328,7 +387,7 @@ impl Gateway {
 
     async fn decided(&self, id: &str) -> Result<Option<Decided>> {
         match self.store.stage_result(id, "decide").await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Ok(Some(bytes)) => Decided::decode(&bytes).map(Some).map_err(|e| {
                 tracing::error!(id, error = %e, "stored decision unreadable");
                 Problem::new(Kind::Internal, "The stored decision cannot be read.")
             }),
@@ -702,27 +761,32 @@ impl Gateway {
                 _ = tokio::time::sleep(nap) => {}
             }
         };
-        let next = items.last().map_or(after, |n| n.seq);
-        let items: Vec<Value> = items
-            .iter()
-            .map(|n| {
-                json!({
-                    "seq": n.seq,
-                    "id": n.id,
-                    "status": n.status,
-                    "at": rfc3339(n.at_ms),
-                    "links": { "self": format!("/v1/declarations/{}", n.id) },
-                })
-            })
-            .collect();
         Ok(json_response(
             StatusCode::OK,
-            &json!({ "items": items, "next": next.to_string() }),
+            &crate::callback::notifications_json(&items, after),
         ))
     }
 }
 
 // --- handlers ---------------------------------------------------------------
+
+pub(crate) async fn callback(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    respond(
+        async {
+            let owner = gw.authenticate(&headers).await?;
+            let state = gw
+                .store
+                .callback_state(&owner.broker)
+                .await
+                .map_err(|e| gw.store_problem("callback_state", &e))?;
+            Ok(json_response(
+                StatusCode::OK,
+                &crate::callback::state_json(state.as_ref()),
+            ))
+        }
+        .await,
+    )
+}
 
 pub(crate) async fn notifications(
     State(gw): State<Arc<Gateway>>,

@@ -8,23 +8,28 @@
 //! GET  /v1/declarations/{id}       status from the audit events
 //! GET  /v1/declarations/{id}/receipt | /document | /report
 //! GET  /v1/notifications?after=SEQ&wait=SECS   status changes, long-polled
+//! GET  /v1/callback                the broker's push callback: where, delivered through, failures
 //! GET  /openapi.json
 //! GET  /check, /declarations/{id}, /dashboard, /v1/trust-bundle   the pages ([`pages`])
 //! ```
 //!
 //! The HTTP logic is [`router`] over a [`Gateway`] (a store and a bus), testable without a
-//! socket; [`serve`] adds the edges (configuration, signals, listener, the workers of
-//! `tamga serve`).
+//! socket; [`serve`] adds the edges (configuration, signals, listener or TLS with client
+//! certificates ([`tls`]), the notifier, the callback deliverer ([`callback`]), metrics
+//! ([`metrics`]), the workers of `tamga serve`).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
+pub mod callback;
 pub mod lrn;
+pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod rate;
 pub mod status;
+pub mod tls;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -98,14 +103,31 @@ impl Settings {
     }
 }
 
+/// What [`Gateway::with_options`] adds to [`Gateway::new`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The push notifications' deliverer.
+    pub callbacks: callback::CallbackSettings,
+    /// Shared metrics (default: new ones).
+    pub metrics: Option<Arc<metrics::GatewayMetrics>>,
+    /// Test hook of the fault tests: the process aborts right after the broker confirmed a
+    /// submission's publish, before recording it and answering. Only [`serve`] sets it, from
+    /// `TAMGA_TEST_ABORT_AFTER_CONFIRM=1`; unset (always, in production) it does nothing.
+    pub abort_after_confirm: bool,
+}
+
 /// The gateway's state: shared by every request.
 pub struct Gateway {
     pub store: Arc<dyn GatewayStore>,
     pub bus: Arc<dyn Bus>,
     pub settings: Settings,
+    pub metrics: Arc<metrics::GatewayMetrics>,
+    callbacks: callback::CallbackSettings,
+    abort_after_confirm: bool,
     limiter: rate::RateLimiter,
     key_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Wakes long-polls of `/v1/notifications` when this process records notifications.
+    /// Wakes long-polls of `/v1/notifications` and the callback deliverer when this
+    /// process records notifications.
     notified: tokio::sync::Notify,
 }
 
@@ -119,11 +141,23 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     pub fn new(store: Arc<dyn GatewayStore>, bus: Arc<dyn Bus>, settings: Settings) -> Arc<Self> {
+        Self::with_options(store, bus, settings, Options::default())
+    }
+
+    pub fn with_options(
+        store: Arc<dyn GatewayStore>,
+        bus: Arc<dyn Bus>,
+        settings: Settings,
+        options: Options,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             bus,
             limiter: rate::RateLimiter::new(settings.rate_per_second, settings.rate_burst),
             settings,
+            metrics: options.metrics.unwrap_or_default(),
+            callbacks: options.callbacks,
+            abort_after_confirm: options.abort_after_confirm,
             key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             notified: tokio::sync::Notify::new(),
         })
@@ -140,11 +174,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/declarations/{id}/document"),
     ("get", "/v1/declarations/{id}/report"),
     ("get", "/v1/notifications"),
+    ("get", "/v1/callback"),
     ("get", "/openapi.json"),
 ];
 
 /// The API's routes.
 pub fn router(gw: Arc<Gateway>) -> Router {
+    let counted = gw.metrics.clone();
     Router::new()
         .route("/v1/declarations", get(api::list).post(api::submit))
         .route("/v1/declarations/{id}", get(api::status))
@@ -152,10 +188,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/declarations/{id}/document", get(api::document))
         .route("/v1/declarations/{id}/report", get(api::report))
         .route("/v1/notifications", get(api::notifications))
+        .route("/v1/callback", get(api::callback))
         .route("/openapi.json", get(openapi::serve_json))
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(gw)
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            metrics::track,
+        ))
 }
 
 /// The store of `cfg`: PostgreSQL from `[database]`, else the embedded SQLite file.
@@ -198,11 +239,7 @@ pub async fn create_token(
     broker: &str,
     country: Option<&str>,
 ) -> Result<String, GatewayError> {
-    if broker.is_empty() || broker.len() > 128 || broker.chars().any(char::is_control) {
-        return Err(GatewayError::Usage(
-            "--broker must be 1 to 128 characters, no control characters".into(),
-        ));
-    }
+    check_broker(broker)?;
     let country = match country {
         Some(cc) => {
             let upper = cc.to_ascii_uppercase();
@@ -225,6 +262,16 @@ pub async fn create_token(
         )
         .await?;
     Ok(token)
+}
+
+/// A broker's name: 1 to 128 characters, no control characters.
+pub(crate) fn check_broker(broker: &str) -> Result<(), GatewayError> {
+    if broker.is_empty() || broker.len() > 128 || broker.chars().any(char::is_control) {
+        return Err(GatewayError::Usage(
+            "--broker must be 1 to 128 characters, no control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Revokes every token of `broker`; returns how many.
@@ -251,6 +298,9 @@ fn listen_addr(cfg: &Config) -> String {
     cfg.gateway.listen.clone()
 }
 
+/// The test hook's environment variable (see [`Options::abort_after_confirm`]).
+pub const TEST_ABORT_AFTER_CONFIRM: &str = "TAMGA_TEST_ABORT_AFTER_CONFIRM";
+
 /// Runs until SIGINT or SIGTERM. Order: signal handlers, then the store and the bus, then
 /// the listener, then (with workers) the pipeline, then the `ready` line with the address.
 pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(), GatewayError> {
@@ -270,6 +320,18 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         ));
     }
     let settings = Settings::from_config(cfg)?;
+    let tls = cfg
+        .gateway
+        .tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()?;
+    let abort_after_confirm = std::env::var(TEST_ABORT_AFTER_CONFIRM).is_ok_and(|v| v == "1");
+    if abort_after_confirm {
+        tracing::warn!(
+            "{TEST_ABORT_AFTER_CONFIRM}=1: a test hook — this process aborts after its first confirmed submission"
+        );
+    }
     let store = connect_store(cfg, embedded).await?;
     let bus: Arc<dyn Bus> = if embedded {
         Arc::new(MemoryBus::new())
@@ -300,7 +362,38 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         ),
         _ => None,
     };
-    let gw = Gateway::new(store.clone(), bus, settings);
+    // The gateway's metrics beside the workers' at [metrics] listen.
+    let metrics = Arc::new(metrics::GatewayMetrics::new());
+    match &site {
+        Some(site) => {
+            if let Err(e) = metrics.register(&site.metrics.registry) {
+                tracing::warn!(error = %e, "gateway metrics not registered");
+            }
+        }
+        None if !cfg.metrics.listen.is_empty() => {
+            let host = Arc::new(tamga_pipeline::Metrics::new());
+            if let Err(e) = metrics.register(&host.registry) {
+                tracing::warn!(error = %e, "gateway metrics not registered");
+            }
+            let listen = cfg.metrics.listen.clone();
+            tokio::spawn(async move {
+                if let Err(e) = tamga_pipeline::metrics::serve(&listen, host).await {
+                    tracing::warn!(listen, error = %e, "metrics endpoint unavailable");
+                }
+            });
+        }
+        None => {}
+    }
+    let gw = Gateway::with_options(
+        store.clone(),
+        bus,
+        settings,
+        Options {
+            callbacks: callback::CallbackSettings::from_config(cfg),
+            metrics: Some(metrics.clone()),
+            abort_after_confirm,
+        },
+    );
     let pages = pages::Pages::new(
         gw.clone(),
         store,
@@ -313,14 +406,29 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         gw.clone()
             .run_notifier(Duration::from_millis(500), stop_rx.clone()),
     );
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(gw).merge(pages::router(pages)))
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.changed().await;
-            })
-            .await
-    });
-    tracing::info!(listen = %addr, embedded, "gateway ready on http://{addr}");
+    let deliverer = tokio::spawn(gw.clone().run_deliverer(stop_rx.clone()));
+    let app = router(gw).merge(pages::router(pages));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match tls {
+        Some(config) => tokio::spawn(tls::serve_tls(
+            listener,
+            config,
+            app,
+            metrics,
+            stop_rx.clone(),
+        )),
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.changed().await;
+                })
+                .await
+            {
+                tracing::error!(error = %e, "server stopped");
+            }
+        }),
+    };
+    tracing::info!(listen = %addr, embedded, "gateway ready on {scheme}://{addr}");
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -329,6 +437,7 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), deliverer).await;
     if let Some(site) = site {
         site.stop().await;
     }

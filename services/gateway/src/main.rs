@@ -10,7 +10,9 @@ fn main() -> ExitCode {
         println!(
             "usage: tamga-gateway --config FILE\n\nThe broker HTTP gateway against RabbitMQ \
              ([amqp]) and PostgreSQL ([database]).\nListens on [gateway] listen \
-             (TAMGA_GATEWAY_LISTEN), default 127.0.0.1:8080."
+             (TAMGA_GATEWAY_LISTEN), default 127.0.0.1:8080; HTTPS and client certificates \
+             with [gateway.tls].\nPushes notifications to brokers' callbacks (tamga gateway \
+             callback set); metrics at [metrics] listen /metrics."
         );
         return ExitCode::SUCCESS;
     }

@@ -57,9 +57,9 @@ pub fn spec() -> Value {
         "info": {
             "title": "Tamga broker gateway",
             "version": "1.0.0",
-            "description": "Submit signed customs declarations, follow their status, fetch the signed receipt, the counter-signed document and the validation report. Every request carries `Authorization: Bearer TOKEN` (from `tamga gateway token create`). Errors are RFC 9457 problem details with a stable `type` per error."
+            "description": "Submit signed customs declarations, follow their status, fetch the signed receipt, the counter-signed document and the validation report. Every request is authenticated: `Authorization: Bearer TOKEN` (from `tamga gateway token create`), or — when the site configures `[gateway.tls] client_ca` — a TLS client certificate from that CA whose subject CN is the broker's name (its C, when present, restricts the origin as `--country` does). With both, they must name the same broker. Status changes are pulled from `/v1/notifications` or pushed to the broker's callback (see `webhooks`). Errors are RFC 9457 problem details with a stable `type` per error."
         },
-        "security": [ { "bearerAuth": [] } ],
+        "security": [ { "bearerAuth": [] }, { "mutualTLS": [] } ],
         "paths": {
             "/v1/declarations": {
                 "post": {
@@ -143,6 +143,18 @@ pub fn spec() -> Value {
                     }
                 }
             },
+            "/v1/callback": {
+                "get": {
+                    "operationId": "getCallback",
+                    "summary": "The broker's push callback: where, delivered through which notification, failures",
+                    "description": "Set by the site's operator (`tamga gateway callback set --broker NAME --url URL`, which prints the HMAC secret once). A failing receiver shows here (`healthy: false`, `failuresSinceLastDelivery`, `lastAttempt`) and in the `tamga_gateway_callback_*` metrics; the notifications wait for it (`pending`) and are also in `/v1/notifications`.",
+                    "responses": {
+                        "200": { "description": "The callback's state (`configured: false` when none).", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Callback" } } } },
+                        "401": { "$ref": "#/components/responses/Unauthorized" },
+                        "503": { "$ref": "#/components/responses/Unavailable" }
+                    }
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -154,9 +166,32 @@ pub fn spec() -> Value {
                 }
             }
         },
+        "webhooks": {
+            "notifications": {
+                "post": {
+                    "operationId": "pushNotifications",
+                    "summary": "Status changes pushed to the broker's callback URL",
+                    "description": "The same JSON as `GET /v1/notifications` (up to 50 items, oldest first), POSTed to the URL of `tamga gateway callback set`. Verify `X-Tamga-Signature` = `sha256=` + hex HMAC-SHA256(secret, X-Tamga-Timestamp + \".\" + raw body) in constant time, and refuse a timestamp more than 5 minutes away from now (a replay). Answer 2xx once stored; anything else, or no answer within the timeout, is retried with exponential backoff, re-signed. At least once: de-duplicate on each item's `seq`, the notification's stable id.",
+                    "security": [],
+                    "parameters": [
+                        { "name": "X-Tamga-Timestamp", "in": "header", "required": true, "description": "Unix seconds of this attempt; covered by the signature.", "schema": { "type": "integer" } },
+                        { "name": "X-Tamga-Signature", "in": "header", "required": true, "description": "`sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<body>\")>`.", "schema": { "type": "string", "pattern": "^sha256=[0-9a-f]{64}$" } }
+                    ],
+                    "requestBody": {
+                        "required": true,
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Notifications" } } }
+                    },
+                    "responses": {
+                        "2XX": { "description": "Delivered: the cursor moves past these items." },
+                        "default": { "description": "Not delivered: retried later with backoff." }
+                    }
+                }
+            }
+        },
         "components": {
             "securitySchemes": {
-                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A token from `tamga gateway token create`." }
+                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A token from `tamga gateway token create`." },
+                "mutualTLS": { "type": "mutualTLS", "description": "A client certificate from a CA of `[gateway.tls] client_ca`; its subject CN is the broker's name." }
             },
             "headers": {
                 "RetryAfter": { "description": "Seconds to wait.", "schema": { "type": "integer", "minimum": 1 } }
@@ -260,6 +295,32 @@ pub fn spec() -> Value {
                             }
                         },
                         "next": { "type": "string", "description": "The cursor: pass it as `after`." }
+                    }
+                },
+                "Callback": {
+                    "type": "object",
+                    "required": ["configured"],
+                    "properties": {
+                        "configured": { "type": "boolean" },
+                        "url": { "type": "string" },
+                        "since": { "type": "string", "format": "date-time", "description": "When this URL was set." },
+                        "deliveredThrough": { "type": "string", "description": "The `seq` of the last notification the receiver took (a cursor of /v1/notifications)." },
+                        "pending": { "type": "integer", "description": "Notifications not yet delivered." },
+                        "lastDeliveredAt": { "type": ["string", "null"], "format": "date-time" },
+                        "failuresSinceLastDelivery": { "type": "integer" },
+                        "healthy": { "type": "boolean", "description": "No failure since the last delivery." },
+                        "lastAttempt": {
+                            "type": ["object", "null"],
+                            "required": ["at", "delivered", "httpStatus", "error", "firstSeq", "lastSeq"],
+                            "properties": {
+                                "at": { "type": "string", "format": "date-time" },
+                                "delivered": { "type": "boolean" },
+                                "httpStatus": { "type": ["integer", "null"], "description": "The receiver's answer, if any." },
+                                "error": { "type": ["string", "null"], "description": "Why it was not delivered." },
+                                "firstSeq": { "type": "integer" },
+                                "lastSeq": { "type": "integer" }
+                            }
+                        }
                     }
                 },
                 "List": {

@@ -5,20 +5,34 @@
 //! memory of verifying a 1 MB declaration.
 //!
 //! Everything is generated at start-up: a demo PKI for KZ (RSA-2048 and
-//! ECDSA P-256 brokers under an ECDSA issuing CA and root, with CRLs), and
-//! sample declarations of ~25 KB and ~1 MB signed by those brokers.
+//! ECDSA P-256 brokers under an ECDSA issuing CA and root, with CRLs, and
+//! the GOST flavour: a GOST R 34.10-2015 512-bit broker under a GOST-512
+//! issuing CA and root, with GOST-signed CRLs), and sample declarations of
+//! ~25 KB and ~1 MB signed by those brokers (the GOST one in the Kazakh NCA
+//! form, Streebog-512 digests).
 //!
 //! * Criterion groups: `verify` (`tamga`: customs profile, full: parse,
 //!   digests, signature value, path validation with CRLs; `tamga cold`: the
 //!   same with tamga-trust's memo of verified CA/CRL signatures emptied
 //!   before every document; `xmlsec1`: `xmlsec1 --verify --repeat N` on the
-//!   same file, start-up removed, see below), `sign`, `parse`, `c14n`
+//!   same file, start-up removed, see below; xmlsec1 has no GOST, so the
+//!   25 KB GOST-512 declaration is measured by Tamga only), `gost` (one
+//!   GOST-512 certificate signature: tamga-gost, and OpenSSL's GOST engine
+//!   measured as below), `sign`, `parse`, `c14n`
 //!   (whole document; the enveloped reference; `SignedInfo` walked from its
 //!   apex and, for comparison, through the whole tree as libxml2 alone
 //!   does), `path` (trust-list path validation alone).
 //! * xmlsec1 per-document time: one run with `--repeat N+k` minus one with
 //!   `--repeat k`, so process start-up, library initialisation and key
 //!   loading cancel out. Without `xmlsec1` on PATH that part is skipped.
+//! * OpenSSL's GOST engine per verification: `openssl verify -engine gost`
+//!   given the GOST issuing CA's certificate N times in one process (one
+//!   GOST-512 signature check each, by the root's key), a run of N+k minus a
+//!   run of k, so start-up and engine loading cancel out; the same with the
+//!   certificate itself as a `-partial_chain` anchor (no signature checked)
+//!   gives the per-certificate parsing and path-building overhead, which is
+//!   subtracted. (`openssl speed` has no GOST signature entry, and a loop
+//!   of `openssl dgst -verify` processes would time process start-up.)
 //! * After the groups: a summary with `ratio ...` lines, and the peak RSS of
 //!   `tamga verify` (the release binary, in a child process, read with
 //!   `getrusage(RUSAGE_CHILDREN)`) on the 1 MB document against the target
@@ -27,7 +41,8 @@
 //! Default run: well under three minutes on two cores. Set
 //! `TAMGA_BENCH_QUICK=1` for a quicker, noisier run.
 //!
-//! Profiling: `TAMGA_BENCH_PROFILE="25KB RSA"` (or `25KB ECDSA`, `1MB RSA`)
+//! Profiling: `TAMGA_BENCH_PROFILE="25KB RSA"` (or `25KB ECDSA`, `1MB RSA`,
+//! `25KB GOST-512`)
 //! skips criterion and verifies that document `TAMGA_BENCH_PROFILE_ITERS`
 //! times (default 20) inside `profile_loop`, e.g.
 //! `TAMGA_BENCH_PROFILE="25KB RSA" valgrind --tool=callgrind
@@ -41,8 +56,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use tamga_declaration::{sample, SampleSpec};
-use tamga_dsig::{sign_enveloped, DigestAlgorithm, NoExternal, SignOptions, SigningKey};
-use tamga_pki::{BrokerKind, DemoPkiOptions};
+use tamga_dsig::{default_digest, sign_enveloped, NoExternal, SignOptions, SigningKey};
+use tamga_pki::{BrokerKind, DemoPkiOptions, GostBrokerKind};
 use tamga_policy::{verify_document, Policy, VerifyRequest};
 use tamga_trust::{CountryCode, PathRequest, RevocationMode, TrustList};
 use tamga_xml::{C14nMethod, Canonicalization, Document, ParseLimits, Selection};
@@ -72,6 +87,29 @@ struct Fixture {
     rsa_25k: Doc,
     ecdsa_25k: Doc,
     rsa_1m: Doc,
+    /// Signed by the GOST-512 broker in the Kazakh NCA form.
+    gost_25k: Doc,
+    /// The GOST issuing CA's certificate (signed by the GOST root) and the
+    /// root's public key: one GOST-512 certificate signature.
+    gost_cert: GostCert,
+}
+
+struct GostCert {
+    pem: PathBuf,
+    root_pem: PathBuf,
+    tbs: Vec<u8>,
+    signature: tamga_gost::Signature,
+    root_key: tamga_gost::PublicKey,
+}
+
+/// Splits a DER certificate: (tbsCertificate TLV, signature BIT STRING value).
+fn split_certificate(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (_, body, _) = tamga_gost::der::read_tlv(der).unwrap();
+    let (_, _, after_tbs) = tamga_gost::der::read_tlv(body).unwrap();
+    let tbs = body[..body.len() - after_tbs.len()].to_vec();
+    let (_, _, after_alg) = tamga_gost::der::read_tlv(after_tbs).unwrap();
+    let (_, bits, _) = tamga_gost::der::read_tlv(after_alg).unwrap();
+    (tbs, bits[1..].to_vec())
 }
 
 fn sign(unsigned: &str, key: &(SigningKey, Vec<Vec<u8>>), xades: bool, now: i64) -> Vec<u8> {
@@ -80,7 +118,8 @@ fn sign(unsigned: &str, key: &(SigningKey, Vec<Vec<u8>>), xades: bool, now: i64)
         &key.0,
         &SignOptions {
             certificates: key.1.clone(),
-            digest: DigestAlgorithm::Sha256,
+            // SHA-256, or Streebog for the GOST broker.
+            digest: default_digest(&key.0),
             xades,
             signing_time: time::OffsetDateTime::from_unix_timestamp(now).unwrap(),
             limits: ParseLimits::default(),
@@ -92,7 +131,11 @@ fn sign(unsigned: &str, key: &(SigningKey, Vec<Vec<u8>>), xades: bool, now: i64)
 impl Fixture {
     fn new() -> Self {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let pki = tamga_pki::generate(&DemoPkiOptions::new([COUNTRY], now)).unwrap();
+        let pki = tamga_pki::generate_with_gost(
+            &DemoPkiOptions::new([COUNTRY], now),
+            &[COUNTRY.to_string()],
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         pki.write_to(dir.path()).unwrap();
         let trust_dir = dir.path().join("trust");
@@ -108,6 +151,29 @@ impl Fixture {
         };
         let rsa = broker(BrokerKind::Rsa);
         let ecdsa = broker(BrokerKind::Ecdsa);
+        let gost = country.gost.as_ref().unwrap();
+        let gost_broker = {
+            let b = gost.broker(GostBrokerKind::Gost512).unwrap();
+            (
+                SigningKey::from_pkcs8_der(&b.key_pkcs8_der).unwrap(),
+                vec![b.cert_der.clone(), gost.issuing.cert_der.clone()],
+            )
+        };
+        let (tbs, sig_bits) = split_certificate(&gost.issuing.cert_der);
+        let gost_cert = GostCert {
+            pem: keys.join("gost-issuing-ca.pem"),
+            root_pem: keys.join("gost-root-ca.pem"),
+            tbs,
+            signature: tamga_gost::Signature::from_rfc4491(
+                &sig_bits,
+                tamga_gost::ParamSet::Tc26_512A,
+            )
+            .unwrap(),
+            root_key: tamga_gost::demo::DemoSecretKey::from_pkcs8_der(&gost.root.key_pkcs8_der)
+                .unwrap()
+                .public_key()
+                .clone(),
+        };
         let unsigned_25k = sample(&SampleSpec::new(COUNTRY, "AZ", 1, 45));
         let unsigned_1m = sample(&SampleSpec::new(COUNTRY, "AZ", 2, 2000));
         let docs_dir = dir.path().join("docs");
@@ -133,6 +199,12 @@ impl Fixture {
                 "1m-rsa.xml",
                 sign(&unsigned_1m, &rsa, false, now),
             ),
+            gost_25k: doc(
+                "25KB GOST-512",
+                "25k-gost512.xml",
+                sign(&unsigned_25k, &gost_broker, false, now),
+            ),
+            gost_cert,
             root_pem: keys.join("root-ca.pem"),
             issuing_pem: keys.join("issuing-ca.pem"),
             trust_dir,
@@ -145,15 +217,21 @@ impl Fixture {
             unsigned_25k,
             _dir: dir,
         };
-        for d in fx.docs() {
+        for d in fx.all_docs() {
             let report = fx.verify(&d.bytes);
             assert!(report.passed(), "{} does not verify: {report:?}", d.label);
         }
         fx
     }
 
+    /// The documents xmlsec1 can verify too.
     fn docs(&self) -> [&Doc; 3] {
         [&self.rsa_25k, &self.ecdsa_25k, &self.rsa_1m]
+    }
+
+    /// Every document, the GOST one included.
+    fn all_docs(&self) -> [&Doc; 4] {
+        [&self.rsa_25k, &self.ecdsa_25k, &self.gost_25k, &self.rsa_1m]
     }
 
     fn verify(&self, bytes: &[u8]) -> tamga_policy::Report {
@@ -197,7 +275,7 @@ fn verify_once(fx: &Fixture, bytes: &[u8], memo: Memo) -> tamga_policy::Report {
 fn bench_verify(c: &mut Criterion, fx: &Fixture) {
     let mut g = c.benchmark_group("verify");
     for (name, memo) in [("tamga", Memo::Warm), ("tamga cold", Memo::Cold)] {
-        for d in fx.docs() {
+        for d in fx.all_docs() {
             g.throughput(Throughput::Bytes(d.bytes.len() as u64));
             g.bench_function(BenchmarkId::new(name, d.label), |b| {
                 b.iter(|| {
@@ -274,6 +352,165 @@ fn bench_xmlsec1(c: &mut Criterion, fx: &Fixture) {
         });
     }
     g.finish();
+}
+
+// ------------------------------------------------- GOST-512 (issue 10)
+
+fn openssl_gost_available() -> bool {
+    Command::new("openssl")
+        .args(["engine", "gost"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Wall time of one `openssl verify -engine gost` over `n` copies of the
+/// GOST issuing CA's certificate: with the GOST root as the anchor (one
+/// GOST-512 signature checked per copy), or with the certificate itself as
+/// a `-partial_chain` anchor (none checked: parsing and path building).
+fn openssl_verify_run(cert: &GostCert, n: usize, check_signature: bool) -> Duration {
+    let anchor = if check_signature {
+        &cert.root_pem
+    } else {
+        &cert.pem
+    };
+    let mut cmd = Command::new("openssl");
+    cmd.args(["verify", "-engine", "gost"]);
+    if !check_signature {
+        cmd.arg("-partial_chain");
+    }
+    cmd.arg("-CAfile").arg(anchor);
+    for _ in 0..n {
+        cmd.arg(&cert.pem);
+    }
+    let start = Instant::now();
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .expect("running openssl");
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "openssl verify refused the GOST chain"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches(": OK").count(),
+        n,
+        "openssl verify did not check every copy"
+    );
+    elapsed
+}
+
+/// Per certificate: a run of `large` copies minus a run of `small`.
+fn openssl_verify_per_cert(cert: &GostCert, small: usize, large: usize, sig: bool) -> Duration {
+    for _ in 0..3 {
+        let t_large = openssl_verify_run(cert, large, sig);
+        let t_small = openssl_verify_run(cert, small, sig);
+        if t_large > t_small {
+            return (t_large - t_small) / u32::try_from(large - small).unwrap();
+        }
+    }
+    Duration::ZERO
+}
+
+/// One GOST-512 certificate signature (Streebog-512 of the ~600-byte TBS,
+/// then the verification): tamga-gost in criterion, and the comparison with
+/// OpenSSL's GOST engine for the summary (empty unless `bench_mode`).
+fn bench_gost(c: &mut Criterion, fx: &Fixture, quick: bool, bench_mode: bool) -> Vec<String> {
+    let cert = &fx.gost_cert;
+    let once = || tamga_gost::verify_message(&cert.root_key, black_box(&cert.tbs), &cert.signature);
+    once().unwrap();
+    let digest = tamga_gost::Streebog::S512.digest(&cert.tbs);
+    let mut g = c.benchmark_group("gost");
+    g.bench_function("tamga-gost GOST-512 certificate signature", |b| {
+        b.iter(&once)
+    });
+    g.bench_function("tamga-gost GOST-512 verify (digest given)", |b| {
+        b.iter(|| tamga_gost::verify_digest(&cert.root_key, black_box(&digest), &cert.signature))
+    });
+    g.finish();
+    let mut lines = Vec::new();
+    if !bench_mode {
+        return lines;
+    }
+    let budget = Duration::from_millis(if quick { 300 } else { 1500 });
+    let mean = |f: &dyn Fn()| {
+        for _ in 0..3 {
+            f();
+        }
+        let start = Instant::now();
+        let mut n = 0u32;
+        while n < 50 || start.elapsed() < budget {
+            f();
+            n += 1;
+        }
+        start.elapsed() / n
+    };
+    let tamga = mean(&|| {
+        black_box(once()).unwrap();
+    });
+    let bare = mean(&|| {
+        black_box(tamga_gost::verify_digest(
+            &cert.root_key,
+            &digest,
+            &cert.signature,
+        ))
+        .unwrap();
+    });
+    if !openssl_gost_available() {
+        lines.push(format!(
+            "GOST-512 certificate signature: tamga-gost {:.0} µs (bare verification {:.0} µs); \
+             OpenSSL's GOST engine not available (make deps installs libengine-gost-openssl)",
+            micros(tamga),
+            micros(bare)
+        ));
+        return lines;
+    }
+    let (small, large) = if quick { (20, 220) } else { (50, 1050) };
+    let with_sig = openssl_verify_per_cert(cert, small, large, true);
+    let overhead = openssl_verify_per_cert(cert, small, large, false);
+    let ossl = with_sig.saturating_sub(overhead);
+    lines.push(format!(
+        "ratio GOST-512 certificate signature: tamga-gost {:.0} µs vs OpenSSL gost engine {:.0} µs => {:.2}x \
+         (openssl verify {:.0} µs per certificate minus {:.0} µs parsing/path building without a signature check; \
+         {large} minus {small} certificates per process; tamga-gost bare verification without Streebog: {:.0} µs)",
+        micros(tamga),
+        micros(ossl),
+        ossl.as_secs_f64() / tamga.as_secs_f64(),
+        micros(with_sig),
+        micros(overhead),
+        micros(bare),
+    ));
+    lines
+}
+
+fn gost_summary(fx: &Fixture, quick: bool, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "== GOST R 34.10-2015 512 (TC26-512-A, Streebog-512): Tamga vs OpenSSL's GOST engine =="
+    );
+    let budget = Duration::from_millis(if quick { 300 } else { 1500 });
+    let d = &fx.gost_25k;
+    let warm = tamga_per_doc(fx, d, Memo::Warm, 50, budget);
+    let cold = tamga_per_doc(fx, d, Memo::Cold, 50, budget);
+    println!(
+        "{}: tamga {:.0} µs (cold {:.0} µs: the GOST issuing CA's and the CRLs' GOST signatures checked again; {} bytes); xmlsec1 has no GOST",
+        d.label,
+        micros(warm),
+        micros(cold),
+        d.bytes.len()
+    );
+    for l in lines {
+        println!("{l}");
+    }
+    println!(
+        "(ratio > 1: Tamga is faster; goal: >= 0.5x, i.e. within 2x of OpenSSL's GOST engine)"
+    );
 }
 
 // ------------------------------------------- countersign + receipt (issue 3)
@@ -761,7 +998,7 @@ fn main() {
     let fx = Fixture::new();
     if let Ok(label) = std::env::var("TAMGA_BENCH_PROFILE") {
         let doc = fx
-            .docs()
+            .all_docs()
             .into_iter()
             .find(|d| d.label == label)
             .unwrap_or_else(|| panic!("TAMGA_BENCH_PROFILE={label:?}: no such document"));
@@ -781,7 +1018,7 @@ fn main() {
     }
     println!(
         "documents: {}",
-        fx.docs()
+        fx.all_docs()
             .iter()
             .map(|d| format!("{} = {} bytes", d.label, d.bytes.len()))
             .collect::<Vec<_>>()
@@ -793,6 +1030,7 @@ fn main() {
     if xmlsec {
         bench_xmlsec1(&mut c, &fx);
     }
+    let gost_lines = bench_gost(&mut c, &fx, quick, bench_mode);
     bench_sign(&mut c, &fx);
     let countersign_lines = bench_countersign(&mut c, &fx, xmlsec, quick, bench_mode);
     bench_parse_c14n(&mut c, &fx);
@@ -801,6 +1039,7 @@ fn main() {
 
     if bench_mode {
         summary(&fx, quick, xmlsec);
+        gost_summary(&fx, quick, &gost_lines);
         countersign_summary(&countersign_lines);
         peak_memory(&fx, xmlsec);
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use tamga_declaration::{sample, SampleSpec};
-use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, SigningKey};
+use tamga_dsig::{default_digest, sign_enveloped, SignOptions, SigningKey};
 use tamga_policy::{verify_document, Policy, VerifyRequest};
 use tamga_trust::{CountryCode, TrustList};
 
@@ -28,19 +28,29 @@ struct Case {
     expect_pass: bool,
 }
 
+/// The issuing CA file a broker's certificate chains to: the GOST
+/// flavour's brokers (`broker-gost*`) have their own.
+pub fn issuing_ca_of(broker: &str) -> &'static str {
+    if broker.starts_with("broker-gost") {
+        "gost-issuing-ca.pem"
+    } else {
+        "issuing-ca.pem"
+    }
+}
+
 fn sign(pki: &Path, cc: &str, broker: &str, xades: bool, doc: &str) -> anyhow::Result<Vec<u8>> {
     let dir = pki.join("keys").join(cc);
     let key = SigningKey::from_pkcs8_pem(&std::fs::read(dir.join(format!("{broker}.key")))?)?;
     let certs = crate::sign::load_certs(
         &dir.join(format!("{broker}.pem")),
-        &[dir.join("issuing-ca.pem")],
+        &[dir.join(issuing_ca_of(broker))],
     )?;
     Ok(sign_enveloped(
         doc.as_bytes(),
         &key,
         &SignOptions {
             certificates: certs,
-            digest: DigestAlgorithm::Sha256,
+            digest: default_digest(&key),
             xades,
             signing_time: time::OffsetDateTime::now_utc(),
             limits: Default::default(),
@@ -64,16 +74,19 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<Outcome> {
         countries.join(", "),
         pki_dir.display()
     );
-    crate::pki::make(&pki_dir, &countries, now)?;
+    // KZ brokers sign with GOST too, as NCA RK's software does by default.
+    crate::pki::make(&pki_dir, &countries, &["KZ".to_string()], now)?;
     let trust = TrustList::load_dir(&pki_dir.join("trust"))?;
 
-    println!("2. Brokers sign declarations (XML-DSig and XAdES-B-B, RSA-2048 and ECDSA P-256)");
+    println!("2. Brokers sign declarations (XML-DSig and XAdES-B-B, RSA-2048, ECDSA P-256, and GOST R 34.10-2015 512 in the Kazakh NCA form)");
     let corridors = [
         ("KZ", "AZ", "broker-rsa", true),
         ("AZ", "TR", "broker-ecdsa", false),
         ("TR", "KG", "broker-rsa", false),
         ("KG", "KZ", "broker-ecdsa", true),
         ("UZ", "AZ", "broker-ecdsa", true),
+        ("KZ", "AZ", "broker-gost", true),
+        ("KZ", "TR", "broker-gost-256", false),
     ];
     let mut cases = Vec::new();
     for (i, (from, to, broker, xades)) in corridors.iter().enumerate() {
@@ -115,7 +128,12 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<Outcome> {
         bytes: genuine.clone(),
         expect_pass: false,
     });
-    for broker in ["broker-expired", "broker-revoked", "broker-no-key-usage"] {
+    for broker in [
+        "broker-expired",
+        "broker-revoked",
+        "broker-no-key-usage",
+        "broker-gost-revoked",
+    ] {
         let doc = sample(&SampleSpec::new("KZ", "AZ", 100, 45));
         cases.push(Case {
             name: format!("KZ {broker}"),
@@ -218,8 +236,19 @@ fn countersign_step(
     let authority = tamga_receipt::Authority::from_certificate(&certs[0], "AZ")?;
     let policy = Policy::customs();
     let mut ok = true;
-    // The KZ→AZ declaration (accepted) and the forged one (rejected).
-    for (case, stem) in [(&cases[0], "kz-az"), (&cases[5], "kz-forged")] {
+    // The KZ→AZ declarations, RSA and GOST (accepted), and the forged one
+    // (rejected).
+    let by_name = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| anyhow::anyhow!("no demo case {name:?}"))
+    };
+    for (case, stem) in [
+        (by_name("KZ→AZ broker-rsa XAdES")?, "kz-az"),
+        (by_name("KZ→AZ broker-gost XAdES")?, "kz-az-gost"),
+        (by_name("KZ forged quantity")?, "kz-forged"),
+    ] {
         let origin: CountryCode = case
             .from
             .parse()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tamga_bus::{Bus, HeaderValue, MemoryBus, Message};
 use tamga_declaration::{sample, SampleSpec};
-use tamga_dsig::{sign_enveloped, DigestAlgorithm, SignOptions, SigningKey};
+use tamga_dsig::{default_digest, sign_enveloped, SignOptions, SigningKey};
 use tamga_pipeline::config::{
     AuthorityConfig, EmbeddedConfig, LogConfig, MetricsConfig, TrustConfig, WorkerConfig,
 };
@@ -33,6 +33,8 @@ struct Sent {
     corridor: String,
     kind: Kind,
     at: Instant,
+    /// Signed by a GOST R 34.10-2015 broker (KZ).
+    gost: bool,
 }
 
 fn signer(pki: &Path, cc: &str, name: &str) -> anyhow::Result<(SigningKey, Vec<Vec<u8>>)> {
@@ -40,7 +42,7 @@ fn signer(pki: &Path, cc: &str, name: &str) -> anyhow::Result<(SigningKey, Vec<V
     let key = SigningKey::from_pkcs8_pem(&std::fs::read(dir.join(format!("{name}.key")))?)?;
     let certs = crate::sign::load_certs(
         &dir.join(format!("{name}.pem")),
-        &[dir.join("issuing-ca.pem")],
+        &[dir.join(crate::demo::issuing_ca_of(name))],
     )?;
     Ok((key, certs))
 }
@@ -113,6 +115,10 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             signers.insert((cc, name), signer(pki, cc, name)?);
         }
     }
+    // KZ's GOST brokers (the demo PKI's GOST flavour).
+    for name in ["broker-gost", "broker-gost-revoked"] {
+        signers.insert(("KZ", name), signer(pki, "KZ", name)?);
+    }
     let mut batch = Vec::with_capacity(count);
     for i in 0..count {
         let from = COUNTRIES[i % 4];
@@ -130,12 +136,17 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             17 => Kind::Expired,
             _ => Kind::Good,
         };
+        // Half of KZ's declarations (and of its revoked signers) are GOST.
+        let gost = from == "KZ" && (i / 4) % 2 == 0;
         let broker = match kind {
+            Kind::Revoked if gost => "broker-gost-revoked",
             Kind::Revoked => "broker-revoked",
             Kind::Expired => "broker-expired",
+            _ if gost => "broker-gost",
             _ if i % 2 == 0 => "broker-rsa",
             _ => "broker-ecdsa",
         };
+        let gost = broker.starts_with("broker-gost");
         let (key, certs) = &signers[&(from, broker)];
         let doc = sample(&SampleSpec::new(from, to, 10_000 + i as u64, 45));
         let mut bytes = sign_enveloped(
@@ -143,7 +154,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             key,
             &SignOptions {
                 certificates: certs.clone(),
-                digest: DigestAlgorithm::Sha256,
+                digest: default_digest(key),
                 xades: i % 3 == 0,
                 signing_time: time::OffsetDateTime::now_utc(),
                 limits: Default::default(),
@@ -182,6 +193,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             kind,
             bytes,
             i,
+            gost,
         ));
     }
 
@@ -228,7 +240,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
     );
     let started = Instant::now();
     let mut sent: BTreeMap<String, Sent> = BTreeMap::new();
-    for (route, kind, bytes, i) in batch {
+    for (route, kind, bytes, i, gost) in batch {
         let id = format!("demo-{i:05}");
         sent.insert(
             id.clone(),
@@ -236,6 +248,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
                 corridor: route.to_ascii_uppercase().replace('.', "→"),
                 kind,
                 at: Instant::now(),
+                gost,
             },
         );
         bus.publish(
@@ -257,6 +270,8 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
     let mut table: BTreeMap<String, Row> = BTreeMap::new();
     let mut as_expected = true;
     let mut received = 0;
+    // GOST-signed: (decided, accepted, of which genuine).
+    let mut gost = (0usize, 0usize, 0usize);
     let deadline = Instant::now() + Duration::from_secs(120);
     while received < count && Instant::now() < deadline {
         let Ok(Some((_, m, accepted))) =
@@ -281,6 +296,11 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             *row.1.entry(reason).or_default() += 1;
         }
         as_expected &= accepted == (s.kind == Kind::Good);
+        if s.gost {
+            gost.0 += 1;
+            gost.1 += usize::from(accepted);
+            gost.2 += usize::from(s.kind == Kind::Good);
+        }
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
@@ -310,6 +330,11 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             percentile(&lat, 0.99)
         );
     }
+
+    println!(
+        "\n   GOST R 34.10-2015 512 (KZ brokers, Kazakh NCA form): {} decided, {} accepted ({} genuine), counter-signed by the destination's RSA/ECDSA authority",
+        gost.0, gost.1, gost.2
+    );
 
     println!(
         "\n7. tamga audit verify (the embedded store: {})",

@@ -1,5 +1,5 @@
-//! `tamga serve` (the broker gateway and the workers in one process) and
-//! `tamga gateway token create|revoke`.
+//! `tamga serve` (the broker gateway and the workers in one process),
+//! `tamga gateway token create|revoke` and `tamga gateway callback set|clear`.
 
 use std::path::PathBuf;
 
@@ -28,6 +28,36 @@ pub struct GatewayArgs {
 enum GatewayCommand {
     /// API tokens of brokers.
     Token(TokenArgs),
+    /// Push notifications: a broker's callback URL.
+    Callback(CallbackArgs),
+}
+
+#[derive(Debug, Args)]
+struct CallbackArgs {
+    #[command(subcommand)]
+    command: CallbackCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CallbackCommand {
+    /// Set a broker's callback URL and print its new HMAC secret (alone, once).
+    Set {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The broker's name.
+        #[arg(long, value_name = "NAME")]
+        broker: String,
+        /// Where its notifications are POSTed (https://…; http:// for local receivers).
+        #[arg(long, value_name = "URL")]
+        url: String,
+    },
+    /// Stop pushing a broker's notifications (pulling them goes on).
+    Clear {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        broker: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -96,8 +126,48 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
+async fn open_store(cfg: &Config) -> anyhow::Result<std::sync::Arc<dyn tamga_store::GatewayStore>> {
+    let store = tamga_gateway::connect_store(cfg, cfg.database.is_none())
+        .await
+        .context("opening the store")?;
+    Ok(store)
+}
+
+fn callback(c: &CallbackArgs) -> anyhow::Result<Outcome> {
+    match &c.command {
+        CallbackCommand::Set {
+            config,
+            broker,
+            url,
+        } => {
+            let cfg = Config::load(config)?;
+            let secret = runtime()?.block_on(async {
+                let store = open_store(&cfg).await?;
+                tamga_gateway::callback::set_callback(store.as_ref(), broker, url)
+                    .await
+                    .context("setting the callback")
+            })?;
+            println!("{secret}");
+        }
+        CallbackCommand::Clear { config, broker } => {
+            let cfg = Config::load(config)?;
+            runtime()?.block_on(async {
+                let store = open_store(&cfg).await?;
+                tamga_gateway::callback::clear_callback(store.as_ref(), broker)
+                    .await
+                    .context("clearing the callback")
+            })?;
+            eprintln!("cleared the callback of {broker}");
+        }
+    }
+    Ok(Outcome::Passed)
+}
+
 pub fn gateway(a: &GatewayArgs) -> anyhow::Result<Outcome> {
-    let GatewayCommand::Token(t) = &a.command;
+    let t = match &a.command {
+        GatewayCommand::Token(t) => t,
+        GatewayCommand::Callback(c) => return callback(c),
+    };
     match &t.command {
         TokenCommand::Create {
             config,

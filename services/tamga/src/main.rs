@@ -12,11 +12,13 @@
 //! * `tamga receipt qr RECEIPT [--svg FILE]` prints the QR payload (one line, `TMG1:`);
 //!   `tamga receipt verify-qr --trust DIR [--bundle FILE] PAYLOAD` prints JSON with `valid`,
 //!   `decision`, `documentSha256`, `receiptId`; exit 0 authentic, 1 not, 2 usage
-//! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ]`
+//! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ] [--gost KZ|CC,...|none]`
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
 //!   `tamga gateway token create --config FILE --broker NAME [--country CC] [--role ROLE]`
 //!   prints the token alone (ROLE: broker — the default —, or officer, auditor, analyst for
-//!   the pages); `tamga gateway token revoke --config FILE --broker NAME [--role ROLE]`
+//!   the pages); `tamga gateway token revoke --config FILE --broker NAME [--role ROLE]`;
+//!   `tamga gateway callback set --config FILE --broker NAME --url URL` prints the callback's
+//!   HMAC secret alone; `tamga gateway callback clear --config FILE --broker NAME`
 //! * `tamga trust build --dir DIR --signer-key KEY --signer-cert PEM --sequence N
 //!   --next-update RFC3339 > XX-tl.xml`, `tamga trust show FILE`, `tamga trust diff OLD NEW`,
 //!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)
@@ -70,7 +72,7 @@ enum Command {
     Audit(run::AuditArgs),
     /// Run the broker HTTP gateway and the workers in one process.
     Serve(gateway::ServeArgs),
-    /// The broker gateway's API tokens.
+    /// The broker gateway's API tokens and push callbacks.
     Gateway(gateway::GatewayArgs),
     /// Signed ETSI TS 119 612 trusted lists: build, show, diff, verify.
     Trust(trust::TrustArgs),
@@ -115,6 +117,12 @@ enum PkiCommand {
         /// Countries (ISO 3166 alpha-2, comma-separated).
         #[arg(long, value_name = "CC,CC,...", default_value = "AZ,KZ,TR,KG,UZ")]
         countries: String,
+        /// Countries that also get the GOST flavour: a GOST R 34.10-2015 512-bit
+        /// (TC26-512-A, Streebog-512) root CA, issuing CA with GOST-signed CRLs,
+        /// and GOST brokers (demo keys). `none` for none; countries not in
+        /// --countries are ignored.
+        #[arg(long, value_name = "CC,...|none", default_value = "KZ")]
+        gost: String,
     },
 }
 
@@ -167,8 +175,13 @@ fn main() -> ExitCode {
         Command::Gateway(a) => gateway::gateway(&a),
         Command::Trust(a) => trust::run(&a),
         Command::Pki(PkiArgs {
-            command: PkiCommand::Demo { out, countries },
-        }) => pki::run(&out, &countries),
+            command:
+                PkiCommand::Demo {
+                    out,
+                    countries,
+                    gost,
+                },
+        }) => pki::run(&out, &countries, &gost),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(BenchArgs {
             command: BenchCommand::Pipeline(a),

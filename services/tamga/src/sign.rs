@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tamga_dsig::{
-    certificates_from_pem, sign_enveloped, DigestAlgorithm, SignOptions, SignatureAlgorithm,
+    certificates_from_pem, default_digest, sign_enveloped, SignOptions, SignatureAlgorithm, Signer,
     SigningKey,
 };
 
@@ -24,7 +24,7 @@ pub struct SignArgs {
     /// Add XAdES-B-B signed properties (SigningTime, SigningCertificateV2).
     #[arg(long)]
     xades: bool,
-    /// Signature algorithm: rsa-sha256|rsa-sha384|rsa-sha512|rsa-pss-sha256|rsa-pss-sha384|rsa-pss-sha512|ecdsa-sha256|ecdsa-sha384|ecdsa-sha512|ed25519 (default: from the key).
+    /// Signature algorithm: rsa-sha256|rsa-sha384|rsa-sha512|rsa-pss-sha256|rsa-pss-sha384|rsa-pss-sha512|ecdsa-sha256|ecdsa-sha384|ecdsa-sha512|ed25519 (default: from the key; a GOST demo key signs in the Kazakh NCA form: pkigovkz URIs, Streebog digests).
     #[arg(long, value_name = "ALG")]
     alg: Option<String>,
     /// Claimed signing time for XAdES (RFC 3339); defaults to now.
@@ -80,6 +80,11 @@ pub fn run(a: &SignArgs) -> anyhow::Result<Outcome> {
             .ok_or_else(|| anyhow::anyhow!("--alg {alg:?} is not a known signature algorithm"))?;
         key = key.with_algorithm(parsed).context("--alg")?;
     }
+    if matches!(key.algorithm(), SignatureAlgorithm::Gost { .. }) {
+        eprintln!(
+            "tamga: warning: signing with a GOST demo key (variable-time arithmetic: for demo and test material only)"
+        );
+    }
     let certificates = load_certs(&a.cert, &a.chain)?;
     let signing_time = match &a.signing_time {
         Some(s) => time::OffsetDateTime::from_unix_timestamp(crate::parse_time(Some(s))?)?,
@@ -92,7 +97,7 @@ pub fn run(a: &SignArgs) -> anyhow::Result<Outcome> {
         &key,
         &SignOptions {
             certificates,
-            digest: DigestAlgorithm::Sha256,
+            digest: default_digest(&key),
             xades: a.xades,
             signing_time,
             limits: Default::default(),

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use tamga_dsig::ExternalResolver;
-use tamga_policy::{verify_document, Policy, Profile, VerifyRequest};
+use tamga_pipeline::ocsp_fetch::{OcspConfig, OcspFetcher};
+use tamga_policy::{Policy, Profile, VerifyRequest};
 use tamga_trust::{CountryCode, TrustList};
 
 use crate::Outcome;
@@ -33,6 +34,16 @@ pub struct VerifyArgs {
     /// Shared secret file for HMAC signatures (generic profile only).
     #[arg(long, value_name = "FILE")]
     hmac_key: Option<PathBuf>,
+    /// OCSP: `fetch` asks the responders named in the path's certificates
+    /// (Authority Information Access, http://) and uses their answers as
+    /// evidence beside the signature's own; `off` (the default) uses only
+    /// what the signature and the trust list carry, so verification stays
+    /// offline unless asked.
+    #[arg(long, value_name = "fetch|off", default_value = "off")]
+    ocsp: String,
+    /// Timeout of one OCSP exchange with `--ocsp fetch`, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    ocsp_timeout_ms: u64,
     /// Signed documents to verify.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -54,6 +65,15 @@ pub fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     let at = crate::parse_time(a.at.as_deref())?;
+    let fetcher = match a.ocsp.as_str() {
+        "off" => None,
+        "fetch" => Some(OcspFetcher::new(&OcspConfig {
+            fetch: true,
+            timeout_ms: a.ocsp_timeout_ms,
+            ..OcspConfig::default()
+        })),
+        other => bail!("--ocsp {other:?}: expected fetch or off"),
+    };
     let mut policy = match &a.policy {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -106,7 +126,7 @@ pub fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (name, bytes) in &inputs {
-        let report = verify_document(&VerifyRequest {
+        let request = VerifyRequest {
             bytes,
             trust: &trust,
             origin,
@@ -114,7 +134,26 @@ pub fn run(a: &VerifyArgs) -> anyhow::Result<Outcome> {
             policy: &policy,
             resolver: &resolver,
             hmac_secret: secret.as_deref(),
+        };
+        let fetched = fetcher.as_ref().map(|f| {
+            f.fetch(
+                &tamga_policy::ocsp_targets(&request),
+                u64::try_from(at).unwrap_or(0),
+            )
         });
+        for why in fetched.iter().flat_map(|f| f.failures.iter()) {
+            eprintln!("tamga: OCSP: {name}: {why}");
+        }
+        let responses: Vec<&[u8]> = fetched
+            .iter()
+            .flat_map(|f| f.responses.iter().map(Vec::as_slice))
+            .collect();
+        let report = tamga_policy::verify_document_fetched(
+            &request,
+            tamga_policy::Strategy::Auto,
+            &responses,
+        )
+        .0;
         all_passed &= report.passed();
         if inputs.len() == 1 {
             serde_json::to_writer_pretty(&mut out, &report)?;

@@ -282,8 +282,6 @@ const NO_CERTIFICATE: Verdict = Verdict::new(
     "no_signing_certificate",
 )
 .intact(false);
-const NO_REVOCATION_DATA: Verdict =
-    Verdict::new(INDET, S::TryLater, "revocation_unknown").intact(true);
 
 // ---------------------------------------------------------------------------
 // Cases
@@ -836,8 +834,8 @@ static CASES: &[Case] = &[
     )
     .revocation(RevocationMode::Require)
     .diverges(
-        NO_REVOCATION_DATA,
-        "no OCSP support: neither RevocationValues' OCSP response nor trust/…external-ocsp-response.der can be consumed (the SignatureTimeStamp is verified; ArchiveTimeStamp, CertificateValues and RevocationValues are not evaluated)",
+        Verdict::new(INDET, S::TryLater, "ocsp_unauthorised").intact(true),
+        "the RevocationValues OCSP answer about good-user (issued by good-ca) is signed by ocsp-responder, which root-ca issued: RFC 6960 §4.2.2.2 authorises only the issuer itself or a responder the issuer certified (with id-kp-OCSPSigning); DSS accepts any responder that chains to a trust anchor. No CRL covers good-user, so there is no other evidence (ArchiveTimeStamp and CertificateValues are not evaluated)",
     ),
     dss(
         "dss-xades/xades-with-dtd-injection.xml",

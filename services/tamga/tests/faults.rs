@@ -13,6 +13,12 @@
 //! / `cargo test -p tamga --test faults -- --test-threads=1`). Every test is
 //! named `faults::fault_*` so that the workspace run can skip them.
 //!
+//! Two of them drive the broker gateway (`tamga serve` on RabbitMQ and PostgreSQL) over
+//! HTTP: RabbitMQ stopped during submissions (503 with Retry-After while it is down; every
+//! 202 decided exactly once afterwards), and the process killed between the publisher
+//! confirm and the HTTP answer (the test hook `TAMGA_TEST_ABORT_AFTER_CONFIRM=1`; the retry
+//! with the same Idempotency-Key gets the same id, and the declaration is decided once).
+//!
 //! A failing test prints the tail of every worker's stderr; `FAULT_LOGS=1`
 //! prints it on success too. `FAULT_BURST=N` changes the size of the burst.
 
@@ -241,7 +247,7 @@ impl Site {
         }
         toml.push_str(&format!(
             "[worker]\nname = \"{name}\"\nconcurrency = 16\n\n\
-             [metrics]\nlisten = \"\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
              [log]\nlevel = \"info\"\n"
         ));
         let path = root.join(format!("site-{name}.toml"));
@@ -437,17 +443,43 @@ impl Worker {
         w
     }
 
-    fn log_contains(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    /// The worker's metrics endpoint, from its `metrics endpoint` log line.
+    fn metrics_addr(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let line = log
+            .iter()
+            .find(|l| l.contains("metrics endpoint"))
+            .unwrap_or_else(|| panic!("{} logged no metrics endpoint", self.name));
+        let at = line.find("addr=").expect("addr= in the metrics line") + 5;
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
     }
 
-    fn log_count(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
+    /// The sum of every sample of `metric` whose labels include all of
+    /// `labels` (`name="value"` pairs), scraped from the running worker.
+    fn metric(&self, metric: &str, labels: &[&str]) -> f64 {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(self.metrics_addr()).unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                l.split(['{', ' ']).next() == Some(metric)
+                    && labels.iter().all(|want| l.contains(want))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn log_contains(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
     }
 
     /// SIGKILL, and reap.
@@ -856,6 +888,190 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+// --- the broker gateway (`tamga serve`) ------------------------------------------
+
+impl Site {
+    /// The site configuration of `tamga serve`: the gateway on a free port, unlimited
+    /// rates, and a short confirm timeout (a submission while the broker is down is
+    /// answered 503 after one second rather than ten).
+    fn gateway_config(&self, name: &str) -> PathBuf {
+        let path = self.config(name);
+        let mut toml = std::fs::read_to_string(&path).unwrap();
+        toml = toml.replace(
+            "delivery_limit = 5\n",
+            "delivery_limit = 5\nconfirm_timeout_ms = 1000\n",
+        );
+        toml.push_str(
+            "\n[gateway]\nlisten = \"127.0.0.1:0\"\nrate_per_second = 0\nretry_after_secs = 1\n",
+        );
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    /// `tamga gateway token create`: the token alone on stdout.
+    fn token(&self, broker: &str) -> String {
+        let out = tamga()
+            .args(["gateway", "token", "create", "--broker", broker, "--config"])
+            .arg(self.gateway_config("token"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+/// `tamga serve --config FILE` on RabbitMQ and PostgreSQL (the gateway and the fused
+/// workers in one process), with the address of its `ready on http://…` line.
+struct Served {
+    worker: Worker,
+    addr: String,
+}
+
+impl Served {
+    async fn start(site: &Site, name: &str, abort_after_confirm: bool) -> Served {
+        let config = site.gateway_config(name);
+        let mut cmd = tamga();
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if abort_after_confirm {
+            cmd.env("TAMGA_TEST_ABORT_AFTER_CONFIRM", "1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stderr = child.stderr.take().unwrap();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    log.lock().unwrap().push(strip_ansi(&line));
+                }
+            });
+        }
+        site.logs
+            .lock()
+            .unwrap()
+            .push((name.to_string(), log.clone()));
+        let mut worker = Worker {
+            child,
+            name: name.to_string(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let addr = loop {
+            let found = worker.log.lock().unwrap().iter().find_map(|l| {
+                l.split("ready on http://")
+                    .nth(1)
+                    .map(|rest| rest.chars().take_while(|c| !c.is_whitespace()).collect())
+            });
+            if let Some(addr) = found {
+                break addr;
+            }
+            if let Ok(Some(status)) = worker.child.try_wait() {
+                panic!("tamga serve {name} exited before `ready`: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tamga serve {name}: no ready line in 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Served { worker, addr }
+    }
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`): status, headers (lower-case names), body;
+/// `Err` when the connection ends without an answer.
+async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(body).await.map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| format!("no answer ({} bytes)", raw.len()))?;
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .ok_or("no status line")?;
+        let hs = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Ok((status, hs, raw[split + 4..].to_vec()))
+    };
+    tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .map_err(|_| "no answer within 60 s".to_string())?
+}
+
+fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    hs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `POST /v1/declarations` of `doc` under `key`.
+async fn submit(
+    addr: &str,
+    token: &str,
+    doc: &Doc,
+    key: &str,
+) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+    let auth = format!("Bearer {token}");
+    http(
+        addr,
+        "POST",
+        "/v1/declarations",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/xml"),
+            ("X-Tamga-Origin", &doc.from),
+            ("X-Tamga-Destination", &doc.to),
+            ("Idempotency-Key", key),
+        ],
+        &doc.body,
+    )
+    .await
+}
+
+fn id_of(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 // --- the faults ---------------------------------------------------------------
 
 /// The tests, in a module so that their full names (`faults::fault_…`) are
@@ -976,11 +1192,11 @@ mod faults {
         );
         let retries = publisher.await.unwrap();
         let dups = collector.settle(&docs, Duration::from_secs(180)).await;
+        let reconsumed = worker.metric("tamga_bus_reconnects_total", &[]);
         assert!(
-            worker.log_contains("consuming again"),
-            "the worker must log that it re-consumed after the broker restart"
+            reconsumed >= 1.0,
+            "the worker must count that it consumed again after the broker restart"
         );
-        let reconsumed = worker.log_count("consuming again");
         worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
@@ -1024,11 +1240,19 @@ mod faults {
         assert_eq!(during, 0, "results while PostgreSQL was down");
         let retries = publisher.await.unwrap();
         let dups = collector.settle(&docs, Duration::from_secs(180)).await;
-        assert!(
-            worker.log_contains("transient failure; holding the message"),
-            "the worker must have held messages while PostgreSQL was down"
+        let transient = worker.metric(
+            "tamga_failures_total",
+            &["class=\"transient\"", "source=\"store\""],
         );
-        let transient = worker.log_count("transient failure");
+        assert!(
+            transient >= 1.0,
+            "the worker must have held messages on transient store failures while PostgreSQL was down"
+        );
+        assert_eq!(
+            worker.metric("tamga_dead_lettered_total", &[]),
+            0.0,
+            "nothing dead-lettered"
+        );
         worker.terminate().await;
         // A database outage must not burn delivery counts.
         site.assert_dlqs_empty();
@@ -1036,7 +1260,7 @@ mod faults {
         eprintln!(
             "fault_postgres_down_for_10s: {N} decided exactly once ({dups} duplicate deliveries, \
              {retries} publish retries, {transient} \
-             transient-failure log lines), audit {counts:?}, {:.1} s",
+             transient store failures counted), audit {counts:?}, {:.1} s",
             t0.elapsed().as_secs_f64()
         );
     }
@@ -1094,6 +1318,15 @@ mod faults {
             .map(|(id, _, _)| (id.to_string(), Some("rejected".to_string())))
             .collect();
         assert_eq!(dead, want, "tamga.verify.dlq");
+        assert_eq!(
+            worker.metric(
+                "tamga_failures_total",
+                &["class=\"poison\"", "source=\"message\""]
+            ),
+            2.0,
+            "poison failures counted"
+        );
+        assert_eq!(worker.metric("tamga_dead_lettered_total", &[]), 2.0);
         worker.terminate().await;
         let n: i64 = pg_admin(&site.db)
             .await
@@ -1151,6 +1384,234 @@ mod faults {
             n as f64 / published.as_secs_f64(),
             elapsed.as_secs_f64(),
             n as f64 / elapsed.as_secs_f64(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    /// `tamga serve` on RabbitMQ and PostgreSQL; eight HTTP clients submit 160
+    /// declarations; RabbitMQ is stopped for 6 s at ~30 % of the accepted ones (the second
+    /// half is submitted once it is down). While it is
+    /// down, submissions are answered 503 with `Retry-After` (no confirm), and the clients
+    /// retry with the same Idempotency-Key after it. Afterwards every submission that got a
+    /// 202 is decided exactly once: one result on the right queue each, one `submitted`,
+    /// `received`, `forwarded` … audit event each, nothing dead-lettered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fault_gateway_rabbitmq_stopped_during_submissions() {
+        let t0 = Instant::now();
+        const N: usize = 160;
+        const CLIENTS: usize = 8;
+        let docs = Arc::new(declarations("gwmq", N));
+        let site = Site::new("gwmq").await;
+        let collector = Collector::start(&site).await;
+        let token = site.token("fault-broker");
+        let mut served = Served::start(&site, "gw-mq-a", false).await;
+        let accepted: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+        let unavailable = Arc::new(AtomicU64::new(0));
+        // The second half waits for the broker to be down (`stop_app` may take seconds on a
+        // busy machine): some submissions are certainly made during the outage.
+        let down = Arc::new(AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for c in 0..CLIENTS {
+            let (docs, accepted, unavailable, down) = (
+                docs.clone(),
+                accepted.clone(),
+                unavailable.clone(),
+                down.clone(),
+            );
+            let (addr, token) = (served.addr.clone(), token.clone());
+            clients.push(tokio::spawn(async move {
+                for i in (c..N).step_by(CLIENTS) {
+                    while i >= N / 2 && !down.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    let key = format!("gwmq-{i}");
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    loop {
+                        assert!(Instant::now() < deadline, "{key}: no 202 within 120 s");
+                        match submit(&addr, &token, &docs[i], &key).await {
+                            Ok((202, _, body)) => {
+                                accepted.lock().unwrap().push((i, id_of(&body)));
+                                break;
+                            }
+                            Ok((503, hs, body)) => {
+                                let wait: u64 = header(&hs, "retry-after")
+                                    .and_then(|v| v.parse().ok())
+                                    .unwrap_or_else(|| {
+                                        panic!(
+                                            "503 without Retry-After: {}",
+                                            String::from_utf8_lossy(&body)
+                                        )
+                                    });
+                                unavailable.fetch_add(1, Ordering::Relaxed);
+                                tokio::time::sleep(Duration::from_secs(wait)).await;
+                            }
+                            Ok((status, _, body)) => {
+                                panic!("{key}: {status} {}", String::from_utf8_lossy(&body))
+                            }
+                            // The answer was lost with the connection: the same key again.
+                            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                        }
+                    }
+                    // Paced: the outage falls in the middle of the submissions.
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+            }));
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while accepted.lock().unwrap().len() < N * 30 / 100 {
+            assert!(Instant::now() < deadline, "no progress before the outage");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let at = accepted.lock().unwrap().len();
+        let before = unavailable.load(Ordering::Relaxed);
+        let stopped = blocking(RabbitStopped::stop).await;
+        down.store(true, Ordering::SeqCst);
+        // A submission confirmed just before the stop may still be answered for a moment.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let down_from = accepted.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let accepted_while_down = accepted.lock().unwrap().len() - down_from;
+        let during = unavailable.load(Ordering::Relaxed) - before;
+        blocking(move || drop(stopped)).await;
+        eprintln!(
+            "RabbitMQ stopped at {at}/{N} accepted ({} more while stop_app ran) for 6 s: \
+             {during} submissions answered 503",
+            down_from - at
+        );
+        assert_eq!(accepted_while_down, 0, "202s while RabbitMQ was down");
+        assert!(during > 0, "no 503 while RabbitMQ was down");
+        for c in clients {
+            c.await.unwrap();
+        }
+        let accepted = accepted.lock().unwrap().clone();
+        assert_eq!(accepted.len(), N);
+        let ids: std::collections::HashSet<&String> = accepted.iter().map(|(_, id)| id).collect();
+        assert_eq!(ids.len(), N, "one id per submission");
+        // The pipeline's messages carry the gateway's ids.
+        let decided: Vec<Doc> = accepted
+            .iter()
+            .map(|(i, id)| Doc {
+                id: id.clone(),
+                ..docs[*i].clone()
+            })
+            .collect();
+        let dups = collector.settle(&decided, Duration::from_secs(180)).await;
+        served.worker.terminate().await;
+        site.assert_dlqs_empty();
+        let counts = check_audit(&site, &decided, 0).await;
+        assert_eq!(
+            counts.get("submitted").copied(),
+            Some(N as u64),
+            "{counts:?}"
+        );
+        eprintln!(
+            "fault_gateway_rabbitmq_stopped_during_submissions: {N} accepted, {} answered 503 \
+             in all, each decided exactly once ({dups} duplicate deliveries), audit {counts:?}, \
+             {:.1} s",
+            unavailable.load(Ordering::Relaxed),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    /// `tamga serve` with `TAMGA_TEST_ABORT_AFTER_CONFIRM=1` dies right after the broker
+    /// confirmed a submission (the message is in `tamga.inbound`, the claim is stored, the
+    /// `submitted` record and the answer are not). Restarted without the hook, the retry
+    /// with the same Idempotency-Key gets a 202 with the id that was claimed, and the
+    /// declaration — published twice under that id — is decided once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fault_gateway_killed_between_confirm_and_answer() {
+        let t0 = Instant::now();
+        let docs = declarations("gwkill", 2);
+        let site = Site::new("gwkill").await;
+        let collector = Collector::start(&site).await;
+        let token = site.token("fault-broker");
+        let mut served = Served::start(&site, "gw-kill-a", true).await;
+        let r = submit(&served.addr, &token, &docs[0], "gwkill-0").await;
+        assert!(
+            r.is_err(),
+            "no answer expected from the killed gateway: {r:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = served.worker.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the hook did not end the process"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!status.success(), "{status}");
+        assert!(served.worker.log_contains("aborting after the confirm"));
+        let db = pg_admin(&site.db).await;
+        let claimed: String = db
+            .query_one(
+                "SELECT id FROM gateway_submissions WHERE idempotency_key = 'gwkill-0'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let marked: i64 = db
+            .query_one(
+                "SELECT count(*) FROM audit_events WHERE stage = 'submitted'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(marked, 0, "killed before the submitted record");
+
+        let mut served = Served::start(&site, "gw-kill-b", false).await;
+        let (status, hs, body) = submit(&served.addr, &token, &docs[0], "gwkill-0")
+            .await
+            .unwrap();
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            id_of(&body),
+            claimed,
+            "the retry gets the id that was claimed"
+        );
+        assert_eq!(header(&hs, "idempotent-replayed"), Some("true"));
+        let (status, _, body) = submit(&served.addr, &token, &docs[1], "gwkill-1")
+            .await
+            .unwrap();
+        assert_eq!(status, 202);
+        let second = id_of(&body);
+        let decided = vec![
+            Doc {
+                id: claimed.clone(),
+                ..docs[0].clone()
+            },
+            Doc {
+                id: second,
+                ..docs[1].clone()
+            },
+        ];
+        let dups = collector.settle(&decided, Duration::from_secs(120)).await;
+        let auth = format!("Bearer {token}");
+        let (status, _, body) = http(
+            &served.addr,
+            "GET",
+            &format!("/v1/declarations/{claimed}"),
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"],
+            "forwarded"
+        );
+        served.worker.terminate().await;
+        site.assert_dlqs_empty();
+        let counts = check_audit(&site, &decided, 0).await;
+        assert_eq!(counts.get("submitted").copied(), Some(2), "{counts:?}");
+        eprintln!(
+            "fault_gateway_killed_between_confirm_and_answer: the retry got {claimed}, decided \
+             once ({dups} duplicate deliveries), audit {counts:?}, {:.1} s",
             t0.elapsed().as_secs_f64()
         );
     }

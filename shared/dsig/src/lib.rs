@@ -26,5 +26,8 @@ pub use crypto::{verify_signature, Curve, PublicKey};
 pub use error::{CryptoError, FormatError, ReferenceError};
 pub use model::{parse_signature, Budget, KeyInfo, KeyValue, Reference, SignatureModel, Transform};
 pub use reference::{resolve_uri, ExternalResolver, NoExternal, Target};
-pub use sign::{certificates_from_pem, sign_enveloped, SignError, SignOptions, Signer, SigningKey};
+pub use sign::{
+    certificates_from_pem, default_digest, sign_canonical_enveloped, sign_enveloped, SignError,
+    SignOptions, Signer, SigningKey,
+};
 pub use xades::{parse_xades, CertDigest, SignatureTimestamp, Xades};

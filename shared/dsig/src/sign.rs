@@ -38,6 +38,10 @@ enum KeyKind {
     Rsa(aws_lc_rs::rsa::KeyPair),
     Ec(aws_lc_rs::signature::EcdsaKeyPair, Curve),
     Ed25519(aws_lc_rs::signature::Ed25519KeyPair),
+    /// A GOST demo key (feature `gost-demo`): variable-time signing from
+    /// `tamga-gost`'s demo signer, for demo and test material only.
+    #[cfg(feature = "gost-demo")]
+    GostDemo(tamga_gost::demo::DemoSecretKey),
 }
 
 /// A PKCS#8 private key held in memory.
@@ -106,6 +110,23 @@ impl SigningKey {
                 algorithm: SignatureAlgorithm::Ed25519,
             });
         }
+        #[cfg(feature = "gost-demo")]
+        if let Ok(k) = tamga_gost::demo::DemoSecretKey::from_pkcs8_der(der) {
+            // The Kazakh NCA's XML form by default (pkigovkz URIs, r‖s
+            // little-endian); `with_algorithm` switches to CryptoPro's.
+            let bits = if k.param_set().bits() == 512 {
+                512
+            } else {
+                256
+            };
+            return Ok(Self {
+                kind: KeyKind::GostDemo(k),
+                algorithm: SignatureAlgorithm::Gost {
+                    bits,
+                    dialect: crate::algorithms::GostDialect::Kazakh,
+                },
+            });
+        }
         Err(CryptoError::BadKey(
             "unsupported private key (RSA ≥ 2048, EC P-256/P-384/P-521 or Ed25519 in PKCS#8)"
                 .into(),
@@ -124,6 +145,10 @@ impl SigningKey {
                 )
             }
             (KeyKind::Ec(..), a) | (KeyKind::Ed25519(_), a) => *a == self.algorithm,
+            #[cfg(feature = "gost-demo")]
+            (KeyKind::GostDemo(_), SignatureAlgorithm::Gost { bits, .. }) => {
+                matches!(&self.algorithm, SignatureAlgorithm::Gost { bits: b, .. } if b == bits)
+            }
             _ => false,
         };
         if !ok {
@@ -173,6 +198,19 @@ impl Signer for SigningKey {
                 }
             }
             KeyKind::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+            #[cfg(feature = "gost-demo")]
+            KeyKind::GostDemo(k) => {
+                let sig = k
+                    .sign_message(message)
+                    .map_err(|e| CryptoError::Signing(e.to_string()))?;
+                Ok(match &self.algorithm {
+                    SignatureAlgorithm::Gost {
+                        dialect: crate::algorithms::GostDialect::CryptoPro,
+                        ..
+                    } => sig.to_rfc4491(k.param_set()),
+                    _ => sig.to_kz_xml(k.param_set()),
+                })
+            }
         }
     }
 
@@ -188,7 +226,20 @@ impl Signer for SigningKey {
                 point: k.public_key().as_ref().to_vec(),
             },
             KeyKind::Ed25519(k) => PublicKey::Ed25519(k.public_key().as_ref().to_vec()),
+            #[cfg(feature = "gost-demo")]
+            KeyKind::GostDemo(k) => PublicKey::Gost(k.public_key().clone()),
         }
+    }
+}
+
+/// The reference digest that goes with a signer: the Streebog of a GOST
+/// signature (size and dialect), SHA-256 otherwise.
+pub fn default_digest(signer: &dyn Signer) -> DigestAlgorithm {
+    match signer.algorithm() {
+        a @ SignatureAlgorithm::Gost { .. } => {
+            a.digest().cloned().unwrap_or(DigestAlgorithm::Sha256)
+        }
+        _ => DigestAlgorithm::Sha256,
     }
 }
 
@@ -330,6 +381,50 @@ pub fn sign_enveloped(
     Ok(out)
 }
 
+/// [`sign_enveloped`] for a document its caller wrote in exclusive canonical
+/// form (as `build_signature` writes its own fragments): `root` is the
+/// document element, byte for byte its own exclusive c14n; `prolog` (an XML
+/// declaration, say) goes before it. The document digest is then the digest of
+/// `root` itself — no parse and no canonicalisation before signing; `ids` are
+/// the `Id` values already in `root`, so the signature's Id does not collide.
+///
+/// Nothing is taken on trust: the self-check parses the output and verifies
+/// every reference against it, so a `root` that is not canonical is a
+/// [`SignError::SelfCheck`], never a receipt that fails to verify later.
+pub fn sign_canonical_enveloped(
+    prolog: &str,
+    root: &str,
+    ids: &[&str],
+    signer: &dyn Signer,
+    options: &SignOptions,
+) -> Result<Vec<u8>, SignError> {
+    let close = root
+        .rfind("</")
+        .filter(|&at| root.ends_with('>') && at > 0)
+        .ok_or_else(|| SignError::SelfCheck("the document element has no end tag".into()))?;
+    let doc_digest = digest(&options.digest, root.as_bytes())?;
+    let sig_id = unique_id_by(|id| ids.contains(&id), "tamga-sig", &doc_digest);
+    let signature = build_signature(
+        &sig_id,
+        vec![RefSpec {
+            uri: String::new(),
+            type_uri: None,
+            enveloped: true,
+            digest_value: doc_digest,
+        }],
+        signer,
+        options,
+    )?;
+    let mut out = Vec::with_capacity(prolog.len() + root.len() + signature.xml.len() + 1);
+    out.extend_from_slice(prolog.as_bytes());
+    out.extend_from_slice(&root.as_bytes()[..close]);
+    out.extend_from_slice(signature.xml.as_bytes());
+    out.extend_from_slice(&root.as_bytes()[close..]);
+    out.push(b'\n');
+    self_check(&out, &options.limits, &signature, false)?;
+    Ok(out)
+}
+
 /// One reference to put in a new SignedInfo.
 pub(crate) struct RefSpec {
     pub uri: String,
@@ -357,8 +452,12 @@ pub(crate) fn build_signature(
         return Err(SignError::CertificateMismatch);
     }
     let algorithm = signer.algorithm();
+    // GOST only with a GOST R 34.10-2012 signature (the demo signer);
+    // GOST 34.310-2004 is verify-refused and never made.
+    let gost = matches!(algorithm, SignatureAlgorithm::Gost { .. });
     match algorithm.key_family() {
         Some(KeyFamily::Rsa | KeyFamily::Ec | KeyFamily::Ed25519) => {}
+        Some(KeyFamily::Gost) if gost => {}
         _ => return Err(CryptoError::UnsupportedAlgorithm(algorithm.name()).into()),
     }
     let ds = DSIG_NS;
@@ -378,21 +477,28 @@ pub(crate) fn build_signature(
             .to_offset(time::UtcOffset::UTC)
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| SignError::SelfCheck(e.to_string()))?;
-        let cert_digest = b64(&digest(&DigestAlgorithm::Sha256, cert)?);
+        // GOST signers digest their certificate with the signature's
+        // Streebog, as NCALayer does (SigningCertificateV2); others SHA-256.
+        let cert_alg = if gost {
+            options.digest.clone()
+        } else {
+            DigestAlgorithm::Sha256
+        };
+        let cert_digest = b64(&digest(&cert_alg, cert)?);
         // ds: is first used inside CertDigest, whose xades: ancestors do not
         // render it, so exclusive c14n declares it on each ds: element.
         let body = format!(
             concat!(
                 r#"<xades:SignedSignatureProperties><xades:SigningTime>{time}</xades:SigningTime>"#,
                 r#"<xades:SigningCertificateV2><xades:Cert><xades:CertDigest>"#,
-                r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{sha256}"></ds:DigestMethod>"#,
+                r#"<ds:DigestMethod xmlns:ds="{ds}" Algorithm="{cert_alg}"></ds:DigestMethod>"#,
                 r#"<ds:DigestValue xmlns:ds="{ds}">{cd}</ds:DigestValue>"#,
                 r#"</xades:CertDigest></xades:Cert></xades:SigningCertificateV2>"#,
                 r#"</xades:SignedSignatureProperties></xades:SignedProperties>"#
             ),
             time = time,
             ds = ds,
-            sha256 = crate::algorithms::SHA256,
+            cert_alg = attr_escape(cert_alg.uri()),
             cd = cert_digest
         );
         let props_c14n =
@@ -473,10 +579,18 @@ pub(crate) struct Built {
 /// An ID not yet used in `doc`, stable for the same document.
 /// `also_taken`: IDs about to be added to the document.
 pub(crate) fn unique_id(doc: &Document, prefix: &str, seed: &[u8], also_taken: &[&str]) -> String {
+    unique_id_by(
+        |id| doc.element_by_id(id).is_some() || also_taken.contains(&id),
+        prefix,
+        seed,
+    )
+}
+
+/// [`unique_id`] against any notion of "taken".
+fn unique_id_by(taken: impl Fn(&str) -> bool, prefix: &str, seed: &[u8]) -> String {
     let base = format!("{prefix}-{}", hex::encode(&seed[..seed.len().min(6)]));
     let mut id = base.clone();
     let mut n = 1;
-    let taken = |id: &str| doc.element_by_id(id).is_some() || also_taken.contains(&id);
     while taken(&id) || taken(&format!("{id}-value")) || taken(&format!("{id}-signedprops")) {
         n += 1;
         id = format!("{base}-{n}");

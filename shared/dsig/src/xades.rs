@@ -50,9 +50,36 @@ pub struct Xades<'d> {
     /// `SignatureTimeStamp`s: the canonicalisation they name (XAdES default:
     /// inclusive C14N 1.0) and the `EncapsulatedTimeStamp` DER token.
     pub signature_timestamps: Vec<SignatureTimestamp>,
-    /// Names of unsigned properties beyond counter-signatures and signature
-    /// timestamps (B-LT/B-LTA material), for the report.
+    /// Names of unsigned properties beyond counter-signatures, signature
+    /// timestamps and revocation values (B-LTA material), for the report.
     pub other_unsigned: Vec<String>,
+    /// `RevocationValues/OCSPValues/EncapsulatedOCSPValue`: DER OCSPResponses.
+    pub ocsp_values: Vec<Vec<u8>>,
+    /// `RevocationValues/CRLValues/EncapsulatedCRLValue`: DER CRLs.
+    pub crl_values: Vec<Vec<u8>>,
+}
+
+/// At most this many OCSP responses and as many CRLs in `RevocationValues`.
+pub const MAX_REVOCATION_VALUES: usize = 16;
+
+fn revocation_values(
+    rv: Node<'_>,
+    group: &str,
+    item: &'static str,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), FormatError> {
+    for values in rv.element_children().filter(|c| is_xades(*c, group)) {
+        for v in values.element_children().filter(|c| is_xades(*c, item)) {
+            if out.len() == MAX_REVOCATION_VALUES {
+                return Err(FormatError::Budget {
+                    what: "values in xades:RevocationValues",
+                    limit: MAX_REVOCATION_VALUES,
+                });
+            }
+            out.push(decode_base64(&v.text(), item)?);
+        }
+    }
+    Ok(())
 }
 
 fn is_xades(n: Node<'_>, local: &str) -> bool {
@@ -108,6 +135,8 @@ pub fn parse_xades<'d>(sig: &SignatureModel<'d>) -> Result<Option<Xades<'d>>, Fo
         counter_signatures: Vec::new(),
         signature_timestamps: Vec::new(),
         other_unsigned: Vec::new(),
+        ocsp_values: Vec::new(),
+        crl_values: Vec::new(),
     };
     for part in qp.element_children() {
         if is_xades(part, "SignedProperties") {
@@ -205,6 +234,19 @@ pub fn parse_xades<'d>(sig: &SignatureModel<'d>) -> Result<Option<Xades<'d>>, Fo
                             c14n,
                             token: decode_base64(&ets.text(), "EncapsulatedTimeStamp")?,
                         });
+                    } else if is_xades(p, "RevocationValues") {
+                        revocation_values(
+                            p,
+                            "OCSPValues",
+                            "EncapsulatedOCSPValue",
+                            &mut x.ocsp_values,
+                        )?;
+                        revocation_values(
+                            p,
+                            "CRLValues",
+                            "EncapsulatedCRLValue",
+                            &mut x.crl_values,
+                        )?;
                     } else {
                         x.other_unsigned.push(p.local_name().to_string());
                     }

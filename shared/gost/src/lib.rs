@@ -1,9 +1,10 @@
 //! GOST R 34.10-2012 (= GOST R 34.10-2015 / ST RK GOST R 34.10-2015)
 //! signature **verification** and Streebog (GOST R 34.11-2012) digests.
 //!
-//! Verify only: Tamga never holds a GOST private key. Test material is
-//! signed in tests with OpenSSL's GOST provider or with the test-only
-//! signer of this crate's tests.
+//! Verify only: Tamga never holds a real GOST private key. Test material is
+//! signed with OpenSSL's GOST engine, or with the demo signer behind the
+//! cargo feature `demo-signing` ([`demo`], for `tamga pki demo` and the
+//! benchmarks: variable time, not for production keys).
 //!
 //! **Not constant time, by design.** Verification handles public data only
 //! (the public key, the signed digest, the signature), so nothing secret
@@ -22,6 +23,8 @@
 #![forbid(unsafe_code)]
 
 mod curve;
+#[cfg(feature = "demo-signing")]
+pub mod demo;
 pub mod der;
 pub mod params;
 pub mod webpki;
@@ -168,7 +171,7 @@ impl PublicKey {
             // With cofactor h the curve has points of order 2, 4 and h·q;
             // only q·Q = O puts Q in the generator's subgroup. With h = 1
             // every finite point on the curve has order q.
-            let qq = f.mul_scalar(&Field::from_affine(&x, &y), &c.q);
+            let qq = f.mul_scalar(&f.point(&x, &y), &c.q);
             if f.to_affine(&qq).is_some() {
                 return Err(GostError::WrongOrder);
             }
@@ -317,12 +320,7 @@ pub fn verify_integer(key: &PublicKey, alpha: &BigUint, sig: &Signature) -> Resu
     let z1 = (&sig.s * &v) % q;
     let z2 = (q - (&sig.r * &v) % q) % q;
     let f = Field::new(c);
-    let point = f.mul_two(
-        &z1,
-        &Field::from_affine(&c.x, &c.y),
-        &z2,
-        &Field::from_affine(&key.x, &key.y),
-    );
+    let point = f.mul_two(&z1, &f.point(&c.x, &c.y), &z2, &f.point(&key.x, &key.y));
     let (x, _) = f.to_affine(&point).ok_or(GostError::BadSignature)?;
     if x % q == sig.r {
         Ok(())

@@ -20,7 +20,7 @@ pub(crate) fn sign_with_k(set: ParamSet, d: &BigUint, e: &BigUint, k: &BigUint) 
     if e.is_zero() {
         e = BigUint::one();
     }
-    let point = f.mul_scalar(&Field::from_affine(&c.x, &c.y), k);
+    let point = f.mul_scalar(&f.point(&c.x, &c.y), k);
     let (x, _) = f.to_affine(&point).unwrap();
     let r = x % &c.q;
     let s = (&r * d + k * e) % &c.q;
@@ -30,9 +30,7 @@ pub(crate) fn sign_with_k(set: ParamSet, d: &BigUint, e: &BigUint, k: &BigUint) 
 pub(crate) fn public_key(set: ParamSet, d: &BigUint) -> PublicKey {
     let c = set.params();
     let f = Field::new(c);
-    let (x, y) = f
-        .to_affine(&f.mul_scalar(&Field::from_affine(&c.x, &c.y), d))
-        .unwrap();
+    let (x, y) = f.to_affine(&f.mul_scalar(&f.point(&c.x, &c.y), d)).unwrap();
     PublicKey::from_affine(set, x, y).unwrap()
 }
 
@@ -71,7 +69,7 @@ fn parameter_sets_are_consistent() {
         assert!(probably_prime(&c.p), "{set:?} p");
         assert!(probably_prime(&c.q), "{set:?} q");
         assert!(f.on_curve(&c.x, &c.y), "{set:?} G on curve");
-        let qg = f.mul_scalar(&Field::from_affine(&c.x, &c.y), &c.q);
+        let qg = f.mul_scalar(&f.point(&c.x, &c.y), &c.q);
         assert!(f.to_affine(&qg).is_none(), "{set:?} q·G = O");
         let order = &c.q * c.cofactor;
         let trace = if order > &c.p + 1u32 {
@@ -266,7 +264,7 @@ fn find_point_outside_subgroup(set: ParamSet) -> (BigUint, BigUint) {
     loop {
         let rhs = (x.modpow(&BigUint::from(3u32), p) + &c.a * &x + &c.b) % p;
         if let Some(y) = sqrt_mod(&rhs, p) {
-            let qp = f.mul_scalar(&Field::from_affine(&x, &y), &c.q);
+            let qp = f.mul_scalar(&f.point(&x, &y), &c.q);
             if f.to_affine(&qp).is_some() {
                 return (x, y);
             }

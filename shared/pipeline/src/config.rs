@@ -46,6 +46,14 @@ pub struct DatabaseConfig {
     pub create_timeout_ms: u64,
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
+    /// Group commit: up to this many declarations' records in one transaction (one WAL
+    /// flush); `0` turns it off (one transaction per record).
+    #[serde(default = "default_group_commit")]
+    pub group_commit: usize,
+}
+
+fn default_group_commit() -> usize {
+    64
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -74,6 +82,13 @@ pub struct TrustConfig {
     /// Reload the trust source every this many seconds (0: only on SIGHUP).
     #[serde(default)]
     pub reload_secs: u64,
+    /// Timeout for a trusted list named by an `http://` URL in the LOTL,
+    /// milliseconds (0 or absent: 10 000).
+    #[serde(default)]
+    pub fetch_timeout_ms: u64,
+    /// `[trust.ocsp]`: asking OCSP responders (off unless `fetch = true`).
+    #[serde(default)]
+    pub ocsp: crate::ocsp_fetch::OcspConfig,
 }
 
 /// `[[trust.list]]`: one country's signed list and the certificates allowed to sign it.
@@ -155,6 +170,31 @@ pub struct GatewayConfig {
     pub retry_after_secs: u32,
     /// Longest hold of an empty `GET /v1/notifications?wait=…` (at most 30 s).
     pub long_poll_max_secs: u32,
+    /// Push notifications: how long one POST to a broker's callback may take.
+    pub callback_timeout_ms: u64,
+    /// Push notifications: the first wait after a failed POST, doubling (with jitter) up to
+    /// `callback_retry_max_ms`.
+    pub callback_retry_first_ms: u64,
+    pub callback_retry_max_ms: u64,
+    /// HTTPS: `[gateway.tls]`; absent: plain HTTP (behind a TLS-terminating proxy).
+    pub tls: Option<GatewayTlsConfig>,
+}
+
+/// `[gateway.tls]`: the gateway's own certificate and, for mutual TLS, the CAs whose
+/// client certificates authenticate brokers (subject CN = the broker's name).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTlsConfig {
+    /// PEM: the server certificate, then its chain.
+    pub cert: PathBuf,
+    /// PEM: the server's private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// PEM: CA certificates that issue brokers' client certificates. Absent: no mutual TLS.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse connections without a valid client certificate (else tokens still work).
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 impl Default for GatewayConfig {
@@ -165,6 +205,10 @@ impl Default for GatewayConfig {
             rate_burst: 100,
             retry_after_secs: 2,
             long_poll_max_secs: 30,
+            callback_timeout_ms: 10_000,
+            callback_retry_first_ms: 1_000,
+            callback_retry_max_ms: 300_000,
+            tls: None,
         }
     }
 }
@@ -287,6 +331,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("url", &redact(&self.url))
             .field("app_role", &self.app_role)
             .field("pool_size", &self.pool_size)
+            .field("group_commit", &self.group_commit)
             .finish()
     }
 }

@@ -94,8 +94,14 @@ impl Verified {
 }
 
 /// What the countersigner hands to the forwarder (and stores, to re-emit).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// Stored and passed between stages in a binary frame ([`Decided::encode`]):
+/// the counter-signed document and the receipt travel as raw bytes, never
+/// base64 inside JSON (that round trip cost more CPU per declaration than
+/// the XML parse). The counter-signed document is kept once, in this row:
+/// it is what a redelivery re-emits and what the gateway serves; the outbound
+/// copy in the broker is consumed and gone.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decided {
     pub id: String,
     pub correlation_id: String,
@@ -108,27 +114,159 @@ pub struct Decided {
     pub decision: Decision,
     pub sub_indication: Option<String>,
     pub reason: Option<String>,
-    /// The countersigned document (accepted only), base64.
-    pub countersigned: Option<String>,
-    /// The signed receipt, base64.
-    pub receipt: String,
+    /// The counter-signed document (accepted only).
+    pub countersigned: Option<Vec<u8>>,
+    /// The signed receipt.
+    pub receipt: Vec<u8>,
+}
+
+/// The fields of [`Decided`] other than the two documents, as JSON in the
+/// frame (small, and readable in a database dump).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DecidedMeta {
+    id: String,
+    correlation_id: String,
+    origin: String,
+    destination: String,
+    received_at_ms: i64,
+    decided_at_ms: i64,
+    document_sha256: String,
+    lrn: Option<String>,
+    decision: Decision,
+    sub_indication: Option<String>,
+    reason: Option<String>,
+}
+
+/// The JSON form stored before the binary frame (base64 documents): still
+/// read, so decisions recorded by an earlier version re-emit unchanged.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LegacyDecided {
+    #[serde(flatten)]
+    meta: DecidedMeta,
+    countersigned: Option<String>,
+    receipt: String,
+}
+
+/// `TMGD`, version 1.
+const DECIDED_MAGIC: &[u8; 5] = b"TMGD\x01";
+
+fn put_chunk(out: &mut Vec<u8>, b: &[u8]) {
+    // Invariant: documents are bounded by the policy's input limit, far
+    // below 4 GiB.
+    let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn take_chunk<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], Poison> {
+    let bad = || Poison("a decided frame is truncated".into());
+    let (len, rest) = b.split_first_chunk::<4>().ok_or_else(bad)?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad())?;
+    if rest.len() < len {
+        return Err(bad());
+    }
+    let (chunk, rest) = rest.split_at(len);
+    *b = rest;
+    Ok(chunk)
 }
 
 impl Decided {
-    pub fn countersigned_bytes(&self) -> Result<Option<Vec<u8>>, Poison> {
-        self.countersigned
-            .as_ref()
-            .map(|c| {
-                b64()
-                    .decode(c)
-                    .map_err(|e| Poison(format!("countersigned document: {e}")))
-            })
-            .transpose()
+    pub fn accepted(&self) -> bool {
+        self.decision == Decision::Accepted
     }
+
+    pub fn countersigned_bytes(&self) -> Result<Option<Vec<u8>>, Poison> {
+        Ok(self.countersigned.clone())
+    }
+
     pub fn receipt_bytes(&self) -> Result<Vec<u8>, Poison> {
-        b64()
-            .decode(&self.receipt)
-            .map_err(|e| Poison(format!("receipt: {e}")))
+        Ok(self.receipt.clone())
+    }
+
+    /// The binary frame: magic, then length-prefixed metadata JSON, receipt
+    /// and (when accepted) counter-signed document.
+    pub fn encode(&self) -> Vec<u8> {
+        let meta = DecidedMeta {
+            id: self.id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            origin: self.origin.clone(),
+            destination: self.destination.clone(),
+            received_at_ms: self.received_at_ms,
+            decided_at_ms: self.decided_at_ms,
+            document_sha256: self.document_sha256.clone(),
+            lrn: self.lrn.clone(),
+            decision: self.decision,
+            sub_indication: self.sub_indication.clone(),
+            reason: self.reason.clone(),
+        };
+        // Invariant: DecidedMeta has only strings, integers and a unit enum,
+        // which serde_json always serialises.
+        let meta = serde_json::to_vec(&meta).unwrap_or_default();
+        let cs = self.countersigned.as_deref();
+        let mut out = Vec::with_capacity(
+            DECIDED_MAGIC.len() + 13 + meta.len() + self.receipt.len() + cs.map_or(0, <[u8]>::len),
+        );
+        out.extend_from_slice(DECIDED_MAGIC);
+        put_chunk(&mut out, &meta);
+        put_chunk(&mut out, &self.receipt);
+        match cs {
+            Some(doc) => {
+                out.push(1);
+                put_chunk(&mut out, doc);
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    /// Reads [`Decided::encode`]'s frame, or the JSON form of earlier versions.
+    pub fn decode(bytes: &[u8]) -> Result<Decided, Poison> {
+        let with = |meta: DecidedMeta, countersigned, receipt| Decided {
+            id: meta.id,
+            correlation_id: meta.correlation_id,
+            origin: meta.origin,
+            destination: meta.destination,
+            received_at_ms: meta.received_at_ms,
+            decided_at_ms: meta.decided_at_ms,
+            document_sha256: meta.document_sha256,
+            lrn: meta.lrn,
+            decision: meta.decision,
+            sub_indication: meta.sub_indication,
+            reason: meta.reason,
+            countersigned,
+            receipt,
+        };
+        let Some(mut rest) = bytes.strip_prefix(DECIDED_MAGIC.as_slice()) else {
+            let legacy: LegacyDecided = serde_json::from_slice(bytes)
+                .map_err(|e| Poison(format!("not a decided envelope: {e}")))?;
+            let countersigned = legacy
+                .countersigned
+                .map(|c| b64().decode(c))
+                .transpose()
+                .map_err(|e| Poison(format!("countersigned document: {e}")))?;
+            let receipt = b64()
+                .decode(legacy.receipt)
+                .map_err(|e| Poison(format!("receipt: {e}")))?;
+            return Ok(with(legacy.meta, countersigned, receipt));
+        };
+        let meta: DecidedMeta = serde_json::from_slice(take_chunk(&mut rest)?)
+            .map_err(|e| Poison(format!("decided metadata: {e}")))?;
+        let receipt = take_chunk(&mut rest)?.to_vec();
+        let countersigned = match rest.split_first() {
+            Some((0, [])) => None,
+            Some((1, tail)) => {
+                rest = tail;
+                let doc = take_chunk(&mut rest)?.to_vec();
+                if !rest.is_empty() {
+                    return Err(Poison("trailing bytes after a decided frame".into()));
+                }
+                Some(doc)
+            }
+            _ => return Err(Poison("a decided frame is malformed".into())),
+        };
+        Ok(with(meta, countersigned, receipt))
     }
 }
 
@@ -176,6 +314,9 @@ pub struct Engine {
     pub authorities: BTreeMap<String, Authority>,
     /// See [`FaultHook`].
     pub fault_hook: Option<FaultHook>,
+    /// `[trust.ocsp] fetch = true`: responses for the signer's path are
+    /// fetched (and cached) before verification.
+    pub ocsp: Option<std::sync::Arc<crate::ocsp_fetch::OcspFetcher>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -251,7 +392,7 @@ impl Engine {
         }
         let digest = sha256_hex(body);
         let trust = self.trust.current();
-        let report = verify_document(&VerifyRequest {
+        let request = VerifyRequest {
             bytes: body,
             trust: &trust,
             origin,
@@ -259,7 +400,26 @@ impl Engine {
             policy: &self.policy,
             resolver: &tamga_dsig::NoExternal,
             hmac_secret: None,
-        });
+        };
+        let report = match &self.ocsp {
+            None => verify_document(&request),
+            Some(fetcher) => {
+                let fetched = fetcher.fetch(
+                    &tamga_policy::ocsp_targets(&request),
+                    u64::try_from(request.at_unix).unwrap_or(0),
+                );
+                for why in &fetched.failures {
+                    tracing::warn!(origin = %origin, "OCSP: {why}");
+                }
+                let responses: Vec<&[u8]> = fetched.responses.iter().map(Vec::as_slice).collect();
+                tamga_policy::verify_document_fetched(
+                    &request,
+                    tamga_policy::Strategy::Auto,
+                    &responses,
+                )
+                .0
+            }
+        };
         let id = message_id.map_or_else(|| digest.clone(), str::to_string);
         Ok(Verified {
             correlation_id: id.clone(),
@@ -333,8 +493,8 @@ impl Engine {
             decision: content.decision,
             sub_indication: content.sub_indication.clone(),
             reason: content.reason.clone(),
-            countersigned: decided.countersigned.map(|c| b64().encode(c)),
-            receipt: b64().encode(decided.receipt),
+            countersigned: decided.countersigned,
+            receipt: decided.receipt,
         })
     }
 }
@@ -342,6 +502,58 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample_decided(countersigned: Option<Vec<u8>>) -> Decided {
+        Decided {
+            id: "id-1".into(),
+            correlation_id: "id-1".into(),
+            origin: "KZ".into(),
+            destination: "AZ".into(),
+            received_at_ms: 1,
+            decided_at_ms: 2,
+            document_sha256: "ab".repeat(32),
+            lrn: Some("LRN-1".into()),
+            decision: if countersigned.is_some() {
+                Decision::Accepted
+            } else {
+                Decision::Rejected
+            },
+            sub_indication: None,
+            reason: None,
+            countersigned,
+            receipt: b"<Receipt/>".to_vec(),
+        }
+    }
+
+    #[test]
+    fn decided_frames_round_trip_and_refuse_damage() {
+        for d in [
+            sample_decided(Some(b"<doc>\x00\xff</doc>".to_vec())),
+            sample_decided(None),
+        ] {
+            let frame = d.encode();
+            assert_eq!(Decided::decode(&frame).unwrap(), d);
+            for cut in 0..frame.len() {
+                assert!(Decided::decode(&frame[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut longer = frame.clone();
+            longer.push(0);
+            assert!(Decided::decode(&longer).is_err());
+        }
+    }
+
+    #[test]
+    fn decided_reads_the_earlier_json_form() {
+        let legacy = serde_json::json!({
+            "id": "id-1", "correlationId": "id-1", "origin": "KZ", "destination": "AZ",
+            "receivedAtMs": 1, "decidedAtMs": 2, "documentSha256": "ab".repeat(32),
+            "lrn": "LRN-1", "decision": "accepted", "subIndication": null, "reason": null,
+            "countersigned": b64().encode(b"<doc>\x00\xff</doc>"),
+            "receipt": b64().encode(b"<Receipt/>"),
+        });
+        let d = Decided::decode(&serde_json::to_vec(&legacy).unwrap()).unwrap();
+        assert_eq!(d, sample_decided(Some(b"<doc>\x00\xff</doc>".to_vec())));
+    }
 
     #[test]
     fn routes() {

@@ -14,8 +14,11 @@
 pub mod backoff;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod failure;
+mod http_fetch;
 pub mod metrics;
+pub mod ocsp_fetch;
 pub mod site;
 pub mod trust_source;
 pub mod worker;
@@ -27,6 +30,7 @@ use std::time::Duration;
 pub use backoff::Backoff;
 pub use config::Config;
 pub use engine::{Authority, Decided, Engine, EngineError, Poison, Verified};
+pub use events::Event;
 pub use failure::{Failure, Source};
 pub use metrics::Metrics;
 pub use worker::{headers, now_ms, run_stage, Runtime, Stage};
@@ -138,6 +142,11 @@ pub fn build_engine(cfg: &Config, open_key: &KeyOpener) -> Result<Engine, StartE
         policy,
         authorities,
         fault_hook: None,
+        ocsp: cfg
+            .trust
+            .ocsp
+            .fetch
+            .then(|| Arc::new(ocsp_fetch::OcspFetcher::new(&cfg.trust.ocsp))),
     })
 }
 

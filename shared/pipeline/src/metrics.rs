@@ -274,7 +274,10 @@ pub async fn serve(listen: &str, metrics: std::sync::Arc<Metrics>) -> std::io::R
         }),
     );
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(listen, "metrics endpoint at /metrics");
+    // The bound address, not the configured one: with port 0 (tests) this
+    // is how a scraper finds it.
+    let addr = listener.local_addr()?;
+    tracing::info!(listen, %addr, "metrics endpoint at /metrics");
     axum::serve(listener, app).await
 }
 

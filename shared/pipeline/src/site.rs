@@ -82,7 +82,7 @@ pub async fn connect_store(cfg: &Config, embedded: bool) -> Result<Arc<dyn Store
             let mut backoff = crate::Backoff::outage();
             loop {
                 match tamga_store::connect_postgres(&sc).await {
-                    Ok(s) => return Ok(Arc::new(s)),
+                    Ok(s) => return Ok(Arc::new(s.with_group_commit(d.group_commit))),
                     Err(e) if e.is_transient() => {
                         tracing::warn!(url = %crate::config::redact(&d.url), error = %e, "database unavailable; retrying");
                         backoff.wait().await;

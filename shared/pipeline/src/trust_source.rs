@@ -10,7 +10,11 @@
 //! instead (re-verified), so the corridor keeps working on what was last
 //! agreed until that list's NextUpdate, and the fault is still reported.
 //! Locations are file paths (relative to the LOTL's folder, or
-//! `file://`); nothing is fetched over the network.
+//! `file://`) or `http://` URLs, fetched here with a timeout
+//! (`[trust] fetch_timeout_ms`); a list that cannot be fetched is a fault
+//! of its country and the last good copy stays in force. `https://` is not
+//! fetched (mirror such a list to a file or an http:// location: the list's
+//! signature, not the transport, is what makes it trusted).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,14 +56,22 @@ pub fn load_trust(cfg: &TrustConfig, now_unix: i64) -> Result<TrustList, TrustSo
     let mut accepted = Vec::new();
     let mut faults = Vec::new();
 
-    let mut specs: Vec<(CountryCode, PathBuf, Vec<Vec<u8>>)> = Vec::new();
+    let mut specs: Vec<(CountryCode, Location, Vec<Vec<u8>>)> = Vec::new();
     for l in &cfg.list {
         let cc: CountryCode = l
             .country
             .parse()
             .map_err(|e| TrustSourceError(format!("[[trust.list]]: {e}")))?;
-        specs.push((cc, l.path.clone(), read_signers(&l.signers)?));
+        specs.push((
+            cc,
+            Location::File(l.path.clone()),
+            read_signers(&l.signers)?,
+        ));
     }
+    let timeout = std::time::Duration::from_millis(match cfg.fetch_timeout_ms {
+        0 => DEFAULT_FETCH_TIMEOUT_MS,
+        ms => ms,
+    });
     if let Some(lotl) = &cfg.lotl {
         let pinned = read_signers(&lotl.signers)?;
         let base = lotl
@@ -68,7 +80,15 @@ pub fn load_trust(cfg: &TrustConfig, now_unix: i64) -> Result<TrustList, TrustSo
             .map(Path::to_path_buf)
             .unwrap_or_default();
         match accept_one(
-            &engine, &lotl.path, &pinned, None, LOTL_KEY, state_dir, &mut state, now_unix,
+            &engine,
+            &Location::File(lotl.path.clone()),
+            timeout,
+            &pinned,
+            None,
+            LOTL_KEY,
+            state_dir,
+            &mut state,
+            now_unix,
         ) {
             Ok((list, _)) => {
                 for p in &list.list.pointers {
@@ -77,28 +97,32 @@ pub fn load_trust(cfg: &TrustConfig, now_unix: i64) -> Result<TrustList, TrustSo
                     let Ok(cc) = p.territory.parse::<CountryCode>() else {
                         continue;
                     };
-                    let path = match p.location.strip_prefix("file://") {
-                        Some(abs) => PathBuf::from(abs),
+                    let location = match p.location.strip_prefix("file://") {
+                        Some(abs) => Location::File(PathBuf::from(abs)),
+                        None if p.location.starts_with("http://") => {
+                            Location::Url(p.location.clone())
+                        }
                         None if p.location.contains("://") => {
                             faults.push(list_fault(
                                 cc,
                                 &p.location,
-                                "only file locations are read (mirror the list to a file); nothing is fetched",
+                                "only file and http:// locations are read (mirror the list to a file or an http:// location)",
                             ));
                             continue;
                         }
-                        None => base.join(&p.location),
+                        None => Location::File(base.join(&p.location)),
                     };
-                    specs.push((cc, path, p.signer_certificates.clone()));
+                    specs.push((cc, location, p.signer_certificates.clone()));
                 }
             }
             Err(e) => return Err(TrustSourceError(format!("list of trusted lists: {e}"))),
         }
     }
-    for (cc, path, pinned) in &specs {
+    for (cc, location, pinned) in &specs {
         match accept_one(
             &engine,
-            path,
+            location,
+            timeout,
             pinned,
             Some(cc.as_str()),
             cc.as_str(),
@@ -108,11 +132,11 @@ pub fn load_trust(cfg: &TrustConfig, now_unix: i64) -> Result<TrustList, TrustSo
         ) {
             Ok((list, fell_back)) => {
                 if let Some(detail) = fell_back {
-                    faults.push(list_fault(*cc, &path.display().to_string(), &detail));
+                    faults.push(list_fault(*cc, &location.to_string(), &detail));
                 }
                 accepted.push(list);
             }
-            Err(detail) => faults.push(list_fault(*cc, &path.display().to_string(), &detail)),
+            Err(detail) => faults.push(list_fault(*cc, &location.to_string(), &detail)),
         }
     }
     write_state(state_dir, &state)?;
@@ -134,12 +158,53 @@ fn list_fault(country: CountryCode, source: &str, detail: &str) -> TrustFault {
     }
 }
 
-/// Accepts the list at `path`; on refusal falls back to the last good copy.
+/// Trusted lists larger than this are refused before parsing.
+const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
+/// `[trust] fetch_timeout_ms` when unset.
+const DEFAULT_FETCH_TIMEOUT_MS: u64 = 10_000;
+
+/// Where a trusted list is read from.
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    /// `http://` only.
+    Url(String),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+impl Location {
+    fn read(&self, timeout: std::time::Duration) -> Result<Vec<u8>, String> {
+        match self {
+            Location::File(p) => {
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            }
+            Location::Url(u) => crate::http_fetch::request(
+                u,
+                None,
+                "application/vnd.etsi.tsl+xml, application/xml, text/xml",
+                timeout,
+                MAX_LIST_BYTES,
+            )
+            .map_err(|e| format!("cannot fetch {u}: {e}")),
+        }
+    }
+}
+
+/// Accepts the list at `location`; on refusal falls back to the last good copy.
 /// Returns the list and, when it is the fallback, why the new one was refused.
 #[allow(clippy::too_many_arguments)]
 fn accept_one(
     engine: &TlSignatureEngine,
-    path: &Path,
+    location: &Location,
+    timeout: std::time::Duration,
     pinned: &[Vec<u8>],
     territory: Option<&str>,
     key: &str,
@@ -149,22 +214,20 @@ fn accept_one(
 ) -> Result<(AcceptedList, Option<String>), String> {
     let last = state.sequences.get(key).copied();
     let copy = state_dir.join(format!("{key}-tl.xml"));
-    let source = path.display().to_string();
-    let fresh = std::fs::read(path)
-        .map_err(|e| format!("cannot read {source}: {e}"))
-        .and_then(|bytes| {
-            accept_trusted_list(&TlCheck {
-                bytes: &bytes,
-                source: &source,
-                pinned_signers: pinned,
-                expected_territory: territory,
-                last_accepted_sequence: last,
-                at_unix: now_unix,
-                signature: engine,
-            })
-            .map(|a| (a, bytes))
-            .map_err(|e| e.to_string())
-        });
+    let source = location.to_string();
+    let fresh = location.read(timeout).and_then(|bytes| {
+        accept_trusted_list(&TlCheck {
+            bytes: &bytes,
+            source: &source,
+            pinned_signers: pinned,
+            expected_territory: territory,
+            last_accepted_sequence: last,
+            at_unix: now_unix,
+            signature: engine,
+        })
+        .map(|a| (a, bytes))
+        .map_err(|e| e.to_string())
+    });
     match fresh {
         Ok((list, bytes)) => {
             if last != Some(list.list.sequence) || !copy.exists() {

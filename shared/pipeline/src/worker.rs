@@ -25,6 +25,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::backoff::Backoff;
 use crate::engine::{sha256_hex, Decided, Engine, Poison, Verified};
+use crate::events::Event;
 use crate::failure::{panic_message, Failure, Source};
 use crate::metrics::Metrics;
 
@@ -113,14 +114,6 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-fn verify_outcome(v: &Verified) -> &'static str {
-    if v.passed() {
-        "passed"
-    } else {
-        "rejected"
-    }
-}
-
 fn forwarded_key(id: &str) -> String {
     format!("forwarded:{id}")
 }
@@ -157,96 +150,27 @@ impl Runtime {
         format!("{}/{}/{}", self.worker, stage.name(), shard)
     }
 
-    fn event(
-        &self,
-        stage: &str,
-        id: &str,
-        origin: &str,
-        destination: &str,
-        outcome: &str,
-        digest: &str,
-    ) -> AuditEvent {
-        AuditEvent {
-            at_ms: now_ms(),
-            stage: stage.into(),
-            worker: self.worker.clone(),
-            declaration_id: id.into(),
-            origin: origin.into(),
-            destination: destination.into(),
-            outcome: outcome.into(),
-            sub_indication: None,
-            reason: None,
-            digest: digest.into(),
-            detail: None,
-        }
+    /// Counts and logs `e` (after its audit record, if any, committed).
+    fn emit(&self, e: Event<'_>) {
+        e.emit(&self.metrics);
     }
 
-    /// The audit event of a verification: `verified` or `rejected`.
-    fn verified_event(&self, v: &Verified) -> AuditEvent {
-        let mut event = self.event(
-            if v.passed() { "verified" } else { "rejected" },
-            &v.id,
-            &v.origin,
-            &v.destination,
-            verify_outcome(v),
-            &v.document_sha256,
-        );
-        event.sub_indication = v.sub_indication().map(str::to_string);
-        event.reason = v.reason().map(str::to_string);
-        event
-    }
-
-    /// The audit event of a decision: `countersigned` or `receipt_issued`.
-    fn decided_event(&self, d: &Decided) -> AuditEvent {
-        let accepted = d.decision == tamga_receipt::Decision::Accepted;
-        let mut event = self.event(
-            if accepted {
-                "countersigned"
-            } else {
-                "receipt_issued"
-            },
-            &d.id,
-            &d.origin,
-            &d.destination,
-            d.decision.as_str(),
-            &d.document_sha256,
-        );
-        event.sub_indication = d.sub_indication.clone();
-        event.reason = d.reason.clone();
-        event
-    }
-
-    /// Counts a redelivery (or duplicate) answered from a stored result.
-    fn suppressed(&self, stage: &str) {
-        self.metrics
-            .redeliveries_suppressed
-            .with_label_values(&[stage])
-            .inc();
+    /// The audit record of `e`, stamped now by this worker.
+    fn audit(&self, e: &Event<'_>) -> AuditEvent {
+        // Invariant: only called with events that have a record.
+        e.audit(&self.worker, now_ms())
+            .unwrap_or_else(|| unreachable!("audit() of an event without a record: {e:?}"))
     }
 
     /// Re-emits a decision stored earlier (a redelivery, or the same
     /// declaration decided by another delivery first).
     async fn forward_stored(&self, d: &Delivery, stored: &[u8]) -> Result<(), Failure> {
-        self.suppressed("fused");
-        let dcd: Decided = serde_json::from_slice(stored).map_err(|e| Failure::Fatal {
+        self.emit(Event::Suppressed { stage: "fused" });
+        let dcd = Decided::decode(stored).map_err(|e| Failure::Fatal {
             at: Source::Store,
             why: format!("a stored decision does not decode: {e}"),
         })?;
         self.forward_decided(d, &dcd, true).await
-    }
-
-    /// Counts a verification that was recorded now (not a redelivery).
-    fn count_verified(&self, v: &Verified) {
-        self.metrics
-            .declarations
-            .with_label_values(&["verify", verify_outcome(v)])
-            .inc();
-        if !v.passed() {
-            self.metrics
-                .rejections
-                .with_label_values(&[v.sub_indication().unwrap_or("NONE"), &v.origin])
-                .inc();
-        }
     }
 
     /// True when `id` was already forwarded (confirmed) — a duplicate
@@ -274,18 +198,18 @@ impl Runtime {
             }
             match self.bus.publish(exchange, message.clone()).await {
                 Ok(()) => {
-                    self.metrics
-                        .publish_confirms
-                        .with_label_values(&["ack"])
-                        .inc();
+                    self.emit(Event::Published {
+                        exchange,
+                        confirmed: true,
+                    });
                     return Ok(());
                 }
                 Err(BusError::Unconfirmed(why)) => {
-                    self.metrics
-                        .publish_confirms
-                        .with_label_values(&["unconfirmed"])
-                        .inc();
-                    tracing::warn!(exchange, why, "publish not confirmed; publishing again");
+                    tracing::debug!(exchange, why, "unconfirmed");
+                    self.emit(Event::Published {
+                        exchange,
+                        confirmed: false,
+                    });
                     backoff.wait().await;
                 }
                 Err(e) => return Err(e.into()),
@@ -311,7 +235,7 @@ impl Runtime {
             timestamp_ms: Some(received_at),
         };
         if let Some(stored) = self.store.stage_result(&identity, "verify").await? {
-            self.suppressed("verify");
+            self.emit(Event::Suppressed { stage: "verify" });
             return self.publish(d, "tamga.stages", next(stored)).await;
         }
         // The same bytes under another message id are the same declaration.
@@ -319,14 +243,13 @@ impl Runtime {
             Ok((o, t)) => (o.to_string(), t.to_string()),
             Err(p) => return Err(p.into()),
         };
-        let received = self.event(
-            "received",
-            &identity,
-            &origin,
-            &destination,
-            "received",
-            &digest,
-        );
+        let received = self.audit(&Event::Received {
+            id: &identity,
+            origin: &origin,
+            destination: &destination,
+            digest: &digest,
+            at_ms: received_at,
+        });
         if let Recorded::AlreadyPresent(first) = self
             .store
             .record(
@@ -341,7 +264,7 @@ impl Runtime {
             let first = String::from_utf8_lossy(&first).into_owned();
             if first != identity {
                 if let Some(stored) = self.store.stage_result(&first, "verify").await? {
-                    self.suppressed("verify");
+                    self.emit(Event::Suppressed { stage: "verify" });
                     return self.publish(d, "tamga.stages", next(stored)).await;
                 }
             }
@@ -361,7 +284,7 @@ impl Runtime {
         })
         .await
         .map_err(Failure::from_join)??;
-        let event = self.verified_event(&verified);
+        let event = self.audit(&Event::Verified(&verified));
         let bytes = serde_json::to_vec(&verified).map_err(|e| Poison(e.to_string()))?;
         let to_publish = match self
             .store
@@ -375,11 +298,11 @@ impl Runtime {
             .await?
         {
             Recorded::Inserted => {
-                self.count_verified(&verified);
+                self.emit(Event::Verified(&verified));
                 bytes
             }
             Recorded::AlreadyPresent(stored) => {
-                self.suppressed("verify");
+                self.emit(Event::Suppressed { stage: "verify" });
                 stored
             }
             _ => bytes,
@@ -402,7 +325,9 @@ impl Runtime {
         let claim = self.store.claim(&[&v.id], &[(&v.id, "decide")]).await?;
         if let Some(stored) = claim.found().first().cloned().flatten() {
             drop(claim);
-            self.suppressed("countersign");
+            self.emit(Event::Suppressed {
+                stage: "countersign",
+            });
             return self.publish(d, "tamga.stages", next(stored)).await;
         }
         let engine = self.engine.clone();
@@ -410,8 +335,8 @@ impl Runtime {
         let decided = tokio::task::spawn_blocking(move || engine.decide(&env, now_ms()))
             .await
             .map_err(Failure::from_join)??;
-        let event = self.decided_event(&decided);
-        let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
+        let event = self.audit(&Event::Decided(&decided));
+        let bytes = decided.encode();
         let row = ResultRow {
             declaration_id: &v.id,
             stage: "decide",
@@ -427,14 +352,13 @@ impl Runtime {
             .await?
         {
             Recorded::AlreadyPresent(stored) => {
-                self.suppressed("countersign");
+                self.emit(Event::Suppressed {
+                    stage: "countersign",
+                });
                 stored
             }
             _ => {
-                self.metrics
-                    .declarations
-                    .with_label_values(&["countersign", decided.decision.as_str()])
-                    .inc();
+                self.emit(Event::Decided(&decided));
                 bytes
             }
         };
@@ -442,8 +366,7 @@ impl Runtime {
     }
 
     async fn forward(&self, d: &Delivery) -> Result<(), Failure> {
-        let dcd: Decided = serde_json::from_slice(&d.message.body)
-            .map_err(|e| Poison(format!("not a decided envelope: {e}")))?;
+        let dcd = Decided::decode(&d.message.body)?;
         self.forward_decided(d, &dcd, true).await
     }
 
@@ -458,11 +381,11 @@ impl Runtime {
         check_first: bool,
     ) -> Result<(), Failure> {
         if check_first && self.already_forwarded(&dcd.id).await? {
-            self.suppressed("forward");
+            self.emit(Event::Suppressed { stage: "forward" });
             return Ok(());
         }
-        let accepted = dcd.decision == tamga_receipt::Decision::Accepted;
-        let receipt = dcd.receipt_bytes()?;
+        let accepted = dcd.accepted();
+        let receipt = dcd.receipt.clone();
         let mut h = BTreeMap::new();
         let mut put = |k: &str, v: &str| {
             h.insert(k.to_string(), HeaderValue::Str(v.to_string()));
@@ -489,7 +412,8 @@ impl Runtime {
             (
                 "tamga.outbound",
                 dcd.destination.to_ascii_lowercase(),
-                dcd.countersigned_bytes()?
+                dcd.countersigned
+                    .clone()
                     .ok_or_else(|| Poison("accepted without a countersigned document".into()))?,
             )
         } else {
@@ -518,14 +442,10 @@ impl Runtime {
             },
         )
         .await?;
-        let event = self.event(
-            "forwarded",
-            &dcd.id,
-            &dcd.origin,
-            &dcd.destination,
-            dcd.decision.as_str(),
-            &dcd.document_sha256,
-        );
+        let event = self.audit(&Event::Forwarded {
+            decided: dcd,
+            first: true,
+        });
         let first = self
             .store
             .append_once(
@@ -534,19 +454,10 @@ impl Runtime {
                 &event,
             )
             .await?;
-        if first {
-            self.metrics
-                .declarations
-                .with_label_values(&["forward", dcd.decision.as_str()])
-                .inc();
-            let secs = (now_ms() - dcd.received_at_ms).max(0) as f64 / 1000.0;
-            self.metrics
-                .end_to_end_seconds
-                .with_label_values(&[dcd.decision.as_str()])
-                .observe(secs);
-        } else {
-            self.suppressed("forward");
-        }
+        self.emit(Event::Forwarded {
+            decided: dcd,
+            first,
+        });
         Ok(())
     }
 
@@ -602,21 +513,20 @@ impl Runtime {
         })
         .await
         .map_err(Failure::from_join)??;
-        let mut events = Vec::with_capacity(3);
-        let mut received = self.event(
-            "received",
-            &identity,
-            &origin,
-            &destination,
-            "received",
-            &digest,
-        );
-        received.at_ms = received_at;
-        events.push(received);
-        events.push(self.verified_event(&verified));
-        events.push(self.decided_event(&decided));
+        let happened = [
+            Event::Received {
+                id: &identity,
+                origin: &origin,
+                destination: &destination,
+                digest: &digest,
+                at_ms: received_at,
+            },
+            Event::Verified(&verified),
+            Event::Decided(&decided),
+        ];
+        let events: Vec<AuditEvent> = happened.iter().map(|e| self.audit(e)).collect();
 
-        let bytes = serde_json::to_vec(&decided).map_err(|e| Poison(e.to_string()))?;
+        let bytes = decided.encode();
         let decision = ResultRow {
             declaration_id: &identity,
             stage: "decide",
@@ -639,11 +549,9 @@ impl Runtime {
             // Another delivery of the same declaration decided first.
             Recorded::AlreadyPresent(stored) => self.forward_stored(d, &stored).await,
             _ => {
-                self.count_verified(&verified);
-                self.metrics
-                    .declarations
-                    .with_label_values(&["countersign", decided.decision.as_str()])
-                    .inc();
+                for e in happened {
+                    self.emit(e);
+                }
                 self.forward_decided(d, &decided, false).await
             }
         }
@@ -655,20 +563,6 @@ impl Runtime {
             Stage::Countersign => self.countersign(d).await,
             Stage::Forward => self.forward(d).await,
             Stage::Fused => self.fused(d).await,
-        }
-    }
-
-    /// Counts and logs a failure (one place for both).
-    fn note_failure(&self, stage: Stage, f: &Failure) {
-        self.metrics
-            .failures
-            .with_label_values(&[stage.name(), f.class(), f.source().as_str()])
-            .inc();
-        if let Failure::Transient { at, .. } = f {
-            self.metrics
-                .transient_errors
-                .with_label_values(&[stage.name(), at.as_str()])
-                .inc();
         }
     }
 
@@ -694,9 +588,12 @@ impl Runtime {
                 }
                 Err(f) => f,
             };
-            self.note_failure(stage, &failure);
+            self.emit(Event::Failed {
+                stage,
+                failure: &failure,
+            });
             match failure {
-                Failure::Transient { at, why } => {
+                Failure::Transient { why, .. } => {
                     if !d.is_settleable() {
                         // Its channel died (a broker restart): the broker has
                         // the message back and redelivers it. Retrying this
@@ -708,12 +605,10 @@ impl Runtime {
                         );
                         break;
                     }
-                    tracing::warn!(
+                    tracing::debug!(
                         stage = stage.name(),
-                        source = at.as_str(),
-                        why,
                         backoff_ms = backoff.current().as_millis() as u64,
-                        "transient failure; holding the message and backing off"
+                        "backing off"
                     );
                     if self.stopping() {
                         break;
@@ -721,12 +616,6 @@ impl Runtime {
                     backoff.wait().await;
                 }
                 Failure::Fatal { at, why } => {
-                    tracing::error!(
-                        stage = stage.name(),
-                        source = at.as_str(),
-                        why,
-                        "fatal error: stopping the site; the delivery goes back to the broker"
-                    );
                     self.set_fatal(format!("{} ({}): {why}", stage.name(), at.as_str()));
                     // Dropped unsettled: the broker keeps it for after the fix.
                     break;
@@ -738,12 +627,6 @@ impl Runtime {
                 Failure::Panicked(why) => {
                     // Maybe this message, maybe a bug. Requeue until the
                     // delivery limit, then treat it as poison.
-                    tracing::error!(
-                        stage = stage.name(),
-                        why,
-                        delivery = d.delivery_count + 1,
-                        "processing panicked"
-                    );
                     if d.delivery_count + 1 >= self.delivery_limit {
                         self.dead_letter(
                             stage,
@@ -769,8 +652,13 @@ impl Runtime {
         let m = &d.message;
         let digest = sha256_hex(&m.body);
         let id = m.message_id.clone().unwrap_or_else(|| digest.clone());
-        let mut event = self.event("dead_lettered", &id, "", "", "dead_lettered", &digest);
-        event.detail = Some(format!("{}: {why}", stage.queue()));
+        let happened = Event::DeadLettered {
+            stage,
+            id: &id,
+            digest: &digest,
+            why,
+        };
+        let event = self.audit(&happened);
         let key = format!("dead_lettered:{}:{}", stage.name(), digest);
         // The audit event must land before the message moves; wait for the
         // store like any transient failure.
@@ -786,16 +674,7 @@ impl Runtime {
             }
             backoff.wait().await;
         }
-        self.metrics
-            .dead_lettered
-            .with_label_values(&[stage.name()])
-            .inc();
-        tracing::error!(
-            stage = stage.name(),
-            id,
-            why,
-            "poison message dead-lettered"
-        );
+        self.emit(happened);
         if let Err(e) = d.dead_letter().await {
             tracing::warn!(error = %e, "dead-lettering failed; the broker will redeliver");
         }
@@ -820,7 +699,7 @@ pub async fn run_stage(rt: Arc<Runtime>, stage: Stage, ready: tokio::sync::mpsc:
             Ok(c) => c,
             Err(e) => {
                 let f = Failure::from(e);
-                rt.note_failure(stage, &f);
+                rt.emit(Event::Failed { stage, failure: &f });
                 if let Failure::Fatal { why, .. } = &f {
                     tracing::error!(
                         stage = stage.name(),
@@ -840,8 +719,7 @@ pub async fn run_stage(rt: Arc<Runtime>, stage: Stage, ready: tokio::sync::mpsc:
             }
         };
         if announced {
-            rt.metrics.reconnects.inc();
-            tracing::info!(stage = stage.name(), "consuming again");
+            rt.emit(Event::ConsumingAgain { stage });
         } else {
             announced = true;
             let _ = ready.send(stage).await;

@@ -821,6 +821,121 @@ async fn broken_crl_one_country(env: Env, stages: &[Stage]) {
     audit_ok(&env).await;
 }
 
+/// While the site runs, KZ's issuing CA publishes a malformed CRL, then an
+/// expired one, then one whose signature is not the CA's; each is put in
+/// force by a trust reload (as SIGHUP or the periodic reload would). Each
+/// time only KZ's declarations are refused, with that fault's reason; AZ's
+/// and TR's keep flowing; a good CRL brings KZ back.
+async fn crl_faults_while_running(env: Env, stages: &[Stage]) {
+    let trust = env._dir.path().join("trust");
+    copy_dir(&pki().root.join("trust"), &trust);
+    let cfg = config_with_trust(&env.sqlite, &trust);
+    let site = start_with(&env, stages, &cfg).await;
+    let crl = trust.join("KZ").join("issuing-ca.crl");
+    let good = std::fs::read(&crl).unwrap();
+    let keys = pki().root.join("keys").join("KZ");
+
+    // An expired CRL of the real issuing CA (openssl ca: lastUpdate and
+    // nextUpdate in the past), and the good CRL with its signature broken.
+    let work = env._dir.path().join("ca");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("index.txt"), "").unwrap();
+    std::fs::write(work.join("crlnumber"), "1000\n").unwrap();
+    std::fs::write(
+        work.join("ca.cnf"),
+        format!(
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+             default_md = sha256\ncertificate = {}\nprivate_key = {}\n",
+            keys.join("issuing-ca.pem").display(),
+            keys.join("issuing-ca.key").display()
+        ),
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&work)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    openssl(&[
+        "ca",
+        "-config",
+        "ca.cnf",
+        "-gencrl",
+        "-crl_lastupdate",
+        "20200101000000Z",
+        "-crl_nextupdate",
+        "20200201000000Z",
+        "-out",
+        "expired.crl",
+    ]);
+    let expired = std::fs::read(work.join("expired.crl")).unwrap();
+    let mut forged = openssl(&["crl", "-in", &crl.display().to_string(), "-outform", "DER"]);
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+
+    let phases: [(&str, Vec<u8>, Option<&'static str>); 4] = [
+        (
+            "malformed",
+            b"-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n".to_vec(),
+            Some("revocation_unavailable"),
+        ),
+        ("expired", expired, Some("crl_expired")),
+        ("forged", forged, Some("crl_invalid")),
+        ("restored", good, None),
+    ];
+    for (n, (phase, bytes, kz_reason)) in phases.into_iter().enumerate() {
+        std::fs::write(&crl, bytes).unwrap();
+        tamga_pipeline::site::reload_trust(&cfg, &site, phase)
+            .await
+            .unwrap();
+        let seq = 100 + 10 * n as u64;
+        let cases: Vec<Case> = vec![
+            (
+                format!("{phase}-kz"),
+                "kz.az",
+                signed("KZ", "AZ", seq, "broker-ecdsa"),
+                kz_reason.is_none(),
+                kz_reason,
+            ),
+            (
+                format!("{phase}-az"),
+                "az.tr",
+                signed("AZ", "TR", seq + 1, "broker-ecdsa"),
+                true,
+                None,
+            ),
+            (
+                format!("{phase}-tr"),
+                "tr.kz",
+                signed("TR", "KZ", seq + 2, "broker-rsa"),
+                true,
+                None,
+            ),
+        ];
+        for (id, route, body, _, _) in &cases {
+            publish(&env, route, Some(id), body.clone()).await;
+        }
+        let out = collect(&env, cases.len(), Duration::from_secs(60)).await;
+        for (id, _, _, accepted, reason) in &cases {
+            let got: Vec<&Outcome> = out.iter().filter(|o| &o.correlation_id == id).collect();
+            assert_eq!(got.len(), 1, "{id}: {out:?}");
+            assert_eq!(got[0].accepted, *accepted, "{id}: {:?}", got[0]);
+            assert_eq!(got[0].reason.as_deref(), *reason, "{id}");
+        }
+        assert_eq!(out.len(), cases.len(), "{phase}: no duplicates");
+    }
+    site.stop().await;
+    audit_ok(&env).await;
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -883,7 +998,8 @@ both!(
     poison,
     key_outage,
     engine_panic,
-    broken_crl_one_country
+    broken_crl_one_country,
+    crl_faults_while_running
 );
 
 /// The claim-before-signing check, 1,000 declarations each delivered twice

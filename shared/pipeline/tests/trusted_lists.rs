@@ -305,3 +305,113 @@ async fn a_site_runs_on_trusted_lists_and_reloads_them() {
     let report = store.verify_chain().await.unwrap();
     assert!(report.problem.is_none(), "{:?}", report.problem);
 }
+
+/// Serves `body` over HTTP on 127.0.0.1 for `requests` connections, then
+/// closes the listener (the "server down" that follows). Returns the URL.
+fn serve(body: Vec<u8>, requests: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/KZ-tl.xml", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            assert!(req.starts_with(b"GET /KZ-tl.xml HTTP/1.0\r\n"));
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: application/vnd.etsi.tsl+xml\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&body).unwrap();
+        }
+    });
+    (url, handle)
+}
+
+/// A LOTL names KZ's list by an http:// URL: the edge fetches it (with a
+/// timeout), accepts it against the signer the LOTL pins, and keeps it on
+/// disk; when the server is gone, the last good copy stays in force and
+/// KZ is reported degraded (a fault naming the URL), nothing else changes.
+#[test]
+fn a_lotl_names_a_list_by_http_url_and_the_last_good_copy_survives_an_outage() {
+    use tamga_pipeline::config::LotlConfig;
+    use tamga_trust::tsl::TlPointer;
+    let dir = tempfile::tempdir().unwrap();
+    let root: PathBuf = dir.path().to_path_buf();
+    let pki = tamga_pki::generate(&DemoPkiOptions::new(["KZ", "AZ"], now())).unwrap();
+    pki.write_to(&root).unwrap();
+    let kz = pki.country("KZ").unwrap();
+    let az = pki.country("AZ").unwrap();
+    let (url, server) = serve(list(kz, 7, None), 1);
+    let lotl = build_trusted_list(&TlBuild {
+        territory: "EU",
+        operator: "Mutual recognition secretariat",
+        sequence: 1,
+        issued_unix: now(),
+        next_update_unix: now() + 30 * DAY,
+        services: &[],
+        pointers: &[TlPointer {
+            territory: "KZ".into(),
+            location: url.clone(),
+            mime_type: None,
+            signer_certificates: vec![kz.authority.cert_der.clone()],
+        }],
+    })
+    .unwrap();
+    let lotl = sign_enveloped(
+        lotl.as_bytes(),
+        &SigningKey::from_pkcs8_pem(az.authority.key_pkcs8_pem.as_bytes()).unwrap(),
+        &SignOptions {
+            certificates: vec![az.authority.cert_der.clone()],
+            digest: DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::now_utc(),
+            limits: Default::default(),
+        },
+    )
+    .unwrap();
+    std::fs::write(root.join("lotl.xml"), lotl).unwrap();
+    let cfg = TrustConfig {
+        lotl: Some(LotlConfig {
+            path: root.join("lotl.xml"),
+            signers: vec![root.join("keys/AZ/authority.pem")],
+        }),
+        state_dir: Some(root.join("state")),
+        crl_dir: Some(root.join("trust")),
+        fetch_timeout_ms: 2_000,
+        ..TrustConfig::default()
+    };
+    let kz_cc: tamga_trust::CountryCode = "KZ".parse().unwrap();
+
+    let trust = tamga_pipeline::trust_source::load_trust(&cfg, now()).unwrap();
+    server.join().unwrap();
+    assert!(trust.faults().is_empty(), "{:?}", trust.faults());
+    let source = serde_json::to_value(trust.source(kz_cc).unwrap()).unwrap();
+    assert_eq!(source["sequence"], 7, "{source}");
+    assert!(
+        root.join("state/KZ-tl.xml").exists(),
+        "the last good list is kept"
+    );
+
+    // The server is gone: the kept copy stays in force, KZ is degraded.
+    let trust = tamga_pipeline::trust_source::load_trust(&cfg, now()).unwrap();
+    let source = serde_json::to_value(trust.source(kz_cc).unwrap()).unwrap();
+    assert_eq!(source["sequence"], 7, "{source}");
+    let faults = trust.faults();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0].country, kz_cc);
+    assert!(faults[0].detail.contains(&url), "{}", faults[0].detail);
+    assert!(
+        faults[0].detail.contains("cannot fetch"),
+        "{}",
+        faults[0].detail
+    );
+}

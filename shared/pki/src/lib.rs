@@ -15,6 +15,10 @@
 
 #![forbid(unsafe_code)]
 
+mod gost;
+
+pub use gost::{GostBroker, GostBrokerKind, GostPki};
+
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
@@ -105,6 +109,10 @@ pub enum KeyAlgorithm {
     EcdsaP384,
     /// RSA with a 2048-bit modulus (PKCS#1 v1.5 with SHA-256).
     Rsa2048,
+    /// GOST R 34.10-2015 512-bit, TC26-512-A (the GOST flavour; Streebog-512).
+    Gost2012_512,
+    /// GOST R 34.10-2015 256-bit, TC26-256-A (the GOST flavour; Streebog-256).
+    Gost2012_256,
 }
 
 impl KeyAlgorithm {
@@ -114,6 +122,8 @@ impl KeyAlgorithm {
             Self::EcdsaP256 => "ecdsa-p256",
             Self::EcdsaP384 => "ecdsa-p384",
             Self::Rsa2048 => "rsa-2048",
+            Self::Gost2012_512 => "gost2012-512",
+            Self::Gost2012_256 => "gost2012-256",
         }
     }
 
@@ -124,6 +134,12 @@ impl KeyAlgorithm {
             // rcgen delegates RSA generation to aws_lc_rs::rsa::KeyPair::generate
             // and keeps the PKCS#8 v1 DER, which is what we export.
             Self::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)?,
+            // rcgen cannot hold GOST keys: the GOST flavour makes its own (gost.rs).
+            Self::Gost2012_512 | Self::Gost2012_256 => {
+                return Err(PkiError::Generation(
+                    rcgen::Error::UnsupportedSignatureAlgorithm,
+                ))
+            }
         })
     }
 }
@@ -266,6 +282,9 @@ pub struct CountryPki {
     pub authority: Issued,
     /// The customs authority's RSA-2048 seal.
     pub authority_rsa: Issued,
+    /// The GOST flavour (a second, GOST R 34.10-2015 hierarchy), when asked
+    /// for with [`generate_with_gost`].
+    pub gost: Option<GostPki>,
 }
 
 impl CountryPki {
@@ -304,6 +323,19 @@ keys/<CC>/broker-<kind>.pem  broker-<kind>.key  customs broker signers, <kind> i
 keys/<CC>/authority.pem  authority.key          customs authority seal, ECDSA P-256
 keys/<CC>/authority-rsa.pem  authority-rsa.key  customs authority seal, RSA-2048
 
+The GOST flavour (`tamga pki demo` makes it for KZ by default, see --gost): a second
+hierarchy in the same country, GOST R 34.10-2015 512-bit (TC26-512-A, Streebog-512).
+trust/<CC>/gost-root-ca.pem     second trust anchor (GOST root CA)
+trust/<CC>/gost-root-ca.crl     GOST root CA's CRL (PEM, empty, GOST-signed)
+trust/<CC>/gost-issuing-ca.crl  GOST issuing CA's CRL (PEM, revokes broker-gost-revoked)
+keys/<CC>/gost-root-ca.pem  gost-root-ca.key          GOST root CA
+keys/<CC>/gost-issuing-ca.pem  gost-issuing-ca.key    GOST issuing CA; pass it as --chain
+keys/<CC>/broker-gost.pem  broker-gost.key            valid, GOST R 34.10-2015 512 (TC26-512-A)
+keys/<CC>/broker-gost-256.pem  broker-gost-256.key    valid, GOST R 34.10-2015 256 (TC26-256-A)
+keys/<CC>/broker-gost-revoked.pem  ...key             512, revoked in gost-issuing-ca.crl
+GOST keys are PKCS#8 as OpenSSL's GOST engine writes them; signing with them is for demos
+only (variable-time arithmetic).
+
 *.pem are certificates, *.key are unencrypted PKCS#8 private keys (mode 0600).
 ";
 
@@ -340,6 +372,16 @@ impl DemoPki {
             }
             write_pair(&key_dir, "authority", &c.authority)?;
             write_pair(&key_dir, "authority-rsa", &c.authority_rsa)?;
+            if let Some(g) = &c.gost {
+                write_public(&trust_dir.join("gost-root-ca.pem"), &g.root.cert_pem)?;
+                write_public(&trust_dir.join("gost-root-ca.crl"), &g.root_crl_pem)?;
+                write_public(&trust_dir.join("gost-issuing-ca.crl"), &g.issuing_crl_pem)?;
+                write_pair(&key_dir, "gost-root-ca", &g.root)?;
+                write_pair(&key_dir, "gost-issuing-ca", &g.issuing)?;
+                for b in &g.brokers {
+                    write_pair(&key_dir, b.kind.stem(), &b.issued)?;
+                }
+            }
         }
         write_public(&out.join("README.txt"), LAYOUT_README)
     }
@@ -379,15 +421,28 @@ fn normalize_countries<'a>(
     Ok(out)
 }
 
-/// Generates the demo PKI for every country in `opts`.
+/// Generates the demo PKI for every country in `opts` (RSA/ECDSA only).
 pub fn generate(opts: &DemoPkiOptions) -> Result<DemoPki, PkiError> {
+    generate_with_gost(opts, &[])
+}
+
+/// [`generate`], plus the GOST flavour ([`GostPki`]) for each country of
+/// `opts` that is also in `gost` (case-insensitive; others are ignored).
+pub fn generate_with_gost(opts: &DemoPkiOptions, gost: &[String]) -> Result<DemoPki, PkiError> {
     let countries = normalize_countries(opts.countries.iter().map(String::as_str))?;
+    let gost: Vec<String> = gost.iter().map(|c| c.to_ascii_uppercase()).collect();
     let clock = Clock::new(opts.now_unix)?;
     let mut serials = Serials::new();
     let countries = countries
         .iter()
-        .map(|cc| generate_country(cc, &clock, &mut serials))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|cc| {
+            let mut c = generate_country(cc, &clock, &mut serials)?;
+            if gost.contains(cc) {
+                c.gost = Some(gost::generate_gost(cc, &clock, &mut serials)?);
+            }
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>, PkiError>>()?;
     Ok(DemoPki { countries })
 }
 
@@ -668,6 +723,7 @@ fn generate_country(
         brokers,
         authority,
         authority_rsa,
+        gost: None,
     })
 }
 

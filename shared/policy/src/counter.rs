@@ -152,6 +152,7 @@ fn check(
             accepted_ekus: &policy.certificates.accepted_ekus,
             max_intermediates: policy.budgets.max_intermediates,
             document_crls: &[],
+            ocsp_responses: &[],
         };
         match req.trust.validate_signer(&path) {
             Ok(v) => {

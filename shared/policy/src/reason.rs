@@ -233,6 +233,10 @@ impl Reason {
                 PathError::TrustListInvalid { .. } => "trust_list_invalid",
                 PathError::TrustListStale { .. } => "trust_list_stale",
                 PathError::ServiceNotGranted { .. } => "trust_service_not_granted",
+                PathError::OcspUnavailable { .. } => "ocsp_unavailable",
+                PathError::OcspUnauthorised { .. } => "ocsp_unauthorised",
+                PathError::OcspStale { .. } => "ocsp_stale",
+                PathError::CertificateStatusUnknown { .. } => "certificate_status_unknown",
                 _ => "path_validation_failed",
             },
             KeyNotTrusted => "key_not_trusted",
@@ -294,7 +298,14 @@ impl Reason {
                 PathError::RevocationUnknown
                 | PathError::CrlExpired { .. }
                 | PathError::RevocationUnavailable { .. }
-                | PathError::TrustListStale { .. } => S::TryLater,
+                | PathError::TrustListStale { .. }
+                // OCSP as for CRLs: no fresh evidence yet (responder down,
+                // stale answer, an answer not from the CA's responder, or a
+                // responder that does not know the certificate).
+                | PathError::OcspUnavailable { .. }
+                | PathError::OcspUnauthorised { .. }
+                | PathError::OcspStale { .. }
+                | PathError::CertificateStatusUnknown { .. } => S::TryLater,
                 PathError::TrustListInvalid { .. } => S::CertificateChainGeneralFailure,
                 PathError::KeyUsageNotAllowed
                 | PathError::EkuNotAllowed { .. }
@@ -386,6 +397,54 @@ mod tests {
         None
     }
 
+    /// OCSP problems are INDETERMINATE like their CRL counterparts; an OCSP
+    /// "revoked" is the same `certificate_revoked` as a CRL listing.
+    #[test]
+    fn ocsp_reasons_match_the_crl_ones() {
+        let serial_hex = || "0a".to_string();
+        let cases = [
+            (
+                PathError::OcspUnavailable {
+                    serial_hex: serial_hex(),
+                    detail: "responder down".into(),
+                },
+                "ocsp_unavailable",
+            ),
+            (
+                PathError::OcspUnauthorised {
+                    serial_hex: serial_hex(),
+                    detail: "no id-kp-OCSPSigning".into(),
+                },
+                "ocsp_unauthorised",
+            ),
+            (
+                PathError::OcspStale {
+                    serial_hex: serial_hex(),
+                    fresh_until_unix: 0,
+                },
+                "ocsp_stale",
+            ),
+            (
+                PathError::CertificateStatusUnknown {
+                    serial_hex: serial_hex(),
+                },
+                "certificate_status_unknown",
+            ),
+        ];
+        let crl = Reason::Path(PathError::RevocationUnknown);
+        for (e, code) in cases {
+            let r = Reason::Path(e);
+            assert_eq!(r.code(), code);
+            assert_eq!(r.sub_indication(), crl.sub_indication());
+            assert_eq!(r.indication(), Indication::Indeterminate);
+        }
+        let revoked = Reason::Path(PathError::Revoked {
+            serial_hex: serial_hex(),
+        });
+        assert_eq!(revoked.indication(), Indication::TotalFailed);
+        assert_eq!(revoked.sub_indication(), SubIndication::Revoked);
+    }
+
     /// Every reason whose sentence can carry a time, with times of today.
     #[test]
     fn no_message_carries_a_bare_unix_time() {
@@ -395,6 +454,10 @@ mod tests {
             Reason::Path(PathError::NotYetValid { not_before_unix: t }),
             Reason::Path(PathError::CrlExpired {
                 next_update_unix: t,
+            }),
+            Reason::Path(PathError::OcspStale {
+                serial_hex: "0a".into(),
+                fresh_until_unix: t,
             }),
             Reason::Xml(ParseError::NotUtf8 {
                 offset: 12,
@@ -412,7 +475,7 @@ mod tests {
             assert_eq!(bare_number(&sentence), None, "{sentence}");
         }
         assert!(reasons[0].sentence().contains("2025-12-05T16:23:03Z"));
-        assert!(reasons[3].sentence().contains("windows-1251"));
+        assert!(reasons[4].sentence().contains("windows-1251"));
         assert_eq!(
             bare_number("at 1764951783 (Unix time)").as_deref(),
             Some("1764951783")

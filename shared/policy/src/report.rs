@@ -65,22 +65,35 @@ pub struct ReferenceReport {
     pub intact: Option<bool>,
 }
 
-/// One piece of revocation evidence: the CRL that covered one certificate.
+/// One piece of revocation evidence: the CRL or OCSP response that covered
+/// one certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevocationEvidence {
     /// Serial of the certificate it covered.
     pub certificate_serial: String,
-    /// `crl` (the only kind so far).
+    /// `crl` or `ocsp`.
     pub kind: &'static str,
+    /// The certificate's issuer (the CRL's issuer, or the CA the OCSP answer is for).
     pub issuer: String,
-    /// CRL number, lower-case hex.
+    /// CRL number, lower-case hex (CRLs only).
     pub crl_number: Option<String>,
     pub this_update: String,
+    /// Empty for an OCSP response without nextUpdate.
     pub next_update: String,
-    /// `CC/filename`.
+    /// `CC/filename`, `KeyInfo/X509CRL`, `OCSP (issuer)` or `OCSP (delegated responder)`.
     pub source: String,
+    /// SHA-256 of the CRL or OCSP response DER.
     pub sha256: String,
+    /// OCSP only: `good` (a revoked or unknown answer refuses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    /// OCSP only: the responder certificate's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responder: Option<String>,
+    /// OCSP only: producedAt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub produced_at: Option<String>,
 }
 
 /// One XAdES signature time-stamp (RFC 3161).

@@ -66,7 +66,11 @@ fn fallback(e: StreamError) -> Attempt {
     }
 }
 
-pub(crate) fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Attempt {
+pub(crate) fn check(
+    req: &VerifyRequest<'_>,
+    fetched_ocsp: &[&[u8]],
+    report: &mut Report,
+) -> Attempt {
     let policy = req.policy;
     let customs = policy.profile == Profile::Customs;
     let limits = policy.parse_limits();
@@ -112,7 +116,7 @@ pub(crate) fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Attempt {
         },
         abort: Cell::new(None),
     };
-    let outcome = check_signature(req, report, doc, element, &all, &digests);
+    let outcome = check_signature(req, fetched_ocsp, report, doc, element, &all, &digests);
     match digests.abort.get() {
         Some(why) => Attempt::Fallback(why),
         None => Attempt::Done(outcome),

@@ -87,6 +87,18 @@ pub fn verify_document(req: &VerifyRequest<'_>) -> Report {
 
 /// [`verify_document`] by a chosen route; also says which route was taken.
 pub fn verify_document_with(req: &VerifyRequest<'_>, strategy: Strategy) -> (Report, Route) {
+    verify_document_fetched(req, strategy, &[])
+}
+
+/// [`verify_document_with`], plus OCSP responses (DER `OCSPResponse`) the
+/// edge fetched for this document's certificates (see [`ocsp_targets`]).
+/// They are evidence like the ones the signature carries: each must verify
+/// against its certificate's issuer at the validation time.
+pub fn verify_document_fetched(
+    req: &VerifyRequest<'_>,
+    strategy: Strategy,
+    fetched_ocsp: &[&[u8]],
+) -> (Report, Route) {
     let digest = hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         req.bytes,
@@ -116,7 +128,7 @@ pub fn verify_document_with(req: &VerifyRequest<'_>, strategy: Strategy) -> (Rep
     let mut route = Route::Tree;
     if streaming {
         let mut report = new_report();
-        match crate::streaming::check(req, &mut report) {
+        match crate::streaming::check(req, fetched_ocsp, &mut report) {
             crate::streaming::Attempt::Done(outcome) => {
                 conclude(&mut report, outcome);
                 return (report, Route::Streaming);
@@ -126,13 +138,17 @@ pub fn verify_document_with(req: &VerifyRequest<'_>, strategy: Strategy) -> (Rep
         }
     }
     let mut report = new_report();
-    let outcome = check(req, &mut report);
+    let outcome = check(req, fetched_ocsp, &mut report);
     conclude(&mut report, outcome);
     (report, route)
 }
 
 /// The tree route: the whole document as one libxml2 tree.
-fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason> {
+fn check(
+    req: &VerifyRequest<'_>,
+    fetched_ocsp: &[&[u8]],
+    report: &mut Report,
+) -> Result<String, Reason> {
     let policy = req.policy;
     let customs = policy.profile == Profile::Customs;
     let limits = policy.parse_limits();
@@ -157,7 +173,7 @@ fn check(req: &VerifyRequest<'_>, report: &mut Report) -> Result<String, Reason>
             path: element.path(),
         });
     }
-    check_signature(req, report, &doc, element, &all, &TreeDigests)
+    check_signature(req, fetched_ocsp, report, &doc, element, &all, &TreeDigests)
 }
 
 /// How the declarant signature's references are digested.
@@ -194,6 +210,7 @@ impl ReferenceDigests for TreeDigests {
 /// `all` is every `ds:Signature` of the document.
 pub(crate) fn check_signature<'d>(
     req: &VerifyRequest<'_>,
+    fetched_ocsp: &[&[u8]],
     report: &mut Report,
     doc: &'d Document,
     element: Node<'d>,
@@ -377,10 +394,22 @@ pub(crate) fn check_signature<'d>(
         .filter(|(i, _)| *i != signer_index)
         .map(|(_, c)| c.as_slice())
         .collect();
-    let document_crls: Vec<&[u8]> =
-        key_info.map_or_else(Vec::new, |k| k.crls.iter().map(Vec::as_slice).collect());
+    // KeyInfo/X509CRL and xades:RevocationValues/CRLValues alike.
+    let document_crls: Vec<&[u8]> = key_info
+        .iter()
+        .flat_map(|k| k.crls.iter())
+        .chain(xades.iter().flat_map(|x| x.crl_values.iter()))
+        .map(Vec::as_slice)
+        .collect();
+    let ocsp_responses: Vec<&[u8]> = xades
+        .iter()
+        .flat_map(|x| x.ocsp_values.iter())
+        .map(Vec::as_slice)
+        .chain(fetched_ocsp.iter().copied())
+        .collect();
     let path = PathRequest {
         document_crls: &document_crls,
+        ocsp_responses: &ocsp_responses,
         country: req.origin,
         signer_der,
         intermediates_der: &intermediates,
@@ -392,7 +421,8 @@ pub(crate) fn check_signature<'d>(
     report.trust_source = req.trust.source(req.origin);
     let validated = req.trust.validate_signer(&path).map_err(Reason::Path)?;
     if policy.certificates.revocation != tamga_trust::RevocationMode::Off {
-        report.revocation = revocation_evidence(req, &validated, &document_crls);
+        let key_info_crls = key_info.map_or(0, |k| k.crls.len());
+        report.revocation = revocation_evidence(req, &validated, &document_crls, key_info_crls);
     }
     report.chain = validated
         .chain
@@ -434,40 +464,128 @@ pub(crate) fn check_signature<'d>(
     ))
 }
 
+/// The certificates of this document's signer path that OCSP can be asked
+/// about (with their issuers and AIA OCSP URLs), for an edge fetcher to call
+/// before [`verify_document_fetched`]. Empty when the policy does not use
+/// OCSP, or when the document or path is unusable (verification says why).
+pub fn ocsp_targets(req: &VerifyRequest<'_>) -> Vec<tamga_trust::OcspTarget> {
+    use tamga_trust::RevocationMode as M;
+    if !matches!(
+        req.policy.certificates.revocation,
+        M::Require | M::PreferOcsp
+    ) {
+        return Vec::new();
+    }
+    let limits = req.policy.parse_limits();
+    let Ok(doc) = Document::parse(req.bytes, &limits) else {
+        return Vec::new();
+    };
+    let Some(element) = find_signatures(&doc)
+        .into_iter()
+        .find(|s| !has_signature_ancestor(*s))
+    else {
+        return Vec::new();
+    };
+    let Ok(sig) = parse_signature(element, &req.policy.budget()) else {
+        return Vec::new();
+    };
+    let xades = parse_xades(&sig).ok().flatten();
+    let certificates: &[Vec<u8>] = sig
+        .key_info
+        .as_ref()
+        .map_or(&[], |k| k.certificates.as_slice());
+    let Ok(signer_index) = identify_signer(certificates, xades.as_ref()) else {
+        return Vec::new();
+    };
+    let intermediates: Vec<&[u8]> = certificates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != signer_index)
+        .map(|(_, c)| c.as_slice())
+        .collect();
+    req.trust.ocsp_targets(&PathRequest {
+        document_crls: &[],
+        ocsp_responses: &[],
+        country: req.origin,
+        signer_der: &certificates[signer_index],
+        intermediates_der: &intermediates,
+        at_unix: u64::try_from(req.at_unix).unwrap_or(0),
+        revocation: req.policy.certificates.revocation,
+        accepted_ekus: &req.policy.certificates.accepted_ekus,
+        max_intermediates: req.policy.budgets.max_intermediates,
+    })
+}
+
 /// The newest CRL of each non-anchor certificate's issuer: the one path
 /// validation applied (CRLs are kept newest first and the first match is used).
 fn revocation_evidence(
     req: &VerifyRequest<'_>,
     validated: &tamga_trust::ValidatedSigner,
     document_crls: &[&[u8]],
+    key_info_crls: usize,
 ) -> Vec<crate::report::RevocationEvidence> {
     let mut crls = req.trust.crls(req.origin);
-    crls.extend(
-        document_crls
-            .iter()
-            .filter_map(|der| tamga_trust::summarize_crl(der, "KeyInfo/X509CRL")),
-    );
+    // `document_crls` is KeyInfo's first, then RevocationValues'.
+    crls.extend(document_crls.iter().enumerate().filter_map(|(i, der)| {
+        let source = if i < key_info_crls {
+            "KeyInfo/X509CRL"
+        } else {
+            "xades:CRLValues"
+        };
+        tamga_trust::summarize_crl(der, source)
+    }));
     crls.sort_by_key(|c| std::cmp::Reverse(c.this_update));
     let below_anchor = validated.chain.len().saturating_sub(1);
-    validated
-        .chain
-        .iter()
-        .take(below_anchor)
-        .filter_map(|cert| {
-            crls.iter().find(|c| c.issuer == cert.issuer).map(|c| {
-                crate::report::RevocationEvidence {
-                    certificate_serial: cert.serial.clone(),
-                    kind: "crl",
-                    issuer: c.issuer.clone(),
-                    crl_number: c.crl_number.clone(),
-                    this_update: crate::rfc3339(c.this_update),
-                    next_update: crate::rfc3339(c.next_update),
-                    source: c.source.clone(),
-                    sha256: c.sha256.clone(),
-                }
-            })
-        })
-        .collect()
+    let mut evidence = Vec::new();
+    for cert in validated.chain.iter().take(below_anchor) {
+        if let Some(ev) = validated
+            .ocsp
+            .iter()
+            .find(|o| o.certificate_serial == cert.serial)
+        {
+            evidence.push(crate::report::RevocationEvidence {
+                certificate_serial: cert.serial.clone(),
+                kind: "ocsp",
+                issuer: cert.issuer.clone(),
+                crl_number: None,
+                this_update: crate::rfc3339(i64::try_from(ev.this_update).unwrap_or(i64::MAX)),
+                next_update: ev
+                    .next_update
+                    .map(|t| crate::rfc3339(i64::try_from(t).unwrap_or(i64::MAX)))
+                    .unwrap_or_default(),
+                source: if ev.delegated {
+                    "OCSP (delegated responder)".into()
+                } else {
+                    "OCSP (issuer)".into()
+                },
+                sha256: ev.sha256.clone(),
+                status: Some(ev.status.as_str()),
+                responder: Some(ev.responder.clone()),
+                produced_at: Some(crate::rfc3339(
+                    i64::try_from(ev.produced_at).unwrap_or(i64::MAX),
+                )),
+            });
+        }
+        if !validated.crl_checked.contains(&cert.serial) {
+            continue;
+        }
+        if let Some(c) = crls.iter().find(|c| c.issuer == cert.issuer) {
+            evidence.push(crate::report::RevocationEvidence {
+                certificate_serial: cert.serial.clone(),
+                kind: "crl",
+                issuer: c.issuer.clone(),
+                crl_number: c.crl_number.clone(),
+                this_update: crate::rfc3339(c.this_update),
+                next_update: crate::rfc3339(c.next_update),
+                source: c.source.clone(),
+                sha256: c.sha256.clone(),
+                status: None,
+                responder: None,
+                produced_at: None,
+            });
+        }
+    }
+    evidence
 }
 
 /// Every XAdES `SignatureTimeStamp` must verify: over this signature's

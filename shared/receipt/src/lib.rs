@@ -9,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 use serde::Serialize;
-use tamga_dsig::{countersign, sign_enveloped, DigestAlgorithm, SignError, SignOptions, Signer};
+use tamga_dsig::{
+    countersign, sign_canonical_enveloped, DigestAlgorithm, SignError, SignOptions, Signer,
+};
 use tamga_policy::{
     verify_document, Indication, Policy, Reason, Report, SubIndication, VerifyRequest,
 };
@@ -272,12 +274,27 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b))
 }
 
+/// Text content as exclusive c14n writes it (so the receipt needs no
+/// canonicalisation before signing: see [`ReceiptContent::canonical_root`]).
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
+        .replace('\r', "&#xD;")
 }
+
+/// An attribute value as exclusive c14n writes it.
+fn esc_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;")
+        .replace('\t', "&#x9;")
+        .replace('\n', "&#xA;")
+        .replace('\r', "&#xD;")
+}
+
+/// What goes before the receipt's document element.
+const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 fn rfc3339(unix: i64) -> String {
     tamga_policy::rfc3339(unix)
@@ -367,6 +384,14 @@ impl ReceiptContent {
 
     /// The unsigned receipt XML.
     pub fn to_xml(&self) -> String {
+        format!("{PROLOG}{}\n", self.canonical_root())
+    }
+
+    /// The `Receipt` element, written in exclusive canonical form (attributes
+    /// in c14n order, c14n escaping, end tags, no XML declaration): its bytes
+    /// are its own canonical form, which is what the enveloped signature
+    /// digests — so issuing a receipt parses nothing before signing.
+    pub fn canonical_root(&self) -> String {
         let opt = |name: &str, v: &Option<String>| {
             v.as_ref()
                 .map(|v| format!("    <{name}>{}</{name}>\n", esc(v)))
@@ -390,8 +415,7 @@ impl ReceiptContent {
             .unwrap_or_default();
         format!(
             concat!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
-                "<Receipt xmlns=\"{ns}\" Id=\"{id}\" version=\"1\">\n",
+                "<Receipt xmlns=\"{ns}\" Id=\"{idattr}\" version=\"1\">\n",
                 "  <ReceiptId>{id}</ReceiptId>\n",
                 "  <IssuedAt>{at}</IssuedAt>\n",
                 "  <Authority>\n    <Country>{ac}</Country>\n    <Subject>{asub}</Subject>\n    <CertificateSha256>{acert}</CertificateSha256>\n  </Authority>\n",
@@ -401,9 +425,10 @@ impl ReceiptContent {
                 "{cs}",
                 "{qr}",
                 "  <ValidationReport mediaType=\"application/json\">{report}</ValidationReport>\n",
-                "</Receipt>\n"
+                "</Receipt>"
             ),
             ns = NAMESPACE,
+            idattr = esc_attr(&self.receipt_id),
             id = esc(&self.receipt_id),
             at = esc(&self.issued_at),
             ac = esc(&self.authority.country),
@@ -435,9 +460,11 @@ pub fn issue_receipt(
     certificates: Vec<Vec<u8>>,
     issued_at_unix: i64,
 ) -> Result<Vec<u8>, ReceiptError> {
-    let xml = content.to_xml();
-    Ok(sign_enveloped(
-        xml.as_bytes(),
+    let root = content.canonical_root();
+    Ok(sign_canonical_enveloped(
+        PROLOG,
+        &root,
+        &[content.receipt_id.as_str()],
         signer,
         &SignOptions {
             certificates,
@@ -615,4 +642,56 @@ pub fn verify_receipt(
 fn unreachable_country() -> CountryCode {
     // Invariant: "ZZ" is two upper-case ASCII letters, always a valid code.
     std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// The receipt is signed from its own bytes as their canonical form; text
+    /// that c14n escapes differently from plain XML (quotes, `>`, CR, tabs)
+    /// must still produce a receipt whose self-check (a full re-parse and
+    /// reference check) passes and whose fields read back unchanged.
+    #[test]
+    fn receipts_are_written_in_canonical_form() {
+        let pki =
+            tamga_pki::generate(&tamga_pki::DemoPkiOptions::new(["AZ"], 1_780_000_000)).unwrap();
+        let az = &pki.countries[0];
+        for authority in [&az.authority, &az.authority_rsa] {
+            let signer = tamga_dsig::SigningKey::from_pkcs8_der(&authority.key_pkcs8_der).unwrap();
+            let nasty = "quotes \" and ' & <tags> > \r\n\ttab é ü Қ";
+            let content = ReceiptContent {
+                receipt_id: "r-1&\"2\"".into(),
+                issued_at: "2026-12-05T00:00:00Z".into(),
+                authority: Authority::from_certificate(&authority.cert_der, "AZ").unwrap(),
+                document_sha256: "ab".repeat(32),
+                document_size: 42,
+                lrn: Some(nasty.into()),
+                document_id: Some("doc\r1".into()),
+                origin: "KZ".into(),
+                destination: "AZ".into(),
+                decision: Decision::Rejected,
+                indication: "TOTAL_FAILED".into(),
+                sub_indication: Some("HASH_FAILURE".into()),
+                reason: Some("digest_mismatch".into()),
+                message: nasty.into(),
+                countersigned_sha256: None,
+                validation_report: r#"{"a":"<b> & \"c\"","d":">"}"#.into(),
+                qr: Some("TMG1:AB$%*+-./:".into()),
+            };
+            let signed = issue_receipt(
+                &content,
+                &signer,
+                vec![authority.cert_der.clone()],
+                1_780_000_000,
+            )
+            .unwrap();
+            let back = parse_receipt(&signed).unwrap();
+            assert_eq!(back.lrn.as_deref(), Some(nasty.trim()));
+            assert_eq!(back.validation_report, content.validation_report);
+            assert_eq!(back.receipt_id, content.receipt_id);
+            assert!(signed.starts_with(PROLOG.as_bytes()));
+        }
+    }
 }

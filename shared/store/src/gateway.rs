@@ -91,7 +91,7 @@ pub struct ListFilter {
 
 /// The gateway's queries, on both backends.
 #[async_trait::async_trait]
-pub trait GatewayStore: Store {
+pub trait GatewayStore: Store + crate::CallbackStore {
     /// Stores a new token's hash for `broker`.
     async fn create_token(
         &self,

@@ -34,11 +34,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod callback;
 mod error;
 mod gateway;
 mod hash;
 mod pages;
 mod pg;
+mod pg_batch;
 mod sqlite;
 mod verify;
 
@@ -48,6 +50,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,

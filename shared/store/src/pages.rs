@@ -3,7 +3,7 @@
 //! or document digest, a declaration's events with their chain positions, a chain's range
 //! for verification, and the dashboard's aggregates.
 //!
-//! PostgreSQL: `infra/postgres/migrations/0004_pages.sql`; SQLite: `sqlite_pages.sql`.
+//! PostgreSQL: `infra/postgres/migrations/0005_pages.sql`; SQLite: `sqlite_pages.sql`.
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;

@@ -13,6 +13,7 @@ use deadpool_postgres::{
 use tokio_postgres::{NoTls, Row};
 
 use crate::error::{from_pg, from_pool};
+use crate::pg_batch::Committer;
 use crate::{
     event_hash, redact_url, verify, AuditEvent, ChainReport, Claim, Recorded, ResultRow, Store,
     StoreConfig, StoreError, StoredEvent, GENESIS_HASH, VERIFY_PAGE,
@@ -63,8 +64,13 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "0004_pages",
-        sql: include_str!("../../../infra/postgres/migrations/0004_pages.sql"),
+        name: "0004_gateway_callbacks",
+        sql: include_str!("../../../infra/postgres/migrations/0004_gateway_callbacks.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_pages",
+        sql: include_str!("../../../infra/postgres/migrations/0005_pages.sql"),
     },
 ];
 
@@ -77,7 +83,10 @@ pub(crate) const EVENT_COLUMNS: &str =
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The group committer's own connections (see `pg_batch.rs`); opened lazily.
+    batch_pool: Pool,
     deadline: Duration,
+    committer: Option<Committer>,
 }
 
 impl fmt::Debug for PgStore {
@@ -85,6 +94,7 @@ impl fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("pool", &self.pool.status())
             .field("deadline", &self.deadline)
+            .field("group_commit", &self.committer.is_some())
             .finish()
     }
 }
@@ -120,34 +130,46 @@ pub async fn connect_postgres(cfg: &StoreConfig) -> Result<PgStore, StoreError> 
 
     let deadline = cfg.wait_timeout + cfg.create_timeout + cfg.statement_timeout * 4;
     let setup: Arc<str> = session_setup(cfg, deadline).into();
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            // `Verified` runs an empty query before handing a pooled connection out again,
-            // so a connection the server closed is dropped instead of failing a call.
-            // (`Clean` would RESET the role.)
-            recycling_method: RecyclingMethod::Verified,
-        },
-    );
-    let pool = Pool::builder(manager)
-        .max_size(cfg.pool_size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(cfg.wait_timeout))
-        .create_timeout(Some(cfg.create_timeout))
-        .recycle_timeout(Some(cfg.statement_timeout))
-        .post_create(Hook::async_fn(move |client, _| {
-            let setup = Arc::clone(&setup);
-            Box::pin(async move {
-                client
-                    .batch_execute(&setup)
-                    .await
-                    .map_err(HookError::Backend)
-            })
-        }))
-        .build()
-        .map_err(|e| StoreError::Other(format!("PostgreSQL pool: {e}")))?;
-    let store = PgStore { pool, deadline };
+    let make_pool = |size: usize| {
+        let setup = Arc::clone(&setup);
+        let manager = Manager::from_config(
+            pg.clone(),
+            NoTls,
+            ManagerConfig {
+                // `Verified` runs an empty query before handing a pooled connection out
+                // again, so a connection the server closed is dropped instead of failing a
+                // call. (`Clean` would RESET the role.)
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(cfg.wait_timeout))
+            .create_timeout(Some(cfg.create_timeout))
+            .recycle_timeout(Some(cfg.statement_timeout))
+            .post_create(Hook::async_fn(move |client, _| {
+                let setup = Arc::clone(&setup);
+                Box::pin(async move {
+                    client
+                        .batch_execute(&setup)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(|e| StoreError::Other(format!("PostgreSQL pool: {e}")))
+    };
+    let pool = make_pool(cfg.pool_size)?;
+    // One committer, one connection in use at a time; a second for reconnecting while
+    // the first is being dropped.
+    let batch_pool = make_pool(2)?;
+    let store = PgStore {
+        pool,
+        batch_pool,
+        deadline,
+        committer: None,
+    };
     let role = store.current_role().await?;
     tracing::info!(
         url = %redact_url(&cfg.url),
@@ -299,6 +321,22 @@ async fn apply_migrations(
 }
 
 impl PgStore {
+    /// Turns on group commit (`pg_batch.rs`): every `record_all` and `append_once` —
+    /// and a claim's final record — goes through one committer that writes up to
+    /// `max_batch` callers' rows in one transaction. `0` leaves it off. Needs a Tokio
+    /// runtime (the committer is a task).
+    #[must_use]
+    pub fn with_group_commit(mut self, max_batch: usize) -> Self {
+        self.committer = (max_batch > 0)
+            .then(|| Committer::start(self.batch_pool.clone(), max_batch, self.deadline));
+        self
+    }
+
+    /// Group commit so far: (transactions, records they carried); `None` when off.
+    pub fn group_commit_stats(&self) -> Option<(u64, u64)> {
+        self.committer.as_ref().map(Committer::stats)
+    }
+
     /// Runs `fut` under the client-side deadline (a pooled connection can be stuck on a
     /// dead peer longer than any server-side timeout).
     pub(crate) async fn within<T>(
@@ -499,7 +537,11 @@ impl Claim for PgClaim<'_> {
             .ok_or_else(|| StoreError::Other("claim already released".into()))?;
         let recorded = store
             .within("claim record", async {
-                let recorded = record_on(&mut client, "record", chain, claim, also, events).await?;
+                let recorded = match &store.committer {
+                    // The claim's locks stay held on `client` until the batch committed.
+                    Some(c) => c.record_all(chain, claim, also, events).await?,
+                    None => record_on(&mut client, "record", chain, claim, also, events).await?,
+                };
                 client
                     .batch_execute("SELECT pg_advisory_unlock_all()")
                     .await
@@ -664,7 +706,13 @@ impl Store for PgStore {
         also: &[ResultRow<'_>],
         events: &[AuditEvent],
     ) -> Result<Recorded, StoreError> {
-        self.record_once("record", chain, claim, also, events).await
+        match &self.committer {
+            Some(c) => {
+                self.within("record", c.record_all(chain, claim, also, events))
+                    .await
+            }
+            None => self.record_once("record", chain, claim, also, events).await,
+        }
     }
 
     async fn stage_results(

@@ -1,4 +1,4 @@
--- The pages' tables and indexes (infra/postgres/migrations/0004_pages.sql). Idempotent.
+-- The pages' tables and indexes (infra/postgres/migrations/0005_pages.sql). Idempotent.
 CREATE TABLE IF NOT EXISTS page_tokens (
     token_sha256  TEXT    PRIMARY KEY CHECK (length(token_sha256) = 64),
     holder        TEXT    NOT NULL,

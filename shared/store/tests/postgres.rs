@@ -170,6 +170,99 @@ async fn setup() -> (Arc<dyn Store>, Box<dyn Backdoor>, TestDb) {
 
 whole_suite!();
 
+/// The same suite with group commit on (`pg_batch.rs`): every outcome as without it.
+mod group_commit {
+    use super::*;
+    use crate::common;
+
+    async fn setup() -> (Arc<dyn Store>, Box<dyn Backdoor>, TestDb) {
+        let db = TestDb::create().await;
+        let store = connect_postgres(&db.config())
+            .await
+            .unwrap()
+            .with_group_commit(16);
+        let door = PgDoor {
+            client: admin(&db.name).await,
+        };
+        (Arc::new(store), Box::new(door), db)
+    }
+
+    whole_suite!();
+
+    /// 200 concurrent records, each declaration twice, through claims and plain
+    /// records: one winner per declaration, every loser gets the winner's bytes, the
+    /// chains verify — and far fewer transactions than records.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batches_keep_every_records_outcome() {
+        let db = TestDb::create().await;
+        let store = Arc::new(
+            connect_postgres(&db.config())
+                .await
+                .unwrap()
+                .with_group_commit(64),
+        );
+        let results = futures_join_all((0..200u32).map(|i| {
+            let store = store.clone();
+            async move {
+                let id = format!("decl-{}", i / 2);
+                let mine = format!("result-{i}").into_bytes();
+                let ev = common::event(&id, stage::COUNTERSIGNED);
+                let chain = format!("w/{}", i % 3);
+                let r = if i % 4 < 2 {
+                    store
+                        .record(&chain, &id, "decide", &mine, &ev)
+                        .await
+                        .unwrap()
+                } else {
+                    // Claims serialise the two deliveries of one declaration.
+                    let claim = store.claim(&[&id], &[(&id, "decide")]).await.unwrap();
+                    if let Some(stored) = claim.found().first().cloned().flatten() {
+                        tamga_store::Recorded::AlreadyPresent(stored)
+                    } else {
+                        let row = tamga_store::ResultRow {
+                            declaration_id: &id,
+                            stage: "decide",
+                            result: &mine,
+                        };
+                        claim
+                            .record_all(&chain, row, &[], std::slice::from_ref(&ev))
+                            .await
+                            .unwrap()
+                    }
+                };
+                (id, mine, r)
+            }
+        }))
+        .await;
+        let mut winners = std::collections::BTreeMap::new();
+        for (id, mine, r) in &results {
+            if *r == tamga_store::Recorded::Inserted {
+                assert!(
+                    winners.insert(id.clone(), mine.clone()).is_none(),
+                    "two winners for {id}"
+                );
+            }
+        }
+        assert_eq!(winners.len(), 100, "one winner per declaration");
+        for (id, _, r) in &results {
+            if let tamga_store::Recorded::AlreadyPresent(stored) = r {
+                assert_eq!(
+                    stored, &winners[id],
+                    "{id}: the loser sees the winner's result"
+                );
+            }
+        }
+        let report = store.verify_chain().await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.events, 100, "one event per winner");
+        let (batches, jobs) = store.group_commit_stats().unwrap();
+        // 100 plain records, and one per claimed pair (the second finds the first's).
+        assert_eq!(jobs, 150);
+        assert!(batches < 100, "{batches} transactions for {jobs} records");
+        eprintln!("group commit: {jobs} records in {batches} transactions");
+    }
+}
+
 #[tokio::test]
 async fn pooled_connections_run_as_the_app_role() {
     let db = TestDb::create().await;

@@ -120,6 +120,62 @@ pub enum PathError {
         /// The list's NextUpdate.
         next_update_unix: u64,
     },
+    /// OCSP was to settle a certificate's status and no usable response
+    /// could be had (none fetched or carried, responder down, malformed,
+    /// wrong nonce), and no CRL covers the certificate either.
+    #[error(
+        "revocation status cannot be established by OCSP for certificate {serial_hex}: {detail}"
+    )]
+    OcspUnavailable {
+        /// The certificate whose status is unknown.
+        serial_hex: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The OCSP response was signed by neither the issuer nor a responder
+    /// the issuer authorised (id-kp-OCSPSigning), or its signature fails.
+    #[error("the OCSP response for certificate {serial_hex} is not from an authorised responder: {detail}")]
+    OcspUnauthorised {
+        /// The certificate asked about.
+        serial_hex: String,
+        /// Why the responder is not accepted.
+        detail: String,
+    },
+    /// The OCSP response is past its nextUpdate at the validation time.
+    #[error("the OCSP response for certificate {serial_hex} is out of date (fresh until {})", rfc3339(*fresh_until_unix))]
+    OcspStale {
+        /// The certificate asked about.
+        serial_hex: String,
+        /// nextUpdate (or thisUpdate plus the maximum age).
+        fresh_until_unix: u64,
+    },
+    /// The OCSP responder answered "unknown" and no CRL covers the certificate.
+    #[error("the OCSP responder does not know certificate {serial_hex}, and no CRL covers it")]
+    CertificateStatusUnknown {
+        /// The certificate asked about.
+        serial_hex: String,
+    },
+}
+
+impl PathError {
+    /// The path error for an OCSP response that could not be used for a certificate.
+    pub fn from_ocsp(serial_hex: String, e: &crate::ocsp::OcspError) -> PathError {
+        use crate::ocsp::OcspError as O;
+        match e {
+            O::Unauthorised(d) | O::BadSignature(d) => PathError::OcspUnauthorised {
+                serial_hex,
+                detail: d.clone(),
+            },
+            O::Stale { fresh_until_unix } => PathError::OcspStale {
+                serial_hex,
+                fresh_until_unix: *fresh_until_unix,
+            },
+            other => PathError::OcspUnavailable {
+                serial_hex,
+                detail: other.to_string(),
+            },
+        }
+    }
 }
 
 /// An RFC 3339 UTC time for messages: people read dates, not Unix seconds.

@@ -36,6 +36,9 @@
 //!   intermediates. A listed serial is revoked regardless of its revocation date.
 //! * A CRL without the CRL-number extension is refused (RFC 5280 §5.2.3 makes it
 //!   mandatory, and reports cite it as the revocation evidence).
+//! * OCSP responses ([`PathRequest::ocsp_responses`], checked by [`ocsp`])
+//!   complement CRLs under [`RevocationMode::Require`] and come first under
+//!   [`RevocationMode::PreferOcsp`]; [`RevocationMode::CrlOnly`] ignores them.
 //!
 //! # Faults stay in their country
 //!
@@ -54,6 +57,7 @@ mod eku;
 mod error;
 mod fault;
 mod memo;
+pub mod ocsp;
 mod summary;
 mod tl_source;
 mod trust_list;
@@ -69,7 +73,7 @@ pub use memo::forget_verified_signatures;
 pub use summary::{summarize_certificate, CertSummary};
 pub use tl_source::TrustSource;
 pub use trust_list::{summarize_crl, CrlSummary, TrustFile, TrustList};
-pub use validate::{PathRequest, RevocationMode, ValidatedSigner};
+pub use validate::{OcspTarget, PathRequest, RevocationMode, ValidatedSigner};
 
 #[cfg(test)]
 mod tests {

@@ -114,7 +114,7 @@ static ACCEPTED_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
 /// [`ACCEPTED_ALGORITHMS`] and GOST R 34.10-2012/2015 (TC26, CryptoPro and
 /// Kazakh NCA identifiers, `tamga_gost::webpki`), each memoized under its
 /// own id so a check remembered for one curve never answers for another.
-fn accepted_algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+pub(crate) fn accepted_algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
     static ALL: std::sync::OnceLock<Vec<&'static dyn SignatureVerificationAlgorithm>> =
         std::sync::OnceLock::new();
     ALL.get_or_init(|| {
@@ -133,14 +133,36 @@ fn accepted_algorithms() -> &'static [&'static dyn SignatureVerificationAlgorith
     })
 }
 
-/// How revocation is checked against the country folder's CRLs.
+/// How the revocation status of the path's certificates is established.
+///
+/// OCSP responses come from the signature (`xades:OCSPValues`) or from the
+/// edge's fetcher ([`PathRequest::ocsp_responses`]); CRLs from the trust
+/// list and the signature (`KeyInfo/X509CRL`, `xades:CRLValues`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RevocationMode {
-    /// Every non-anchor certificate in the path must be covered by a CRL from its issuer.
+    /// Every non-anchor certificate in the path needs fresh evidence: a CRL
+    /// from its issuer, or else a `good` OCSP response. CRLs are consulted
+    /// for every certificate as under [`RevocationMode::CrlOnly`] (a stale or
+    /// badly signed CRL of an issuer on the path still refuses); OCSP fills
+    /// the gaps, and a `revoked` OCSP answer revokes. Without any OCSP
+    /// response this is exactly `CrlOnly`.
     #[default]
     Require,
+    /// OCSP first: a usable OCSP response (`good` or `revoked`) settles a
+    /// certificate and its issuer's CRLs are not consulted for it (a
+    /// partner's broken CRL does not matter while its responder answers).
+    /// Where no usable response is at hand (none, responder down,
+    /// unauthorised, stale, `unknown`) the CRL decides as under `Require`;
+    /// with neither, the certificate's status is unknown (INDETERMINATE,
+    /// naming the OCSP problem).
+    #[serde(rename = "prefer-ocsp", alias = "preferOcsp")]
+    PreferOcsp,
+    /// CRLs only (the behaviour before OCSP): every non-anchor certificate
+    /// must be covered by a CRL from its issuer; OCSP responses are ignored.
+    #[serde(rename = "crl-only", alias = "crlOnly")]
+    CrlOnly,
     /// Use a CRL where one from the issuer exists; a missing CRL is not an error,
     /// but a present one that is stale, badly signed or lists the certificate is.
     IfAvailable,
@@ -170,6 +192,10 @@ pub struct PathRequest<'a> {
     /// issuer's key and nextUpdate, so a document can only add evidence,
     /// and the newest CRL of an issuer wins. Unusable ones are ignored.
     pub document_crls: &'a [&'a [u8]],
+    /// OCSP responses (DER `OCSPResponse`) carried by the signature or
+    /// fetched at the edge, in any order; each is matched to the path's
+    /// certificates by CertID. Ignored under `CrlOnly`, `IfAvailable` and `Off`.
+    pub ocsp_responses: &'a [&'a [u8]],
 }
 
 impl<'a> PathRequest<'a> {
@@ -188,6 +214,7 @@ impl<'a> PathRequest<'a> {
             accepted_ekus: Eku::DEFAULT_ACCEPTED,
             max_intermediates: Self::DEFAULT_MAX_INTERMEDIATES,
             document_crls: &[],
+            ocsp_responses: &[],
         }
     }
 }
@@ -200,6 +227,11 @@ pub struct ValidatedSigner {
     pub signer: CertSummary,
     /// The path actually used: signer first, trust anchor last.
     pub chain: Vec<CertSummary>,
+    /// The OCSP answers the decision used, one per certificate at most.
+    pub ocsp: Vec<crate::ocsp::OcspEvidence>,
+    /// Serials of the certificates whose CRLs were consulted (all non-anchor
+    /// certificates except those `PreferOcsp` settled by OCSP).
+    pub crl_checked: Vec<String>,
 }
 
 impl TrustList {
@@ -254,7 +286,9 @@ impl TrustList {
         crl_entries.sort_by_key(|c| std::cmp::Reverse(c.summary.this_update));
         let crl_refs: Vec<_> = crl_entries.iter().map(|c| &c.crl).collect();
         let status_policy = match req.revocation {
-            RevocationMode::Require => Some(UnknownStatusPolicy::Deny),
+            RevocationMode::Require | RevocationMode::CrlOnly | RevocationMode::PreferOcsp => {
+                Some(UnknownStatusPolicy::Deny)
+            }
             RevocationMode::IfAvailable => Some(UnknownStatusPolicy::Allow),
             RevocationMode::Off => None,
         };
@@ -270,8 +304,15 @@ impl TrustList {
                 }),
             None => None,
         };
-        let no_crls_but_required =
-            req.revocation == RevocationMode::Require && revocation.is_none();
+        let no_crls_but_required = matches!(
+            req.revocation,
+            RevocationMode::Require | RevocationMode::CrlOnly
+        ) && revocation.is_none();
+        let use_ocsp = match req.revocation {
+            RevocationMode::PreferOcsp => true,
+            RevocationMode::Require => !req.ocsp_responses.is_empty(),
+            _ => false,
+        };
 
         let eku = AcceptedEkus(req.accepted_ekus);
         // A listed CA whose service was not granted then: remembered so the
@@ -282,6 +323,18 @@ impl TrustList {
             admitting_anchor(trust, path.anchor(), used, req.at_unix, Some(&not_granted))
                 .map(|_| ())
         };
+        if use_ocsp {
+            let ctx = OcspPathContext {
+                trust,
+                ee: &ee,
+                signer: &signer,
+                intermediates: &intermediates,
+                time,
+                eku: &eku,
+                crl_entries: &crl_entries,
+            };
+            return ctx.validate(req);
+        }
         let path = ee
             .verify_for_usage(
                 accepted_algorithms(),
@@ -342,10 +395,345 @@ impl TrustList {
             .map_err(map_webpki_error)?;
         chain.push(anchor.summary.clone());
 
+        // Every certificate below the anchor (the anchor is pushed last).
+        let crl_checked = if req.revocation == RevocationMode::Off {
+            Vec::new()
+        } else {
+            chain[..chain.len() - 1]
+                .iter()
+                .map(|c| c.serial.clone())
+                .collect()
+        };
         Ok(ValidatedSigner {
             signer: signer_summary,
             chain,
+            ocsp: Vec::new(),
+            crl_checked,
         })
+    }
+}
+
+/// A certificate of a validated path whose status OCSP can be asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OcspTarget {
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Its issuer's certificate, DER.
+    pub issuer_der: Vec<u8>,
+    /// Its Authority Information Access OCSP URLs (may be empty).
+    pub urls: Vec<String>,
+    /// Serial, lower-case hex.
+    pub serial_hex: String,
+}
+
+impl TrustList {
+    /// The path's non-anchor certificates with their issuers, for an edge
+    /// fetcher to ask OCSP about before [`TrustList::validate_signer`]. The
+    /// path is built without revocation checks; any path error gives an empty
+    /// list (validation will report it).
+    pub fn ocsp_targets(&self, req: &PathRequest<'_>) -> Vec<OcspTarget> {
+        self.ocsp_targets_inner(req).unwrap_or_default()
+    }
+
+    fn ocsp_targets_inner(&self, req: &PathRequest<'_>) -> Result<Vec<OcspTarget>, PathError> {
+        if req.intermediates_der.len() > req.max_intermediates {
+            return Err(PathError::BudgetExceeded);
+        }
+        let signer = parse_certificate(req.signer_der)?;
+        let trust = self
+            .countries
+            .get(&req.country)
+            .ok_or(PathError::UnknownCountry(req.country))?;
+        let signer_der = CertificateDer::from(req.signer_der);
+        let ee = EndEntityCert::try_from(&signer_der).map_err(map_webpki_error)?;
+        let intermediates: Vec<CertificateDer<'_>> = req
+            .intermediates_der
+            .iter()
+            .map(|d| CertificateDer::from(*d))
+            .collect();
+        let eku = AcceptedEkus(req.accepted_ekus);
+        let ctx = OcspPathContext {
+            trust,
+            ee: &ee,
+            signer: &signer,
+            intermediates: &intermediates,
+            time: UnixTime::since_unix_epoch(Duration::from_secs(req.at_unix)),
+            eku: &eku,
+            crl_entries: &[],
+        };
+        let path = ctx.build(req, None)?;
+        let mut ders = vec![req.signer_der.to_vec()];
+        ders.extend(
+            path.intermediate_certificates()
+                .map(|c| c.der().as_ref().to_vec()),
+        );
+        let used = ders.len() - 1;
+        let anchor = admitting_anchor(trust, path.anchor(), used, req.at_unix, None)
+            .map_err(map_webpki_error)?;
+        ders.push(anchor.der.clone());
+        Ok(ders
+            .windows(2)
+            .filter_map(|pair| {
+                let [cert, issuer] = pair else { return None };
+                let serial_hex = parse_certificate(cert)
+                    .map(|c| serial_hex(c.raw_serial()))
+                    .ok()?;
+                Some(OcspTarget {
+                    urls: crate::ocsp::ocsp_urls(cert),
+                    cert_der: cert.clone(),
+                    issuer_der: issuer.clone(),
+                    serial_hex,
+                })
+            })
+            .collect())
+    }
+}
+
+/// At most this many OCSP responses are looked at per validation (each is
+/// parsed and, when it names a path certificate, verified).
+const MAX_OCSP_RESPONSES: usize = 16;
+
+/// Everything [`TrustList::validate_signer`] prepared, for the OCSP route.
+struct OcspPathContext<'c, 'd> {
+    trust: &'c CountryTrust,
+    ee: &'c EndEntityCert<'d>,
+    signer: &'c X509Certificate<'d>,
+    intermediates: &'c [CertificateDer<'d>],
+    time: UnixTime,
+    eku: &'c AcceptedEkus<'c>,
+    /// The list's and the document's CRLs, newest first.
+    crl_entries: &'c [&'c CrlEntry],
+}
+
+/// What the OCSP responses at hand say about one certificate.
+enum OcspOutcome {
+    /// No response names it.
+    None,
+    /// A usable answer (the newest, when several).
+    Answer(crate::ocsp::OcspEvidence),
+    /// Responses name it but none is usable: the most telling problem.
+    Unusable(PathError),
+}
+
+impl OcspPathContext<'_, '_> {
+    /// Path building without revocation, then per certificate: OCSP (see
+    /// [`RevocationMode`]), then webpki again with the CRLs of the issuers
+    /// that still need them, then the evidence check.
+    fn validate(&self, req: &PathRequest<'_>) -> Result<ValidatedSigner, PathError> {
+        let trust = self.trust;
+        let path0 = self.build(req, None)?;
+        let mut path_der: Vec<Vec<u8>> = vec![req.signer_der.to_vec()];
+        for cert in path0.intermediate_certificates() {
+            path_der.push(cert.der().as_ref().to_vec());
+        }
+        let used = path_der.len() - 1;
+        let anchor = admitting_anchor(trust, path0.anchor(), used, req.at_unix, None)
+            .map_err(map_webpki_error)?;
+        path_der.push(anchor.der.clone());
+
+        let responses: Vec<&[u8]> = req
+            .ocsp_responses
+            .iter()
+            .take(MAX_OCSP_RESPONSES)
+            .copied()
+            .collect();
+        let mut outcomes = Vec::with_capacity(used + 1);
+        let mut issuers_raw = Vec::with_capacity(used + 1);
+        let mut serials = Vec::with_capacity(used + 1);
+        for pair in path_der.windows(2) {
+            let [cert, issuer] = pair else { continue };
+            let parsed = parse_certificate(cert)?;
+            issuers_raw.push(parsed.issuer().as_raw().to_vec());
+            let serial = serial_hex(parsed.raw_serial());
+            outcomes.push(ocsp_outcome(&responses, cert, issuer, req.at_unix, &serial));
+            serials.push(serial);
+        }
+
+        // A revoked answer settles it whatever the CRLs say.
+        for o in &outcomes {
+            if let OcspOutcome::Answer(ev) = o {
+                if matches!(ev.status, crate::ocsp::OcspStatus::Revoked { .. }) {
+                    return Err(PathError::Revoked {
+                        serial_hex: ev.certificate_serial.clone(),
+                    });
+                }
+            }
+        }
+        let good = |o: &OcspOutcome| matches!(o, OcspOutcome::Answer(ev) if ev.status == crate::ocsp::OcspStatus::Good);
+        let prefer_ocsp = req.revocation == RevocationMode::PreferOcsp;
+        let needs_crl: Vec<bool> = outcomes.iter().map(|o| !(prefer_ocsp && good(o))).collect();
+
+        let crls: Vec<&CrlEntry> = self
+            .crl_entries
+            .iter()
+            .copied()
+            .filter(|c| {
+                issuers_raw
+                    .iter()
+                    .zip(&needs_crl)
+                    .any(|(issuer, needed)| *needed && same_name(c.crl.issuer(), issuer))
+            })
+            .collect();
+        let crl_refs: Vec<_> = crls.iter().map(|c| &c.crl).collect();
+        let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
+            b.with_depth(RevocationCheckDepth::Chain)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .with_expiration_policy(ExpirationPolicy::Enforce)
+                .build()
+        });
+        let path = self.build(req, revocation)?;
+        let same_path = path
+            .intermediate_certificates()
+            .map(|c| c.der().as_ref().to_vec())
+            .eq(path_der[1..=used].iter().cloned());
+        if !same_path {
+            // A CRL ruled out the path OCSP was asked about; its alternative
+            // has no OCSP evidence, so it is not taken.
+            return Err(PathError::RevocationUnknown);
+        }
+
+        let mut crl_checked = Vec::new();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if !needs_crl[i] {
+                continue;
+            }
+            crl_checked.push(serials[i].clone());
+            let issuer = &issuers_raw[i];
+            let fault = unusable_crl_for(trust, Some(issuer));
+            // A partitioned CRL (issuing distribution point) may not be
+            // authoritative for this certificate: webpki decides that
+            // privately, so it does not count as coverage here.
+            let covered = fault.is_none()
+                && crls.iter().any(|c| {
+                    same_name(c.crl.issuer(), issuer)
+                        && c.crl.issuing_distribution_point().is_none()
+                });
+            if covered || good(outcome) {
+                continue;
+            }
+            let serial = serials[i].clone();
+            return Err(match (outcome, fault) {
+                (OcspOutcome::Answer(_), _) => {
+                    PathError::CertificateStatusUnknown { serial_hex: serial }
+                }
+                (OcspOutcome::Unusable(_), Some(f)) if !prefer_ocsp => f.revocation_error(),
+                (OcspOutcome::Unusable(e), _) => e.clone(),
+                (OcspOutcome::None, Some(f)) => f.revocation_error(),
+                (OcspOutcome::None, None) if prefer_ocsp => PathError::OcspUnavailable {
+                    serial_hex: serial,
+                    detail: "no OCSP response was at hand and no CRL from its issuer covers it"
+                        .into(),
+                },
+                (OcspOutcome::None, None) => PathError::RevocationUnknown,
+            });
+        }
+
+        let signer_summary = summary_of(self.signer, req.signer_der);
+        let mut chain = vec![signer_summary.clone()];
+        for der in &path_der[1..=used] {
+            chain.push(summarize_certificate(der)?);
+        }
+        chain.push(anchor.summary.clone());
+        let ocsp = outcomes
+            .into_iter()
+            .filter_map(|o| match o {
+                OcspOutcome::Answer(ev) => Some(ev),
+                _ => None,
+            })
+            .collect();
+        Ok(ValidatedSigner {
+            signer: signer_summary,
+            chain,
+            ocsp,
+            crl_checked,
+        })
+    }
+
+    /// One webpki path building, with the errors mapped as on the CRL route.
+    fn build(
+        &self,
+        req: &PathRequest<'_>,
+        revocation: Option<webpki::RevocationOptions<'_>>,
+    ) -> Result<VerifiedPath<'_>, PathError> {
+        let trust = self.trust;
+        let not_granted: RefCell<Option<String>> = RefCell::new(None);
+        let anchor_in_force = |path: &VerifiedPath<'_>| {
+            let used = path.intermediate_certificates().count();
+            admitting_anchor(trust, path.anchor(), used, req.at_unix, Some(&not_granted))
+                .map(|_| ())
+        };
+        self.ee
+            .verify_for_usage(
+                accepted_algorithms(),
+                &trust.webpki_anchors,
+                self.intermediates,
+                self.time,
+                self.eku,
+                revocation,
+                Some(&anchor_in_force),
+            )
+            .map_err(|e| match map_webpki_error(e) {
+                PathError::Revoked { .. } => PathError::Revoked {
+                    serial_hex: revoked_serial(trust, self.ee, self.intermediates),
+                },
+                PathError::RevocationUnknown => {
+                    unusable_crl_for(trust, Some(self.signer.issuer().as_raw()))
+                        .map_or(PathError::RevocationUnknown, |f| f.revocation_error())
+                }
+                PathError::NoChain => match not_granted.borrow_mut().take() {
+                    Some(status) => PathError::ServiceNotGranted { status },
+                    None => PathError::NoChain,
+                },
+                other => other,
+            })
+    }
+}
+
+/// webpki gives a Name's content octets, x509-parser the whole SEQUENCE.
+fn same_name(webpki_name: &[u8], x509_parser_raw: &[u8]) -> bool {
+    crate::ocsp::strip_sequence(x509_parser_raw) == Some(webpki_name)
+}
+
+/// Verifies every response against one certificate: the newest usable answer
+/// wins; without one, the most telling problem of a response that named it.
+fn ocsp_outcome(
+    responses: &[&[u8]],
+    cert: &[u8],
+    issuer: &[u8],
+    at_unix: u64,
+    serial: &str,
+) -> OcspOutcome {
+    use crate::ocsp::{verify_response, OcspCheck, OcspError, OcspStatus};
+    let mut best: Option<crate::ocsp::OcspEvidence> = None;
+    let mut problem: Option<PathError> = None;
+    for der in responses {
+        match verify_response(&OcspCheck {
+            response_der: der,
+            cert_der: cert,
+            issuer_der: issuer,
+            at_unix,
+            expected_nonce: None,
+        }) {
+            Ok(ev) => {
+                // A definite answer beats "unknown"; among equals, the newest.
+                let rank = |e: &crate::ocsp::OcspEvidence| {
+                    (e.status != OcspStatus::Unknown, e.this_update)
+                };
+                if best.as_ref().is_none_or(|b| rank(&ev) > rank(b)) {
+                    best = Some(ev);
+                }
+            }
+            // Responses about other certificates (or unparseable ones: the
+            // same bytes are offered for every certificate) say nothing here.
+            Err(OcspError::NoMatchingResponse { .. }) => {}
+            Err(OcspError::Malformed(_)) if problem.is_some() => {}
+            Err(e) => problem = Some(PathError::from_ocsp(serial.to_owned(), &e)),
+        }
+    }
+    match (best, problem) {
+        (Some(ev), _) => OcspOutcome::Answer(ev),
+        (None, Some(p)) => OcspOutcome::Unusable(p),
+        (None, None) => OcspOutcome::None,
     }
 }
 

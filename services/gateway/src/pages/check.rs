@@ -170,7 +170,7 @@ impl Pages {
         let id = first.as_deref().unwrap_or(&s.id);
         for candidate in [id, s.id.as_str()] {
             match self.store.stage_result(candidate, "decide").await {
-                Ok(Some(bytes)) => return Ok(serde_json::from_slice(&bytes).ok()),
+                Ok(Some(bytes)) => return Ok(Decided::decode(&bytes).ok()),
                 Ok(None) => {}
                 Err(e) => return Err(self.store_error("stage_result", &e)),
             }

@@ -1,4 +1,4 @@
--- Tamga 0004: the pages (services/gateway/src/pages): tokens of officers, auditors and
+-- Tamga 0005: the pages (services/gateway/src/pages): tokens of officers, auditors and
 -- analysts (separate from the brokers' API tokens: a broker token never opens a page, a
 -- page token never submits), and the dashboard's index.
 

@@ -1,0 +1,360 @@
+//! Everything the pipeline reports, as one type (vector's internal events):
+//! each [`Event`] knows its audit record, its metrics and its log line, so
+//! the three cannot drift apart and a newcomer finds them in one place.
+//!
+//! Why the audit record is not written by [`Event::emit`] itself: an audit
+//! event must commit in the *same transaction* as the effect it describes (a
+//! decision row and its `verified`/`countersigned` events land together or
+//! not at all). So the worker asks each event for its record
+//! ([`Event::audit`]), hands the records to the store call that commits the
+//! effect, and calls [`Event::emit`] once that commit succeeded — counting
+//! and logging only what is durably true. Events without a record
+//! (suppressed redeliveries, failures, reconnects) just `emit`.
+
+use tamga_store::{stage as audit_stage, AuditEvent};
+
+use crate::engine::{Decided, Verified};
+use crate::failure::Failure;
+use crate::metrics::Metrics;
+use crate::worker::Stage;
+
+/// One thing that happened to a declaration or a stage.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A declaration arrived (its bytes' digest and route are known).
+    Received {
+        id: &'a str,
+        origin: &'a str,
+        destination: &'a str,
+        digest: &'a str,
+        at_ms: i64,
+    },
+    /// Verification concluded (passed or rejected).
+    Verified(&'a Verified),
+    /// The authority decided: counter-signed (accepted) or a rejection
+    /// receipt issued.
+    Decided(&'a Decided),
+    /// The decision was published (confirmed) to the destination or back to
+    /// the broker. `first`: this is the first forwarding recorded (not a
+    /// redelivery's re-emission).
+    Forwarded { decided: &'a Decided, first: bool },
+    /// A poison message (or one that panicked at every delivery) moved to
+    /// the stage's dead-letter queue.
+    DeadLettered {
+        stage: Stage,
+        id: &'a str,
+        digest: &'a str,
+        why: &'a str,
+    },
+    /// A redelivery or duplicate answered from the stored result: no new
+    /// effect.
+    Suppressed { stage: &'static str },
+    /// Handling a delivery failed (see `failure.rs` for what happens next).
+    Failed { stage: Stage, failure: &'a Failure },
+    /// A stage consumes again after its consumer ended (broker restart).
+    ConsumingAgain { stage: Stage },
+    /// A publish the broker confirmed (`true`) or did not (`false`).
+    Published { exchange: &'a str, confirmed: bool },
+}
+
+/// Which declaration a record is about.
+struct About<'a> {
+    id: &'a str,
+    origin: &'a str,
+    destination: &'a str,
+    digest: &'a str,
+}
+
+fn record(worker: &str, at_ms: i64, stage: &str, outcome: &str, about: About<'_>) -> AuditEvent {
+    let About {
+        id,
+        origin,
+        destination,
+        digest,
+    } = about;
+    AuditEvent {
+        at_ms,
+        stage: stage.into(),
+        worker: worker.into(),
+        declaration_id: id.into(),
+        origin: origin.into(),
+        destination: destination.into(),
+        outcome: outcome.into(),
+        sub_indication: None,
+        reason: None,
+        digest: digest.into(),
+        detail: None,
+    }
+}
+
+impl Event<'_> {
+    /// The audit record this event commits with its effect, if it has one.
+    /// `now_ms` is the time of the record (times are passed in).
+    pub fn audit(&self, worker: &str, now_ms: i64) -> Option<AuditEvent> {
+        match *self {
+            Event::Received {
+                id,
+                origin,
+                destination,
+                digest,
+                at_ms,
+            } => Some(record(
+                worker,
+                at_ms,
+                audit_stage::RECEIVED,
+                "received",
+                About {
+                    id,
+                    origin,
+                    destination,
+                    digest,
+                },
+            )),
+            Event::Verified(v) => {
+                let mut e = record(
+                    worker,
+                    now_ms,
+                    if v.passed() {
+                        audit_stage::VERIFIED
+                    } else {
+                        audit_stage::REJECTED
+                    },
+                    verify_outcome(v),
+                    About {
+                        id: &v.id,
+                        origin: &v.origin,
+                        destination: &v.destination,
+                        digest: &v.document_sha256,
+                    },
+                );
+                e.sub_indication = v.sub_indication().map(str::to_string);
+                e.reason = v.reason().map(str::to_string);
+                Some(e)
+            }
+            Event::Decided(d) => {
+                let mut e = record(
+                    worker,
+                    now_ms,
+                    if d.accepted() {
+                        audit_stage::COUNTERSIGNED
+                    } else {
+                        audit_stage::RECEIPT_ISSUED
+                    },
+                    d.decision.as_str(),
+                    About {
+                        id: &d.id,
+                        origin: &d.origin,
+                        destination: &d.destination,
+                        digest: &d.document_sha256,
+                    },
+                );
+                e.sub_indication = d.sub_indication.clone();
+                e.reason = d.reason.clone();
+                Some(e)
+            }
+            Event::Forwarded { decided: d, .. } => Some(record(
+                worker,
+                now_ms,
+                audit_stage::FORWARDED,
+                d.decision.as_str(),
+                About {
+                    id: &d.id,
+                    origin: &d.origin,
+                    destination: &d.destination,
+                    digest: &d.document_sha256,
+                },
+            )),
+            Event::DeadLettered {
+                stage,
+                id,
+                digest,
+                why,
+            } => {
+                let mut e = record(
+                    worker,
+                    now_ms,
+                    audit_stage::DEAD_LETTERED,
+                    "dead_lettered",
+                    About {
+                        id,
+                        origin: "",
+                        destination: "",
+                        digest,
+                    },
+                );
+                e.detail = Some(format!("{}: {why}", stage.queue()));
+                Some(e)
+            }
+            Event::Suppressed { .. }
+            | Event::Failed { .. }
+            | Event::ConsumingAgain { .. }
+            | Event::Published { .. } => None,
+        }
+    }
+
+    /// Counts and logs the event. For events with an audit record: call it
+    /// only after the record committed.
+    pub fn emit(&self, m: &Metrics) {
+        match *self {
+            Event::Received { id, digest, .. } => {
+                tracing::debug!(id, digest, "received");
+            }
+            Event::Verified(v) => {
+                let outcome = verify_outcome(v);
+                m.declarations.with_label_values(&["verify", outcome]).inc();
+                if !v.passed() {
+                    m.rejections
+                        .with_label_values(&[v.sub_indication().unwrap_or("NONE"), &v.origin])
+                        .inc();
+                }
+                tracing::debug!(id = v.id, outcome, reason = v.reason(), "verified");
+            }
+            Event::Decided(d) => {
+                m.declarations
+                    .with_label_values(&["countersign", d.decision.as_str()])
+                    .inc();
+                tracing::debug!(id = d.id, decision = d.decision.as_str(), "decided");
+            }
+            Event::Forwarded { decided: d, first } => {
+                if first {
+                    m.declarations
+                        .with_label_values(&["forward", d.decision.as_str()])
+                        .inc();
+                    let secs = (crate::worker::now_ms() - d.received_at_ms).max(0) as f64 / 1000.0;
+                    m.end_to_end_seconds
+                        .with_label_values(&[d.decision.as_str()])
+                        .observe(secs);
+                    tracing::debug!(id = d.id, decision = d.decision.as_str(), "forwarded");
+                } else {
+                    m.redeliveries_suppressed
+                        .with_label_values(&["forward"])
+                        .inc();
+                }
+            }
+            Event::DeadLettered { stage, id, why, .. } => {
+                m.dead_lettered.with_label_values(&[stage.name()]).inc();
+                tracing::error!(
+                    stage = stage.name(),
+                    id,
+                    why,
+                    "poison message dead-lettered"
+                );
+            }
+            Event::Suppressed { stage } => {
+                m.redeliveries_suppressed.with_label_values(&[stage]).inc();
+            }
+            Event::Failed { stage, failure } => {
+                let source = failure.source().as_str();
+                m.failures
+                    .with_label_values(&[stage.name(), failure.class(), source])
+                    .inc();
+                match failure {
+                    Failure::Transient { why, .. } => {
+                        m.transient_errors
+                            .with_label_values(&[stage.name(), source])
+                            .inc();
+                        tracing::warn!(
+                            stage = stage.name(),
+                            source,
+                            why,
+                            "transient failure; backing off (a delivery in hand is held, not requeued)"
+                        );
+                    }
+                    Failure::Fatal { why, .. } => tracing::error!(
+                        stage = stage.name(),
+                        source,
+                        why,
+                        "fatal error: stopping the site (a delivery in hand goes back to the broker)"
+                    ),
+                    Failure::Poison(p) => {
+                        tracing::warn!(stage = stage.name(), why = p.0, "poison message")
+                    }
+                    Failure::Panicked(why) => {
+                        tracing::error!(stage = stage.name(), why, "processing panicked")
+                    }
+                }
+            }
+            Event::ConsumingAgain { stage } => {
+                m.reconnects.inc();
+                tracing::info!(stage = stage.name(), "consuming again");
+            }
+            Event::Published {
+                exchange,
+                confirmed,
+            } => {
+                m.publish_confirms
+                    .with_label_values(&[if confirmed { "ack" } else { "unconfirmed" }])
+                    .inc();
+                if !confirmed {
+                    tracing::warn!(exchange, "publish not confirmed; publishing again");
+                }
+            }
+        }
+    }
+}
+
+fn verify_outcome(v: &Verified) -> &'static str {
+    if v.passed() {
+        "passed"
+    } else {
+        "rejected"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_by_class_and_source() {
+        let m = Metrics::new();
+        let f = Failure::Transient {
+            at: crate::failure::Source::Store,
+            why: "down".into(),
+        };
+        Event::Failed {
+            stage: Stage::Fused,
+            failure: &f,
+        }
+        .emit(&m);
+        Event::ConsumingAgain {
+            stage: Stage::Fused,
+        }
+        .emit(&m);
+        let text = m.render();
+        assert!(text.contains(
+            "tamga_failures_total{class=\"transient\",source=\"store\",stage=\"fused\"} 1"
+        ));
+        assert!(text.contains("tamga_transient_errors_total{kind=\"store\",stage=\"fused\"} 1"));
+        assert!(text.contains("tamga_bus_reconnects_total 1"));
+    }
+
+    #[test]
+    fn only_effects_have_audit_records() {
+        let f = Failure::Panicked("x".into());
+        for e in [
+            Event::Suppressed { stage: "fused" },
+            Event::Failed {
+                stage: Stage::Fused,
+                failure: &f,
+            },
+            Event::ConsumingAgain {
+                stage: Stage::Verify,
+            },
+        ] {
+            assert!(e.audit("w", 0).is_none());
+        }
+        let e = Event::DeadLettered {
+            stage: Stage::Verify,
+            id: "id",
+            digest: "d",
+            why: "bad route",
+        }
+        .audit("w", 7)
+        .unwrap();
+        assert_eq!(e.stage, "dead_lettered");
+        assert_eq!(e.detail.as_deref(), Some("tamga.verify: bad route"));
+        assert_eq!(e.at_ms, 7);
+    }
+}
