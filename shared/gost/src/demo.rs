@@ -15,6 +15,7 @@
 //! reads (the TC26 OIDs, the private key as an OCTET STRING of `d`
 //! little-endian), so the demo material can be checked with `openssl`.
 
+use crate::der::{oid, tlv};
 use num_bigint::BigUint;
 use num_traits::{One, Zero};
 
@@ -212,40 +213,6 @@ impl DemoSecretKey {
         };
         Self::from_scalar(set, d)
     }
-}
-
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = body.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-fn oid(dotted: &str) -> Vec<u8> {
-    let arcs: Vec<u64> = dotted.split('.').filter_map(|a| a.parse().ok()).collect();
-    let mut body = Vec::new();
-    if let [a, b, rest @ ..] = arcs.as_slice() {
-        let mut all = vec![a * 40 + b];
-        all.extend_from_slice(rest);
-        for arc in all {
-            let mut chunk = vec![(arc & 0x7f) as u8];
-            let mut v = arc >> 7;
-            while v > 0 {
-                chunk.push(((v & 0x7f) as u8) | 0x80);
-                v >>= 7;
-            }
-            chunk.reverse();
-            body.extend(chunk);
-        }
-    }
-    tlv(0x06, &body)
 }
 
 #[cfg(test)]

@@ -7,6 +7,45 @@
 
 use crate::{GostError, ParamSet, PublicKey};
 
+/// DER of one element: `tag`, a definite length, `body` (the writer side
+/// of [`read_tlv`], for the OIDs of `webpki.rs` and the demo material).
+pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = body.len();
+    let be = len.to_be_bytes();
+    let skip = be.iter().take_while(|&&b| b == 0).count();
+    if len < 0x80 {
+        out.push(be[be.len() - 1]);
+    } else {
+        // Invariant: at most size_of::<usize>() (8) length octets.
+        out.push(0x80 | (be.len() - skip) as u8);
+        out.extend_from_slice(&be[skip..]);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// DER of an OID given in dotted form (only called on constants).
+pub fn oid(dotted: &str) -> Vec<u8> {
+    let arcs: Vec<u64> = dotted.split('.').filter_map(|a| a.parse().ok()).collect();
+    let mut body = Vec::new();
+    if let [a, b, rest @ ..] = arcs.as_slice() {
+        let mut all = vec![a * 40 + b];
+        all.extend_from_slice(rest);
+        for arc in all {
+            let mut chunk = vec![(arc & 0x7f) as u8];
+            let mut v = arc >> 7;
+            while v > 0 {
+                chunk.push(((v & 0x7f) as u8) | 0x80);
+                v >>= 7;
+            }
+            chunk.reverse();
+            body.extend(chunk);
+        }
+    }
+    tlv(0x06, &body)
+}
+
 /// GOST key algorithm OIDs and their key size; legacy ones map to `None`.
 const KEY_ALGORITHMS: &[(&str, Option<usize>)] = &[
     ("1.2.643.7.1.1.1.1", Some(256)),

@@ -10,6 +10,7 @@
 //! both families (the NCA's certificates are made by a BouncyCastle fork,
 //! which writes the CMS form).
 
+use crate::der::{oid, tlv};
 use std::sync::OnceLock;
 
 use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
@@ -53,39 +54,6 @@ impl SignatureVerificationAlgorithm for CertificateAlgorithm {
     }
 }
 
-/// DER of an OID given in dotted form (only called on this module's constants).
-fn oid_der(dotted: &str) -> Vec<u8> {
-    let arcs: Vec<u64> = dotted.split('.').filter_map(|a| a.parse().ok()).collect();
-    let mut body = Vec::new();
-    if let [a, b, rest @ ..] = arcs.as_slice() {
-        let mut all = vec![a * 40 + b];
-        all.extend_from_slice(rest);
-        for arc in all {
-            let mut chunk = vec![(arc & 0x7f) as u8];
-            let mut v = arc >> 7;
-            while v > 0 {
-                chunk.push(((v & 0x7f) as u8) | 0x80);
-                v >>= 7;
-            }
-            chunk.reverse();
-            body.extend(chunk);
-        }
-    }
-    tlv(0x06, &body)
-}
-
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    if body.len() < 0x80 {
-        out.push(body.len() as u8);
-    } else {
-        out.push(0x81);
-        out.push(body.len() as u8);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
 fn leak(v: Vec<u8>) -> &'static [u8] {
     // Built once per process (see `certificate_algorithms`).
     Box::leak(v.into_boxed_slice())
@@ -114,16 +82,16 @@ pub fn certificate_algorithms() -> &'static [CertificateAlgorithm] {
                 ["1.2.643.7.1.1.3.2", "1.2.398.3.10.1.1.2.3.1"]
             };
             for with_digest in [true, false] {
-                let mut params = oid_der(param_oid);
+                let mut params = oid(param_oid);
                 if with_digest {
-                    params.extend(oid_der(digest_oid));
+                    params.extend(oid(digest_oid));
                 }
-                let mut key_id = oid_der(key_oid);
+                let mut key_id = oid(key_oid);
                 key_id.extend(tlv(0x30, &params));
                 let key_id = leak(key_id);
                 for sig_oid in sig_oids {
                     for null in [false, true] {
-                        let mut sig_id = oid_der(sig_oid);
+                        let mut sig_id = oid(sig_oid);
                         if null {
                             sig_id.extend([0x05, 0x00]);
                         }
