@@ -29,10 +29,30 @@ pub struct Derived {
     pub reason: Option<String>,
 }
 
+/// Where a stage comes in a declaration's life (unknown stages last).
+fn step_rank(stage: &str) -> usize {
+    [
+        tamga_store::SUBMITTED,
+        "received",
+        "verified",
+        "rejected",
+        "countersigned",
+        "receipt_issued",
+        "forwarded",
+        "dead_lettered",
+    ]
+    .iter()
+    .position(|s| *s == stage)
+    .unwrap_or(usize::MAX)
+}
+
 /// The status `events` (of one declaration, any order) add up to.
 pub fn derive(events: &[AuditEvent]) -> Derived {
+    // Steps of one hop can share a millisecond (the fused stage verifies, decides and
+    // forwards in well under one on the embedded default): within a millisecond, the
+    // pipeline's order decides.
     let mut sorted: Vec<&AuditEvent> = events.iter().collect();
-    sorted.sort_by_key(|e| e.at_ms);
+    sorted.sort_by_key(|e| (e.at_ms, step_rank(&e.stage)));
     let mut history: Vec<(String, i64)> = Vec::new();
     let has = |stage: &str| events.iter().any(|e| e.stage == stage);
     for e in &sorted {
@@ -111,6 +131,21 @@ mod tests {
         );
         assert_eq!(d.history[0].1, 1);
         assert_eq!(derive(&accepted[1..4]).status, "verified");
+        // One hop within one millisecond: the pipeline's order, whatever the rows' order.
+        let same_ms = [
+            ev("forwarded", 7),
+            ev("countersigned", 7),
+            ev("received", 7),
+            ev("verified", 7),
+        ];
+        assert_eq!(
+            derive(&same_ms)
+                .history
+                .iter()
+                .map(|h| h.0.as_str())
+                .collect::<Vec<_>>(),
+            ["received", "verified", "countersigned", "forwarded"]
+        );
         let rejected = [
             ev("submitted", 1),
             ev("rejected", 3),
