@@ -40,6 +40,9 @@ pub struct Metrics {
     pub trust_list_next_update: IntGaugeVec,
     /// TSLSequenceNumber of each country's trusted list in force.
     pub trust_list_sequence: IntGaugeVec,
+    /// nextUpdate of the newest CRL of each issuer (Unix seconds): past it, that CA's
+    /// certificates are INDETERMINATE (`crl_expired`); alert `TamgaCrlNearExpiry`.
+    pub crl_next_update: IntGaugeVec,
 }
 
 #[allow(clippy::panic)]
@@ -163,8 +166,16 @@ impl Metrics {
             ),
             &["country"],
         ));
+        let crl_next_update = must(IntGaugeVec::new(
+            Opts::new(
+                "tamga_crl_next_update_timestamp_seconds",
+                "nextUpdate of the newest CRL in force per partner country and issuing CA; past it that CA's certificates are INDETERMINATE (crl_expired).",
+            ),
+            &["country", "issuer"],
+        ));
         for c in [
-            Box::new(declarations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(crl_next_update.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(declarations.clone()),
             Box::new(rejections.clone()),
             Box::new(stage_seconds.clone()),
             Box::new(end_to_end_seconds.clone()),
@@ -201,6 +212,7 @@ impl Metrics {
             trust_degraded,
             trust_list_next_update,
             trust_list_sequence,
+            crl_next_update,
         }
     }
 
@@ -210,7 +222,17 @@ impl Metrics {
         self.trust_degraded.reset();
         self.trust_list_next_update.reset();
         self.trust_list_sequence.reset();
+        self.crl_next_update.reset();
         for cc in trust.countries() {
+            // Newest first: the first CRL of an issuer is the one in force.
+            let mut seen = std::collections::BTreeSet::new();
+            for crl in trust.crls(cc) {
+                if seen.insert(crl.issuer.clone()) {
+                    self.crl_next_update
+                        .with_label_values(&[cc.as_str(), crl.issuer.as_str()])
+                        .set(crl.next_update);
+                }
+            }
             if let Some(tamga_trust::TrustSource::TrustedList {
                 sequence,
                 next_update_unix,
@@ -284,6 +306,40 @@ pub async fn serve(listen: &str, metrics: std::sync::Arc<Metrics>) -> std::io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CRL-expiry alert's series: one per country and issuing CA, the newest CRL's
+    /// nextUpdate.
+    #[test]
+    fn crl_next_update_is_exported_per_issuer() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_780_000_000;
+        tamga_pki::generate(&tamga_pki::DemoPkiOptions::new(["AZ", "KZ"], now))
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let trust = tamga_trust::TrustList::load_dir(&dir.path().join("trust")).unwrap();
+        let m = Metrics::new();
+        m.set_trust_state(&trust);
+        let text = m.render();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("tamga_crl_next_update_timestamp_seconds{"))
+            .collect();
+        // Per country: the root's CRL and the issuing CA's CRL.
+        assert!(series.len() >= 4, "{series:?}");
+        for cc in ["AZ", "KZ"] {
+            assert!(
+                series
+                    .iter()
+                    .any(|l| l.contains(&format!("country=\"{cc}\"")) && l.contains("Issuing")),
+                "{cc}: {series:?}"
+            );
+        }
+        for l in &series {
+            let next: i64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(next > now, "{l}");
+        }
+    }
 
     #[test]
     fn metrics_register_and_render() {
