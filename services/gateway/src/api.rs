@@ -240,10 +240,13 @@ impl Gateway {
         };
         let id = submission.id.clone();
         let marker = submitted_key(&id);
-        let published = match self.store.stage_result(&marker, APPEND_ONCE_STAGE).await {
-            Ok(found) => found.is_some(),
-            Err(e) => return Err(self.store_problem("stage_result", &e)),
-        };
+        // A new claim has a fresh id whose marker cannot exist yet: only a replay needs
+        // the lookup (one round trip less on every first submission).
+        let published = replay
+            && match self.store.stage_result(&marker, APPEND_ONCE_STAGE).await {
+                Ok(found) => found.is_some(),
+                Err(e) => return Err(self.store_problem("stage_result", &e)),
+            };
         if !published {
             self.publish(&submission, bytes.to_vec()).await?;
             if self.abort_after_confirm {

@@ -217,7 +217,9 @@ pub async fn connect_store(
             let mut backoff = tamga_pipeline::Backoff::outage();
             loop {
                 match tamga_store::connect_postgres(&sc).await {
-                    Ok(s) => return Ok(Arc::new(s)),
+                    // The submission's record shares the workers' group committer
+                    // settings: one transaction for many concurrent submissions.
+                    Ok(s) => return Ok(Arc::new(s.with_group_commit(d.group_commit))),
                     Err(e) if e.is_transient() => {
                         tracing::warn!(error = %e, "database unavailable; retrying");
                         backoff.wait().await;
