@@ -123,6 +123,26 @@ impl<'d> Node<'d> {
         (!p.is_null()).then(|| cstr_str(p))
     }
 
+    /// The namespace declarations written on this element, as (prefix, URI); `None` is
+    /// the default namespace (an empty URI undeclares it).
+    pub fn namespace_declarations(&self) -> Vec<(Option<&'d str>, &'d str)> {
+        let mut out = Vec::new();
+        if !self.is_element() {
+            return out;
+        }
+        let mut ns = self.get().nsDef;
+        while !ns.is_null() {
+            // SAFETY: namespace records and their strings live as long as the tree.
+            let (prefix, href, next) = unsafe { ((*ns).prefix, (*ns).href, (*ns).next) };
+            out.push((
+                (!prefix.is_null()).then(|| cstr_str(prefix)),
+                cstr_str(href),
+            ));
+            ns = next;
+        }
+        out
+    }
+
     /// True for an element with this namespace URI and local name.
     pub fn is(&self, namespace: &str, local: &str) -> bool {
         self.is_element() && self.local_name() == local && self.namespace() == Some(namespace)
@@ -442,5 +462,20 @@ mod tests {
         let b = root.element_children().next().unwrap();
         assert_eq!(root.string_value(Some(b)), "1456");
         assert_eq!(root.text(), "146");
+    }
+
+    #[test]
+    fn namespace_declarations_are_those_written_on_the_element() {
+        let doc = Document::parse(
+            b"<a xmlns='urn:d' xmlns:p='urn:p'><p:b xmlns=''/></a>",
+            &ParseLimits::default(),
+        )
+        .unwrap();
+        let root = doc.root();
+        let mut decls = root.namespace_declarations();
+        decls.sort();
+        assert_eq!(decls, vec![(None, "urn:d"), (Some("p"), "urn:p")]);
+        let b = root.element_children().next().unwrap();
+        assert_eq!(b.namespace_declarations(), vec![(None, "")]);
     }
 }
