@@ -9,7 +9,7 @@
 //! declarant's signature stays valid and every byte outside that element is
 //! unchanged — which is checked before the result is returned.
 
-use tamga_xml::{Document, Node, ParseLimits, Selection};
+use tamga_xml::{Document, Node, ParseLimits, Parsed, Selection};
 
 use crate::algorithms::DSIG_NS;
 use crate::core::find_signatures;
@@ -59,16 +59,26 @@ pub fn countersign(
     signer: &dyn Signer,
     options: &SignOptions,
 ) -> Result<Vec<u8>, SignError> {
-    let limits = &options.limits;
-    let budget = Budget::default();
-
     // The same parse verification makes (with the parser's element
     // offsets): where to insert is where this tree says its elements are.
-    let doc = Document::parse_with_spans(input, limits)?;
-    let sig_node = top_level_signature(&doc)?;
+    countersign_parsed(&Parsed::parse(input, &options.limits)?, signer, options)
+}
+
+/// [`countersign`] with the declaration already parsed, by the verification that passed
+/// it (`tamga_policy::verify_document_keeping`): the fused pipeline parses it once.
+pub fn countersign_parsed(
+    parsed: &Parsed<'_>,
+    signer: &dyn Signer,
+    options: &SignOptions,
+) -> Result<Vec<u8>, SignError> {
+    let limits = &options.limits;
+    let budget = Budget::default();
+    let input = parsed.bytes();
+    let doc = parsed.document();
+    let sig_node = top_level_signature(doc)?;
     let model = parse_signature(sig_node, &budget)
         .map_err(|e| SignError::NotCountersignable(e.to_string()))?;
-    let sig_span = span_of(&doc, sig_node)?;
+    let sig_span = span_of(doc, sig_node)?;
     let seed = digest(
         &crate::algorithms::DigestAlgorithm::Sha256,
         &model.signature_value,
@@ -80,7 +90,7 @@ pub fn countersign(
     let sig_id = match &model.id {
         Some(id) => id.clone(),
         None => {
-            let id = unique_id(&doc, "tamga-sig", &seed, &[]);
+            let id = unique_id(doc, "tamga-sig", &seed, &[]);
             edits.push((
                 sig_span.start_tag_close,
                 format!(r#" Id="{}""#, attr_escape(&id)),
@@ -99,7 +109,7 @@ pub fn countersign(
                 n += 1;
                 id = format!("{sig_id}-value-{n}");
             }
-            let span = span_of(&doc, value_node)?;
+            let span = span_of(doc, value_node)?;
             edits.push((
                 span.start_tag_close,
                 format!(r#" Id="{}""#, attr_escape(&id)),
@@ -110,7 +120,7 @@ pub fn countersign(
     };
 
     let value_digest = digest(&options.digest, &value_c14n)?;
-    let cs_id = unique_id(&doc, "tamga-cs", &value_digest, &[&sig_id, &value_id]);
+    let cs_id = unique_id(doc, "tamga-cs", &value_digest, &[&sig_id, &value_id]);
     let built = build_signature(
         &cs_id,
         vec![RefSpec {
@@ -146,15 +156,15 @@ pub fn countersign(
             let up = qp.child(XADES_NS, "UnsignedProperties");
             let usp = up.and_then(|u| u.child(XADES_NS, "UnsignedSignatureProperties"));
             match (up, usp) {
-                (_, Some(usp)) => (non_empty(span_of(&doc, usp)?)?.end_tag_start, counter),
+                (_, Some(usp)) => (non_empty(span_of(doc, usp)?)?.end_tag_start, counter),
                 (Some(up), None) => (
-                    non_empty(span_of(&doc, up)?)?.start_tag_end,
+                    non_empty(span_of(doc, up)?)?.start_tag_end,
                     format!(
                         r#"<xades:UnsignedSignatureProperties xmlns:xades="{XADES_NS}">{counter}</xades:UnsignedSignatureProperties>"#
                     ),
                 ),
                 (None, _) => (
-                    non_empty(span_of(&doc, qp)?)?.end_tag_start,
+                    non_empty(span_of(doc, qp)?)?.end_tag_start,
                     format!(
                         r#"<xades:UnsignedProperties xmlns:xades="{XADES_NS}"><xades:UnsignedSignatureProperties>{counter}</xades:UnsignedSignatureProperties></xades:UnsignedProperties>"#
                     ),
@@ -162,7 +172,7 @@ pub fn countersign(
             }
         }
         None => (
-            non_empty(span_of(&doc, sig_node)?)?.end_tag_start,
+            non_empty(span_of(doc, sig_node)?)?.end_tag_start,
             format!(
                 r#"<ds:Object xmlns:ds="{DSIG_NS}"><xades:QualifyingProperties xmlns:xades="{XADES_NS}" Target="{}"><xades:UnsignedProperties><xades:UnsignedSignatureProperties>{counter}</xades:UnsignedSignatureProperties></xades:UnsignedProperties></xades:QualifyingProperties></ds:Object>"#,
                 attr_escape(&format!("#{sig_id}"))
@@ -171,8 +181,6 @@ pub fn countersign(
     };
     edits.push((at, text));
     let scope = declarations_in_scope(sig_node);
-    drop(model);
-    drop(doc);
     let out = insert_all(input, edits);
 
     // Fail closed: nothing outside the declarant's Signature changed...
@@ -374,6 +382,32 @@ A=</ds:V></r>"#,
         all_signatures_verify(moved.as_bytes(), &options, 1);
         let out = countersign(moved.as_bytes(), &key, &options).unwrap();
         all_signatures_verify(&out, &options, 2);
+    }
+
+    /// The fused pipeline hands over verification's parse: the result must be what the
+    /// bytes alone give (up to the randomised ECDSA value).
+    #[test]
+    fn countersigning_a_parsed_document_is_countersigning_its_bytes() {
+        let (key, cert) = test_signer();
+        let options = test_options(cert, true);
+        let signed = sign_enveloped(
+            b"<doc><x>1</x></doc>",
+            &key,
+            &test_options(options.certificates[0].clone(), false),
+        )
+        .unwrap();
+        let from_bytes = countersign(&signed, &key, &options).unwrap();
+        let parsed = Parsed::parse(&signed, &options.limits).unwrap();
+        let from_parsed = countersign_parsed(&parsed, &key, &options).unwrap();
+        all_signatures_verify(&from_parsed, &options, 2);
+        let without_value = |out: &[u8]| {
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            let cs = text.find("<xades:CounterSignature").unwrap();
+            let open = cs + text[cs..].find("<ds:SignatureValue").unwrap();
+            let close = open + text[open..].find("</ds:SignatureValue>").unwrap();
+            format!("{}{}", &text[..open], &text[close..])
+        };
+        assert_eq!(without_value(&from_bytes), without_value(&from_parsed));
     }
 
     fn all_signatures_verify(out: &[u8], options: &SignOptions, count: usize) {

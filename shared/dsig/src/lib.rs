@@ -21,7 +21,7 @@ pub use crate::core::{
     ReferenceFailure, ReferenceOutcome,
 };
 pub use algorithms::{DigestAlgorithm, KeyFamily, SignatureAlgorithm};
-pub use countersign::countersign;
+pub use countersign::{countersign, countersign_parsed};
 pub use crypto::{verify_signature, Curve, PublicKey};
 pub use error::{CryptoError, FormatError, ReferenceError};
 pub use model::{parse_signature, Budget, KeyInfo, KeyValue, Reference, SignatureModel, Transform};

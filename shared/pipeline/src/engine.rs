@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tamga_dsig::{CryptoError, SignError, Signer};
-use tamga_policy::{verify_document, Policy, Reason, VerifyRequest};
-use tamga_receipt::{decide, AuthorityKey, DecideError, Decision, Verdict};
+use tamga_policy::{verify_document, verify_document_keeping, Policy, Reason, VerifyRequest};
+use tamga_receipt::{decide, decide_parsed, AuthorityKey, DecideError, Decision, Verdict};
 use tamga_trust::{CountryCode, TrustList};
+use tamga_xml::Parsed;
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -347,6 +348,12 @@ pub fn parse_route(routing_key: &str) -> Result<(CountryCode, CountryCode), Pois
     Ok((cc(from)?, cc(to)?))
 }
 
+/// The declaration as the decision gets it: bytes, or as verification parsed them.
+enum Source<'s, 'a> {
+    Bytes(&'s [u8]),
+    Parsed(&'s Parsed<'a>),
+}
+
 impl Engine {
     /// Stage 1: verify the submitted bytes for the route they came on.
     pub fn verify(
@@ -357,7 +364,15 @@ impl Engine {
         received_at_ms: i64,
         now_ms: i64,
     ) -> Result<Verified, Poison> {
-        let mut v = self.assess(body, routing_key, message_id, received_at_ms, now_ms)?;
+        let (mut v, _) = self.assess(
+            body,
+            &self.trust.current(),
+            routing_key,
+            message_id,
+            received_at_ms,
+            now_ms,
+            false,
+        )?;
         v.document = b64().encode(body);
         Ok(v)
     }
@@ -372,37 +387,58 @@ impl Engine {
         received_at_ms: i64,
         now_ms: i64,
     ) -> Result<(Verified, Decided), EngineError> {
-        let v = self.assess(body, routing_key, message_id, received_at_ms, now_ms)?;
-        let decided = self.decide_document(&v, body, now_ms)?;
+        // The tree verification built is the one countersigning uses: parsed once.
+        let trust = self.trust.current();
+        let (v, parsed) = self.assess(
+            body,
+            &trust,
+            routing_key,
+            message_id,
+            received_at_ms,
+            now_ms,
+            true,
+        )?;
+        let decided = match &parsed {
+            Some(p) => self.decide_source(&v, Source::Parsed(p), now_ms)?,
+            None => self.decide_document(&v, body, now_ms)?,
+        };
         Ok((v, decided))
     }
 
-    /// The verification, without the document in the envelope.
-    fn assess(
-        &self,
-        body: &[u8],
+    /// The verification, without the document in the envelope; with `keep`, also the
+    /// parsed document when it passed on the tree route.
+    #[allow(clippy::too_many_arguments)]
+    fn assess<'b>(
+        &'b self,
+        body: &'b [u8],
+        trust: &'b TrustList,
         routing_key: &str,
         message_id: Option<&str>,
         received_at_ms: i64,
         now_ms: i64,
-    ) -> Result<Verified, Poison> {
+        keep: bool,
+    ) -> Result<(Verified, Option<Parsed<'b>>), Poison> {
         let (origin, destination) = parse_route(routing_key)?;
         if let Some(hook) = &self.fault_hook {
             hook(body);
         }
         let digest = sha256_hex(body);
-        let trust = self.trust.current();
         let request = VerifyRequest {
             bytes: body,
-            trust: &trust,
+            trust,
             origin,
             at_unix: now_ms.div_euclid(1000),
             policy: &self.policy,
             resolver: &tamga_dsig::NoExternal,
             hmac_secret: None,
         };
-        let report = match &self.ocsp {
-            None => verify_document(&request),
+        let (report, parsed) = match &self.ocsp {
+            None if keep => {
+                let (report, _, parsed) =
+                    verify_document_keeping(&request, tamga_policy::Strategy::Auto, &[]);
+                (report, parsed)
+            }
+            None => (verify_document(&request), None),
             Some(fetcher) => {
                 let fetched = fetcher.fetch(
                     &tamga_policy::ocsp_targets(&request),
@@ -412,16 +448,20 @@ impl Engine {
                     tracing::warn!(origin = %origin, "OCSP: {why}");
                 }
                 let responses: Vec<&[u8]> = fetched.responses.iter().map(Vec::as_slice).collect();
-                tamga_policy::verify_document_fetched(
-                    &request,
-                    tamga_policy::Strategy::Auto,
-                    &responses,
-                )
-                .0
+                let auto = tamga_policy::Strategy::Auto;
+                if keep {
+                    let (report, _, parsed) = verify_document_keeping(&request, auto, &responses);
+                    (report, parsed)
+                } else {
+                    (
+                        tamga_policy::verify_document_fetched(&request, auto, &responses).0,
+                        None,
+                    )
+                }
             }
         };
         let id = message_id.map_or_else(|| digest.clone(), str::to_string);
-        Ok(Verified {
+        let verified = Verified {
             correlation_id: id.clone(),
             id,
             message_id: message_id.map(str::to_string),
@@ -432,7 +472,8 @@ impl Engine {
             document_sha256: digest,
             document: String::new(),
             verdict: Verdict::from_report(&report).map_err(|e| Poison(e.to_string()))?,
-        })
+        };
+        Ok((verified, parsed))
     }
 
     /// Stage 2: the authority for the destination countersigns and issues the
@@ -452,6 +493,15 @@ impl Engine {
         document: &[u8],
         now_ms: i64,
     ) -> Result<Decided, EngineError> {
+        self.decide_source(v, Source::Bytes(document), now_ms)
+    }
+
+    fn decide_source(
+        &self,
+        v: &Verified,
+        document: Source<'_, '_>,
+        now_ms: i64,
+    ) -> Result<Decided, EngineError> {
         let served = self.authorities.get(&v.destination);
         // A destination without an authority here is refused, signed by the
         // site's first authority so the broker still gets a signed reason.
@@ -461,18 +511,16 @@ impl Engine {
         let refused = served.is_none().then(|| Reason::DestinationNotServed {
             destination: v.destination.clone(),
         });
-        let decided = decide(
-            &v.verdict,
-            document,
-            &AuthorityKey {
-                signer: authority.signer.as_ref(),
-                certificates: &authority.certificates,
-                info: &authority.info,
-            },
-            refused.as_ref(),
-            now_ms.div_euclid(1000),
-            self.policy.parse_limits(),
-        )
+        let key = AuthorityKey {
+            signer: authority.signer.as_ref(),
+            certificates: &authority.certificates,
+            info: &authority.info,
+        };
+        let (at, limits) = (now_ms.div_euclid(1000), self.policy.parse_limits());
+        let decided = match document {
+            Source::Bytes(b) => decide(&v.verdict, b, &key, refused.as_ref(), at, limits),
+            Source::Parsed(p) => decide_parsed(&v.verdict, p, &key, refused.as_ref(), at, limits),
+        }
         .map_err(|e| match e {
             DecideError::Countersign(e) => signing_failure("countersigning", e),
             DecideError::Receipt(tamga_receipt::ReceiptError::Sign(e)) => {

@@ -24,8 +24,8 @@ pub use report::{
 };
 pub use tl::TlSignatureEngine;
 pub use verify::{
-    ocsp_targets, verify_document, verify_document_fetched, verify_document_with, Route, Strategy,
-    VerifyRequest, STREAMING_THRESHOLD,
+    ocsp_targets, verify_document, verify_document_fetched, verify_document_keeping,
+    verify_document_with, Route, Strategy, VerifyRequest, STREAMING_THRESHOLD,
 };
 
 /// RFC 3339 UTC time for a Unix timestamp (out-of-range values clamp to the epoch).

@@ -12,7 +12,7 @@ use tamga_dsig::{
     ReferenceFailure, ReferenceOutcome, SignatureAlgorithm, SignatureModel, Transform, Xades,
 };
 use tamga_trust::{CountryCode, PathRequest, TrustList};
-use tamga_xml::{Document, Node, ParseLimits};
+use tamga_xml::{Document, Node, ParseLimits, Parsed};
 
 use crate::config::{Policy, Profile};
 use crate::reason::Reason;
@@ -99,6 +99,27 @@ pub fn verify_document_fetched(
     strategy: Strategy,
     fetched_ocsp: &[&[u8]],
 ) -> (Report, Route) {
+    let (report, route, _) = verify(req, strategy, fetched_ocsp, false);
+    (report, route)
+}
+
+/// [`verify_document_fetched`], also handing back the parsed document when it passed on
+/// the tree route (with its element spans), for countersigning to use rather than parse
+/// the declaration again.
+pub fn verify_document_keeping<'a>(
+    req: &VerifyRequest<'a>,
+    strategy: Strategy,
+    fetched_ocsp: &[&[u8]],
+) -> (Report, Route, Option<Parsed<'a>>) {
+    verify(req, strategy, fetched_ocsp, true)
+}
+
+fn verify<'a>(
+    req: &VerifyRequest<'a>,
+    strategy: Strategy,
+    fetched_ocsp: &[&[u8]],
+    keep: bool,
+) -> (Report, Route, Option<Parsed<'a>>) {
     let digest = hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         req.bytes,
@@ -131,32 +152,46 @@ pub fn verify_document_fetched(
         match crate::streaming::check(req, fetched_ocsp, &mut report) {
             crate::streaming::Attempt::Done(outcome) => {
                 conclude(&mut report, outcome);
-                return (report, Route::Streaming);
+                return (report, Route::Streaming, None);
             }
             // Whatever the attempt wrote into its report is dropped.
             crate::streaming::Attempt::Fallback(why) => route = Route::TreeAfterStreaming(why),
         }
     }
     let mut report = new_report();
-    let outcome = check(req, fetched_ocsp, &mut report);
+    let limits = req.policy.parse_limits();
+    let (outcome, kept) = if keep {
+        match Parsed::parse(req.bytes, &limits) {
+            Ok(parsed) => {
+                let outcome = check(req, parsed.document(), fetched_ocsp, &mut report);
+                let kept = outcome.is_ok().then_some(parsed);
+                (outcome, kept)
+            }
+            Err(e) => (Err(Reason::Xml(e)), None),
+        }
+    } else {
+        match Document::parse(req.bytes, &limits) {
+            Ok(doc) => (check(req, &doc, fetched_ocsp, &mut report), None),
+            Err(e) => (Err(Reason::Xml(e)), None),
+        }
+    };
     conclude(&mut report, outcome);
-    (report, route)
+    (report, route, kept)
 }
 
 /// The tree route: the whole document as one libxml2 tree.
 fn check(
     req: &VerifyRequest<'_>,
+    doc: &Document,
     fetched_ocsp: &[&[u8]],
     report: &mut Report,
 ) -> Result<String, Reason> {
     let policy = req.policy;
     let customs = policy.profile == Profile::Customs;
-    let limits = policy.parse_limits();
-    let doc = Document::parse(req.bytes, &limits).map_err(Reason::Xml)?;
     let root = doc.root();
-    report.declaration = Some(tamga_declaration::identity(&doc));
+    report.declaration = Some(tamga_declaration::identity(doc));
 
-    let all = find_signatures(&doc);
+    let all = find_signatures(doc);
     let top: Vec<Node<'_>> = all
         .iter()
         .copied()
@@ -173,7 +208,7 @@ fn check(
             path: element.path(),
         });
     }
-    check_signature(req, fetched_ocsp, report, &doc, element, &all, &TreeDigests)
+    check_signature(req, fetched_ocsp, report, doc, element, &all, &TreeDigests)
 }
 
 /// How the declarant signature's references are digested.

@@ -10,13 +10,14 @@
 
 use serde::Serialize;
 use tamga_dsig::{
-    countersign, sign_canonical_enveloped, DigestAlgorithm, SignError, SignOptions, Signer,
+    countersign, countersign_parsed, sign_canonical_enveloped, DigestAlgorithm, SignError,
+    SignOptions, Signer,
 };
 use tamga_policy::{
     verify_document, Indication, Policy, Reason, Report, SubIndication, VerifyRequest,
 };
 use tamga_trust::{CountryCode, TrustList};
-use tamga_xml::{Document, ParseLimits};
+use tamga_xml::{Document, ParseLimits, Parsed};
 use thiserror::Error;
 
 /// The receipt namespace.
@@ -161,6 +162,49 @@ pub fn decide(
     at_unix: i64,
     limits: ParseLimits,
 ) -> Result<Decided, DecideError> {
+    decide_from(
+        verdict,
+        Source::Bytes(document),
+        authority,
+        refused,
+        at_unix,
+        limits,
+    )
+}
+
+/// [`decide`] with the declaration as the verification that passed it parsed it
+/// (`tamga_policy::verify_document_keeping`): countersigning does not parse it again.
+pub fn decide_parsed(
+    verdict: &Verdict,
+    document: &Parsed<'_>,
+    authority: &AuthorityKey<'_>,
+    refused: Option<&Reason>,
+    at_unix: i64,
+    limits: ParseLimits,
+) -> Result<Decided, DecideError> {
+    decide_from(
+        verdict,
+        Source::Parsed(document),
+        authority,
+        refused,
+        at_unix,
+        limits,
+    )
+}
+
+enum Source<'s, 'a> {
+    Bytes(&'s [u8]),
+    Parsed(&'s Parsed<'a>),
+}
+
+fn decide_from(
+    verdict: &Verdict,
+    document: Source<'_, '_>,
+    authority: &AuthorityKey<'_>,
+    refused: Option<&Reason>,
+    at_unix: i64,
+    limits: ParseLimits,
+) -> Result<Decided, DecideError> {
     let signing_time = time::OffsetDateTime::from_unix_timestamp(at_unix)
         .map_err(|e| DecideError::Receipt(ReceiptError::Certificate(e.to_string())))?;
     let countersigned = if verdict.passed() && refused.is_none() {
@@ -171,7 +215,11 @@ pub fn decide(
             signing_time,
             limits,
         };
-        Some(countersign(document, authority.signer, &options).map_err(DecideError::Countersign)?)
+        let countersigned = match document {
+            Source::Bytes(bytes) => countersign(bytes, authority.signer, &options),
+            Source::Parsed(parsed) => countersign_parsed(parsed, authority.signer, &options),
+        };
+        Some(countersigned.map_err(DecideError::Countersign)?)
     } else {
         None
     };

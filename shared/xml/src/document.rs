@@ -248,6 +248,40 @@ unsafe extern "C" fn refuse_doctype(
     }
 }
 
+/// A document parsed with its element spans, held with the very bytes it was parsed
+/// from: what verification hands to countersigning, so that a declaration is parsed
+/// once (the pair cannot be mismatched: only [`Parsed::parse`] makes one).
+pub struct Parsed<'a> {
+    bytes: &'a [u8],
+    doc: Document,
+}
+
+impl<'a> Parsed<'a> {
+    /// [`Document::parse_with_spans`] of `bytes`, kept with them.
+    pub fn parse(bytes: &'a [u8], limits: &ParseLimits) -> Result<Self, ParseError> {
+        Ok(Parsed {
+            bytes,
+            doc: Document::parse_with_spans(bytes, limits)?,
+        })
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn document(&self) -> &Document {
+        &self.doc
+    }
+}
+
+impl std::fmt::Debug for Parsed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parsed")
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Document {
     /// Parses `bytes` under `limits`, refusing anything that is not plain,
     /// well-formed UTF-8 XML, and indexes its IDs (`Id`, `ID`, `xml:id`).

@@ -23,7 +23,7 @@ mod node;
 pub mod stream;
 
 pub use c14n::{C14nMethod, Canonicalization, Selection};
-pub use document::{Document, ElementSpan, LIBXML2_MAX_DEPTH};
+pub use document::{Document, ElementSpan, Parsed, LIBXML2_MAX_DEPTH};
 pub use error::{C14nError, ParseError};
 pub use ids::IdIndex;
 pub use limits::ParseLimits;
