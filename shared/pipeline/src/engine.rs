@@ -422,7 +422,6 @@ impl Engine {
         if let Some(hook) = &self.fault_hook {
             hook(body);
         }
-        let digest = sha256_hex(body);
         let request = VerifyRequest {
             bytes: body,
             trust,
@@ -460,6 +459,9 @@ impl Engine {
                 }
             }
         };
+        // The report's digest of the exact bytes: hashing them again cost as much as
+        // verifying the signature's reference.
+        let digest = report.document_sha256.clone();
         let id = message_id.map_or_else(|| digest.clone(), str::to_string);
         let verified = Verified {
             correlation_id: id.clone(),
