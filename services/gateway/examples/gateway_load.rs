@@ -169,7 +169,10 @@ async fn main() {
         },
         &tamga_pipeline::open_key,
         Some(bus.clone()),
-        Some(store.clone() as Arc<dyn tamga_store::Store>),
+        // Its own pool, as `tamga serve` gives the workers (see `tamga_gateway::serve`).
+        Some(
+            tamga_gateway::connect_store(&cfg, false).await.unwrap() as Arc<dyn tamga_store::Store>
+        ),
     )
     .await
     .unwrap();

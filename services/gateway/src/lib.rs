@@ -349,19 +349,28 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         .map_err(io(&format!("cannot listen on {listen}")))?;
     let addr: SocketAddr = listener.local_addr().map_err(io("listener address"))?;
     let site = match &mode {
-        Mode::WithWorkers(stages) => Some(
-            start_site(
-                cfg,
-                &SiteOptions {
-                    embedded,
-                    stages: stages.clone(),
-                },
-                open_key,
-                Some(bus.clone()),
-                Some(store.clone() as Arc<dyn Store>),
+        Mode::WithWorkers(stages) => {
+            // A worker's claim holds a pooled connection while it signs: on PostgreSQL
+            // the workers get a pool of their own, so that submissions never queue
+            // behind them (sharing one pool, the gateway accepted at the workers' pace).
+            let workers_store: Arc<dyn Store> = match (&cfg.database, embedded) {
+                (Some(_), false) => connect_store(cfg, false).await?,
+                _ => store.clone(),
+            };
+            Some(
+                start_site(
+                    cfg,
+                    &SiteOptions {
+                        embedded,
+                        stages: stages.clone(),
+                    },
+                    open_key,
+                    Some(bus.clone()),
+                    Some(workers_store),
+                )
+                .await?,
             )
-            .await?,
-        ),
+        }
         _ => None,
     };
     // The gateway's metrics beside the workers' at [metrics] listen.
