@@ -118,8 +118,15 @@ struct Releases(BTreeMap<(i64, String, String), Vec<i64>>);
 impl Releases {
     /// `n` declarations released in `ms` (`n` > 0: a CHECK on the summary).
     fn add(&mut self, key: (i64, String, String), ms: i64, n: i64) {
-        let values = self.0.entry(key).or_default();
-        values.extend(std::iter::repeat_n(ms, usize::try_from(n).unwrap_or(0)));
+        self.add_all(key, std::iter::once((ms, n)));
+    }
+
+    /// [`Releases::add`] for each `(ms, n)`.
+    fn add_all(&mut self, key: (i64, String, String), values: impl Iterator<Item = (i64, i64)>) {
+        let v = self.0.entry(key).or_default();
+        for (ms, n) in values {
+            v.extend(std::iter::repeat_n(ms, usize::try_from(n).unwrap_or(0)));
+        }
     }
 
     /// The page's rows, in the raw query's order (bucket, origin, destination).
@@ -172,13 +179,16 @@ impl PgStore {
                 &end,
             ];
             let client = self.client().await?;
-            let counts = client.prepare_cached(&counts_sql()).await.map_err(pg)?;
-            // Two connections: the two statements run in parallel on the server.
+            // Two connections: the two statements run in parallel on the server. Unnamed
+            // statements, planned for these parameters each time: a cached generic plan
+            // cannot tell a day from a month, and its estimates switched JIT on (+75 ms).
             let other = self.client().await?;
-            let release = other.prepare_cached(&release_pg()).await.map_err(pg)?;
-            let (c, r) =
-                tokio::try_join!(client.query(&counts, &args), other.query(&release, &args))
-                    .map_err(pg)?;
+            let (counts, release) = (counts_sql(), release_pg());
+            let (c, r) = tokio::try_join!(
+                client.query(counts.as_str(), &args),
+                other.query(release.as_str(), &args)
+            )
+            .map_err(pg)?;
             let mut releases = Releases::default();
             for row in &r {
                 let key = (
@@ -188,9 +198,7 @@ impl PgStore {
                 );
                 let ms: Vec<i64> = row.try_get(3).map_err(pg)?;
                 let n: Vec<i64> = row.try_get(4).map_err(pg)?;
-                for (ms, n) in ms.into_iter().zip(n) {
-                    releases.add(key.clone(), ms, n);
-                }
+                releases.add_all(key, ms.into_iter().zip(n));
             }
             Ok(DashboardRows {
                 counts: c
