@@ -11,8 +11,8 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use tamga_gateway::api::{
-    check_content_type, declared_length, decode_cursor, encode_cursor,
-    parse_submission_headers, ListQuery, NotificationsQuery, MAX_PAGE, MAX_WAIT_SECS,
+    check_content_type, declared_length, decode_cursor, encode_cursor, parse_submission_headers,
+    ListQuery, NotificationsQuery, MAX_PAGE, MAX_WAIT_SECS,
 };
 use tamga_gateway::{lrn::scan_lrn, pages::parse_query, token::bearer};
 
@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!key.is_empty() && key.len() <= 255, "{key:?}");
         assert!(key.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
         for cc in [&s.origin, &s.destination] {
-            assert!(cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()), "{cc:?}");
+            assert!(
+                cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()),
+                "{cc:?}"
+            );
         }
     }
     let _ = check_content_type(&headers);
@@ -55,7 +58,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(q) = ListQuery::parse(query.unwrap_or("")) {
         assert!((1..=MAX_PAGE).contains(&q.limit), "{q:?}");
         if let Some((ms, id)) = &q.after {
-            assert_eq!(decode_cursor(&encode_cursor(*ms, id)), Some((*ms, id.clone())));
+            assert_eq!(
+                decode_cursor(&encode_cursor(*ms, id)),
+                Some((*ms, id.clone()))
+            );
         }
     }
     if let Ok(q) = NotificationsQuery::parse(query) {

@@ -16,10 +16,7 @@ const AT_UNIX: u64 = 1_628_774_820;
 
 fn der(pem: &str) -> Vec<u8> {
     use base64::Engine as _;
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .expect("the anchor is PEM")

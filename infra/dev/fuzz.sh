@@ -36,8 +36,10 @@ seeds_of() {
   esac
 }
 
-CARGO_BUILD_JOBS=${FUZZ_JOBS:-2} nice -n "${FUZZ_NICE:-0}" "${fuzz[@]}" build \
-  $targets >/dev/null 2>"$logs/build.log" || { cat "$logs/build.log"; exit 1; }
+for t in $targets; do
+  CARGO_BUILD_JOBS=${FUZZ_JOBS:-2} nice -n "${FUZZ_NICE:-0}" "${fuzz[@]}" build "$t" \
+    >/dev/null 2>"$logs/build.log" || { cat "$logs/build.log"; exit 1; }
+done
 
 failed=()
 printf '%-18s %6s %12s %9s %7s %7s  %s\n' target secs executions exec/s cov ft corpus
