@@ -2,7 +2,7 @@
 # `make fuzz`: every fuzz target (fuzz/Cargo.toml) under libFuzzer with cargo-fuzz, one
 # after the other, FUZZ_S seconds each (default 60), from its committed corpus
 # fuzz/corpus/<target> plus its seeds; new inputs are added to the corpus (minimise it with
-# `cargo +nightly fuzz cmin <target>` before committing). Prints, per target, the
+# `cargo +nightly fuzz cmin <target> corpus/<target> -- -use_counters=0` before committing). Prints, per target, the
 # executions, exec/s and coverage (libFuzzer's cov/ft) of the final stats line; exits 1
 # when a target found a crash (its input is in fuzz/artifacts/<target>/: make it a
 # regression test in the owning crate, see fuzz/README.md).
