@@ -15,7 +15,7 @@ DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake 
   gostsum libengine-gost-openssl openssl
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps deps-interop deps-deny services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard
+.PHONY: all deps deps-interop deps-deny services build demo test lint unit faults fuzz-build bench bench-pipeline flaky-check fuzz deps-fuzz clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard
 
 all: build
 
@@ -123,6 +123,16 @@ fuzz-build: deps
 	  CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build $(LOCKED) --manifest-path fuzz/Cargo.toml --bins; \
 	fi
 
+# Fuzzing for real (fuzz/README.md): every target under libFuzzer for FUZZ_S seconds
+# (default 60) each, on the nightly toolchain (cargo-fuzz from crates.io, installed when
+# absent), from the committed corpora in fuzz/corpus/. Not part of `test`.
+FUZZ_S ?= 60
+deps-fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz: deps deps-fuzz
+	FUZZ_S=$(FUZZ_S) infra/dev/fuzz.sh
+
 # In this order even under `make -j`: the fault tests must not overlap `unit`.
 # (Lints are `make lint`; CI runs both.)
 .NOTPARALLEL: test
@@ -182,6 +192,7 @@ promtool-test: deps-promtool
 	promtool check rules infra/prometheus/rules.yml infra/prometheus/alerts.yml
 	promtool test rules infra/prometheus/tests/rules_test.yml
 
-# The dashboard's query on 1 M audit events in PostgreSQL (a scratch database).
+# The dashboard's query on 1 M audit events in PostgreSQL (a scratch database), release build:
+# the summary (what the page reads) and the raw-event query it replaced, same run.
 bench-dashboard: deps services
-	$(CARGO) run -q -p tamga-store --example pg_dashboard
+	$(CARGO) run -q --release -p tamga-store --example pg_dashboard

@@ -164,9 +164,11 @@ impl Gateway {
 
     async fn submit(&self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let owner = self.authenticate(headers).await?;
-        let key = idempotency_key(headers)?;
-        let origin = country_header(headers, headers::ORIGIN)?;
-        let destination = country_header(headers, headers::DESTINATION)?;
+        let SubmissionHeaders {
+            idempotency_key: key,
+            origin,
+            destination,
+        } = parse_submission_headers(headers)?;
         if let Some(cc) = &owner.country {
             if !cc.eq_ignore_ascii_case(&origin) {
                 return Err(Problem::new(
@@ -177,11 +179,7 @@ impl Gateway {
         }
         check_content_type(headers)?;
         let max = self.settings.max_bytes;
-        if let Some(len) = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
+        if let Some(len) = declared_length(headers) {
             if len > max as u64 {
                 return Err(too_large(max));
             }
@@ -517,6 +515,44 @@ fn too_large(max: usize) -> Problem {
     .with("limit", max)
 }
 
+// --- request parsing --------------------------------------------------------
+//
+// The pure part of reading a broker's request (headers, query strings): no state, no I/O,
+// fuzzed by fuzz/fuzz_targets/gateway_request.rs. Each refusal is the Problem the API
+// answers with.
+
+/// A submission's headers, checked in the order the API reports their problems
+/// (authentication, the token's origin restriction, Content-Type and Content-Length are
+/// checked around them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubmissionHeaders {
+    /// 1 to 255 printable ASCII characters (the structured-field quotes removed).
+    pub idempotency_key: String,
+    /// Upper-case ISO 3166 alpha-2.
+    pub origin: String,
+    /// Upper-case ISO 3166 alpha-2.
+    pub destination: String,
+}
+
+/// `Idempotency-Key`, `X-Tamga-Origin`, `X-Tamga-Destination`.
+pub fn parse_submission_headers(headers: &HeaderMap) -> Result<SubmissionHeaders> {
+    Ok(SubmissionHeaders {
+        idempotency_key: idempotency_key(headers)?,
+        origin: country_header(headers, headers::ORIGIN)?,
+        destination: country_header(headers, headers::DESTINATION)?,
+    })
+}
+
+/// `Content-Length`, when present and a number (hyper refuses a malformed one before us;
+/// the body read is bounded anyway).
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<String> {
     let raw = headers.get(headers::IDEMPOTENCY_KEY).ok_or_else(|| {
         Problem::new(
@@ -558,7 +594,8 @@ fn country_header(headers: &HeaderMap, name: &str) -> Result<String> {
     }
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<()> {
+/// `Content-Type: application/xml` (parameters such as a charset allowed).
+pub fn check_content_type(headers: &HeaderMap) -> Result<()> {
     let ok = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -574,11 +611,13 @@ fn check_content_type(headers: &HeaderMap) -> Result<()> {
     }
 }
 
-fn encode_cursor(ms: i64, id: &str) -> String {
+/// The opaque `cursor` of `GET /v1/declarations`.
+pub fn encode_cursor(ms: i64, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{ms}:{id}"))
 }
 
-fn decode_cursor(s: &str) -> Option<(i64, String)> {
+/// [`encode_cursor`]'s inverse; `None` for anything else.
+pub fn decode_cursor(s: &str) -> Option<(i64, String)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .ok()?;
@@ -589,16 +628,18 @@ fn decode_cursor(s: &str) -> Option<(i64, String)> {
 
 /// `GET /v1/declarations?lrn=…&status=…&since=…&cursor=…&limit=…`
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ListQuery {
-    lrn: Option<String>,
-    status: Option<String>,
-    since_ms: Option<i64>,
-    after: Option<(i64, String)>,
-    limit: usize,
+#[non_exhaustive]
+pub struct ListQuery {
+    pub lrn: Option<String>,
+    pub status: Option<String>,
+    pub since_ms: Option<i64>,
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
 }
 
 impl ListQuery {
-    fn parse(query: &str) -> Result<Self> {
+    /// The query string (without `?`); unknown keys are ignored.
+    pub fn parse(query: &str) -> Result<Self> {
         let bad = |detail: String| Problem::new(Kind::InvalidQuery, detail);
         let mut q = ListQuery {
             lrn: None,
@@ -652,6 +693,55 @@ impl ListQuery {
 
 /// Longest long-poll of `GET /v1/notifications?wait=…` (seconds).
 pub const MAX_WAIT_SECS: u64 = 30;
+
+/// `GET /v1/notifications?after=…&wait=…&limit=…`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotificationsQuery {
+    /// The last notification's cursor seen (0: from the start).
+    pub after: i64,
+    /// Seconds to wait for one, at most [`MAX_WAIT_SECS`].
+    pub wait: u64,
+    pub limit: usize,
+}
+
+impl NotificationsQuery {
+    /// The query string (without `?`); unknown keys are ignored.
+    pub fn parse(query: Option<&str>) -> Result<Self> {
+        let bad = |detail: String| Problem::new(Kind::InvalidQuery, detail);
+        let mut q = NotificationsQuery {
+            after: 0,
+            wait: 0,
+            limit: DEFAULT_PAGE,
+        };
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "after" => {
+                    q.after =
+                        v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                            bad("after must be a cursor this API returned.".into())
+                        })?
+                }
+                "wait" => {
+                    q.wait = v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= MAX_WAIT_SECS)
+                        .ok_or_else(|| bad(format!("wait must be 0 to {MAX_WAIT_SECS} seconds.")))?
+                }
+                "limit" => {
+                    q.limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE).contains(n))
+                        .ok_or_else(|| bad(format!("limit must be 1 to {MAX_PAGE}.")))?
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
 
 /// The statuses a declaration went through, in order, as its events tell (a rejected
 /// declaration's forwarded receipt is not a `forwarded` status).
@@ -715,33 +805,7 @@ impl Gateway {
 
     async fn notifications(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Response> {
         let owner = self.authenticate(headers).await?;
-        let bad = |detail: String| Problem::new(Kind::InvalidQuery, detail);
-        let (mut after, mut wait, mut limit) = (0i64, 0u64, DEFAULT_PAGE);
-        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            match k.as_ref() {
-                "after" => {
-                    after =
-                        v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                            bad("after must be a cursor this API returned.".into())
-                        })?
-                }
-                "wait" => {
-                    wait = v
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n <= MAX_WAIT_SECS)
-                        .ok_or_else(|| bad(format!("wait must be 0 to {MAX_WAIT_SECS} seconds.")))?
-                }
-                "limit" => {
-                    limit = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| bad(format!("limit must be 1 to {MAX_PAGE}.")))?
-                }
-                _ => {}
-            }
-        }
+        let NotificationsQuery { after, wait, limit } = NotificationsQuery::parse(query)?;
         // A longer wait than this site holds is served as the longest it holds.
         let wait = wait.min(u64::from(self.settings.long_poll_max_secs));
         let deadline = Instant::now() + std::time::Duration::from_secs(wait);

@@ -35,6 +35,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod callback;
+mod dashboard;
 mod error;
 mod gateway;
 mod hash;

@@ -3,7 +3,8 @@
 //! or document digest, a declaration's events with their chain positions, a chain's range
 //! for verification, and the dashboard's aggregates.
 //!
-//! PostgreSQL: `infra/postgres/migrations/0005_pages.sql`; SQLite: `sqlite_pages.sql`.
+//! PostgreSQL: `infra/postgres/migrations/0005_pages.sql`; SQLite: `sqlite_pages.sql`. The
+//! dashboard reads the hourly summary (`dashboard.rs`, migration 0009).
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -237,14 +238,14 @@ fn release_sqlite() -> String {
     ))
 }
 
-fn sqlite_sql(sql: &str) -> String {
+pub(crate) fn sqlite_sql(sql: &str) -> String {
     sql.replace('$', "?")
         .replace("::text", "")
         .replace("::bigint", "")
 }
 
 /// Nearest-rank-interpolated percentile of sorted values (as `percentile_cont`).
-fn percentile(sorted: &[i64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[i64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -454,6 +455,19 @@ impl PagesStore for PgStore {
     }
 
     async fn dashboard(&self, q: &DashboardQuery) -> Result<DashboardRows, StoreError> {
+        self.dashboard_summary(q).await
+    }
+}
+
+impl PgStore {
+    /// The dashboard's rows computed from the raw events, as before the hourly summary
+    /// (`crate::dashboard`): slow on a large trail, kept as the oracle the tests compare
+    /// the summary with.
+    #[doc(hidden)]
+    pub async fn dashboard_from_events(
+        &self,
+        q: &DashboardQuery,
+    ) -> Result<DashboardRows, StoreError> {
         self.within("dashboard", async {
             let pg = |e: tokio_postgres::Error| from_pg("dashboard", &e);
             let client = self.client().await?;
@@ -666,6 +680,17 @@ impl PagesStore for SqliteStore {
     }
 
     async fn dashboard(&self, q: &DashboardQuery) -> Result<DashboardRows, StoreError> {
+        self.dashboard_summary(q).await
+    }
+}
+
+impl SqliteStore {
+    /// As [`PgStore::dashboard_from_events`]: the oracle of the summary's tests.
+    #[doc(hidden)]
+    pub async fn dashboard_from_events(
+        &self,
+        q: &DashboardQuery,
+    ) -> Result<DashboardRows, StoreError> {
         let q = q.clone();
         self.blocking(move |conn| {
             let err = |e: rusqlite::Error| from_sqlite("dashboard", &e);

@@ -21,6 +21,8 @@ const SCHEMA: &str = include_str!("sqlite.sql");
 const GATEWAY_SCHEMA: &str = include_str!("sqlite_gateway.sql");
 const PAGES_SCHEMA: &str = include_str!("sqlite_pages.sql");
 const CALLBACK_SCHEMA: &str = include_str!("sqlite_gateway_callbacks.sql");
+/// Run once (it backfills): see [`open_sqlite`].
+const DASHBOARD_SCHEMA: &str = include_str!("sqlite_dashboard.sql");
 
 /// How long a writer waits for another process's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +80,19 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
         .map_err(err("SQLite pages schema"))?;
     tx.execute_batch(CALLBACK_SCHEMA)
         .map_err(err("SQLite gateway callback schema"))?;
+    // The dashboard's summary is backfilled from the events when it is created, so it is
+    // created once (recorded as version 9), not at every open.
+    let summarised: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM tamga_schema_migrations WHERE version = 9)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err("SQLite dashboard schema"))?;
+    if !summarised {
+        tx.execute_batch(DASHBOARD_SCHEMA)
+            .map_err(err("SQLite dashboard schema"))?;
+    }
     tx.commit().map_err(err("SQLite schema"))?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),
