@@ -552,7 +552,10 @@ async fn origin_outside_trust_list(env: Env, stages: &[Stage]) {
     }
     assert_eq!(
         dead,
-        ["ge-0", "ge-1", "ge-2"].map(String::from).into_iter().collect()
+        ["ge-0", "ge-1", "ge-2"]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
     site.stop().await;
     let counts = audit_ok(&env).await;
