@@ -227,9 +227,12 @@ fn classes(n: usize, rng: &mut Rng) -> Vec<Class> {
     out
 }
 
+/// A signing key and the certificates its signatures carry.
+type Signer = (SigningKey, Vec<Vec<u8>>);
+
 struct Keys {
-    broker: HashMap<(String, BrokerKind), (SigningKey, Vec<Vec<u8>>)>,
-    rogue: (SigningKey, Vec<Vec<u8>>),
+    broker: HashMap<(String, BrokerKind), Signer>,
+    rogue: Signer,
 }
 
 fn keys(pki: &DemoPki, rogue: &DemoPki) -> Keys {
@@ -259,7 +262,7 @@ fn keys(pki: &DemoPki, rogue: &DemoPki) -> Keys {
     }
 }
 
-fn sign(doc: &str, (key, certs): &(SigningKey, Vec<Vec<u8>>), xades: bool) -> String {
+fn sign(doc: &str, (key, certs): &Signer, xades: bool) -> String {
     let out = sign_enveloped(
         doc.as_bytes(),
         key,
