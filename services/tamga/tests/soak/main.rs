@@ -313,12 +313,13 @@ impl Workers {
         Some(s.name.clone())
     }
 
-    /// Waits until every worker logged `ready`.
+    /// Waits until the current worker of every slot logged `ready` (one
+    /// that exits meanwhile is restarted by `supervise`, which must run).
     fn wait_ready(&self, within: Duration) {
         let deadline = Instant::now() + within;
         for slot in &self.slots {
-            let name = slot.lock().unwrap().name.clone();
             loop {
+                let name = slot.lock().unwrap().name.clone();
                 let log = std::fs::read_to_string(self.site.log(&name)).unwrap_or_default();
                 if log
                     .lines()
@@ -328,8 +329,9 @@ impl Workers {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "worker {name} did not log `ready` within {within:?}:\n{}",
-                    infra::tail(&self.site.log(&name), 30)
+                    "worker {name} did not log `ready` within {within:?}:\n{}\nexits: {:?}",
+                    infra::tail(&self.site.log(&name), 30),
+                    self.exits.lock().unwrap()
                 );
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -517,11 +519,9 @@ async fn run(
     }
 
     let workers = Arc::new(Workers::new(site.clone(), spawner.clone(), 2));
-    workers.supervise();
-    {
-        let w = workers.clone();
-        blocking(move || w.wait_ready(Duration::from_secs(120))).await;
-    }
+    // Supervised from the start: two processes opening the SoftHSM2 token at
+    // the same moment can make one fail (CKR_GENERAL_ERROR) and exit, to be
+    // started again — as an orchestrator would.
     let supervisor = {
         let w = workers.clone();
         tokio::spawn(async move {
@@ -532,6 +532,10 @@ async fn run(
             }
         })
     };
+    {
+        let w = workers.clone();
+        blocking(move || w.wait_ready(Duration::from_secs(120))).await;
+    }
 
     let bus = Arc::new(
         AmqpBus::connect(
