@@ -367,6 +367,7 @@ fn with_context(e: BusError, context: &str) -> BusError {
     match e {
         BusError::Unavailable(m) => BusError::Unavailable(format!("{context}: {m}")),
         BusError::Unconfirmed(m) => BusError::Unconfirmed(format!("{context}: {m}")),
+        BusError::Unroutable(m) => BusError::Unroutable(format!("{context}: {m}")),
         BusError::Topology(m) => BusError::Topology(format!("{context}: {m}")),
         BusError::Other(m) => BusError::Other(format!("{context}: {m}")),
     }
@@ -625,7 +626,7 @@ impl Bus for AmqpBus {
         };
         match tokio::time::timeout(self.shared.opts.confirm_timeout, confirm).await {
             Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-            Ok(Ok(Confirmation::Ack(Some(returned)))) => Err(BusError::Unconfirmed(format!(
+            Ok(Ok(Confirmation::Ack(Some(returned)))) => Err(BusError::Unroutable(format!(
                 "returned: {} {} (no queue bound to {exchange} for {})",
                 returned.reply_code, returned.reply_text, message.routing_key
             ))),

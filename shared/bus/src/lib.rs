@@ -16,6 +16,8 @@
 //!   was routed to at least one queue). Anything else is an error, and
 //!   [`BusError::Unconfirmed`] means "unknown, publish again": duplicates are
 //!   possible, loss is not. Consumers deduplicate by `message_id`.
+//!   [`BusError::Unroutable`] means "certainly not enqueued, and publishing
+//!   again cannot help until a queue is bound for that routing key".
 //! * A [`Delivery`] is settled exactly once: [`Delivery::ack`],
 //!   [`Delivery::requeue`] or [`Delivery::dead_letter`]. A delivery dropped
 //!   unsettled is requeued, and so is every unsettled delivery of a dropped
@@ -151,10 +153,17 @@ pub enum BusError {
     #[error("bus unavailable: {0}")]
     Unavailable(String),
     /// The broker did not take responsibility for a published message
-    /// (nack, returned as unroutable, timeout, or the connection died while
-    /// waiting). It may or may not have been enqueued: publish it again.
+    /// (nack, timeout, or the connection died while waiting). It may or may
+    /// not have been enqueued: publish it again.
     #[error("publish not confirmed: {0}")]
     Unconfirmed(String),
+    /// The broker returned a mandatory publish: no queue is bound to the
+    /// exchange for its routing key. It was certainly not enqueued, and
+    /// publishing it again gives the same answer until the topology changes,
+    /// so it is not transient: a caller that retried it would hold the
+    /// message for ever.
+    #[error("publish unroutable: {0}")]
+    Unroutable(String),
     /// Fatal: the topology is wrong (PRECONDITION_FAILED on a re-declaration
     /// with other arguments, a missing exchange or queue, access refused).
     /// Waiting does not fix it.
@@ -317,8 +326,9 @@ pub trait Bus: Send + Sync {
     async fn declare(&self, topology: &Topology) -> Result<(), BusError>;
 
     /// Publishes persistently, mandatory, and returns once the broker
-    /// confirmed. Nack, unroutable (returned) or timeout:
-    /// [`BusError::Unconfirmed`] — publish again.
+    /// confirmed. Nack or timeout: [`BusError::Unconfirmed`] — publish
+    /// again. Returned (no queue bound for the routing key):
+    /// [`BusError::Unroutable`].
     async fn publish(&self, exchange: &str, message: Message) -> Result<(), BusError>;
 
     /// Starts consuming `queue` with at most `prefetch` unsettled deliveries

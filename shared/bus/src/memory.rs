@@ -12,7 +12,7 @@
 //!   routes nowhere is kept (and retried at the next `declare`) rather than
 //!   dropped;
 //! * publish to an exchange with no matching binding fails with
-//!   `Unconfirmed`, as a mandatory publish comes back from RabbitMQ.
+//!   `Unroutable`, as a mandatory publish comes back from RabbitMQ.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -423,7 +423,7 @@ impl Bus for MemoryBus {
             )));
         };
         if queues.is_empty() {
-            return Err(BusError::Unconfirmed(format!(
+            return Err(BusError::Unroutable(format!(
                 "returned: NO_ROUTE (no queue bound to {exchange} for {})",
                 message.routing_key
             )));

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`Failure::Transient`] | store or broker unreachable, HSM/token unavailable, publish not confirmed | holds the delivery (no ack, no requeue), backs off, retries; counted and logged as a warning |
 //! | [`Failure::Fatal`] | migration or integrity error, wrong topology, access refused | stops the site loudly (error log, metric, non-zero exit); the delivery goes back to the broker |
-//! | [`Failure::Poison`] | bad routing key, undecodable envelope, a document the engine cannot countersign | dead-lettered with an audit event |
+//! | [`Failure::Poison`] | bad routing key, undecodable envelope, a document the engine cannot countersign, a result the broker returns as unroutable (no queue for its origin or destination) | dead-lettered with an audit event |
 //! | [`Failure::Panicked`] | a bug, or a message that triggers one | requeued until the delivery limit, then dead-lettered with an audit event |
 
 use tamga_bus::BusError;

@@ -20,10 +20,21 @@ pub struct SiteOptions {
     pub stages: Vec<Stage>,
 }
 
+/// The tracing filter for `[log] level`: that level, except lapin's warning
+/// for every message the broker returns, which prints the whole message —
+/// the peer's document as a list of decimal bytes, up to the size limit — and
+/// says nothing the worker does not already log (`poison message
+/// dead-lettered`, with the routing key and the reason).
+pub fn log_filter(level: &str) -> String {
+    format!("{level},lapin::returned_messages=error")
+}
+
 /// Sets up logging as configured (`text` or `json`). Safe to call twice.
+/// `TAMGA_LOG`, when set, replaces the filter entirely.
 pub fn init_logging(format: &str, level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TAMGA_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let filter =
+        EnvFilter::try_from_env("TAMGA_LOG").unwrap_or_else(|_| EnvFilter::new(log_filter(level)));
     // Colour only on a terminal: logs read by tools (and `ready` probes)
     // must be plain text.
     use std::io::IsTerminal;
@@ -392,6 +403,25 @@ pub fn stage_main(name: &str, stage: Stage) -> std::process::ExitCode {
         Err(e) => {
             eprintln!("{name}: error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_log_filter_keeps_the_level_and_quiets_lapins_dump_of_returned_messages() {
+        for level in ["info", "warn", "tamga_pipeline=debug,info"] {
+            let filter = super::log_filter(level);
+            assert!(
+                tracing_subscriber::EnvFilter::try_new(&filter).is_ok(),
+                "{filter}"
+            );
+            assert!(filter.starts_with(level), "{filter}");
+            assert!(
+                filter.ends_with(",lapin::returned_messages=error"),
+                "{filter}"
+            );
         }
     }
 }

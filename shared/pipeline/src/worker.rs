@@ -184,9 +184,17 @@ impl Runtime {
     }
 
     /// Publishes what `d` leads to and waits for the broker's confirm; a
-    /// nack, a return or a timeout means "unknown", so it publishes again.
-    /// Gives up once `d` can no longer be settled (its connection died): the
-    /// broker redelivers it, and the redelivery re-emits the stored result.
+    /// nack or a timeout means "unknown", so it publishes again. Gives up
+    /// once `d` can no longer be settled (its connection died): the broker
+    /// redelivers it, and the redelivery re-emits the stored result.
+    ///
+    /// A result the broker returns as unroutable (no queue bound for its
+    /// routing key: a rejection for an origin that is not in the trust list,
+    /// so no partner's queue exists) can never be delivered by trying again;
+    /// held, it would occupy a processing slot for ever — and enough of them
+    /// would stop the worker. It is poison: dead-lettered with an audit
+    /// event, where an operator sees it. An internal stage queue missing is
+    /// a broken topology: fatal.
     async fn publish(&self, d: &Delivery, exchange: &str, message: Message) -> Result<(), Failure> {
         let mut backoff = Backoff::publish();
         for _ in 0..6 {
@@ -211,6 +219,24 @@ impl Runtime {
                         confirmed: false,
                     });
                     backoff.wait().await;
+                }
+                Err(BusError::Unroutable(why)) => {
+                    self.emit(Event::Published {
+                        exchange,
+                        confirmed: false,
+                    });
+                    let what = format!(
+                        "no queue takes {exchange} `{}`, so the result cannot be delivered: {why}",
+                        message.routing_key
+                    );
+                    return Err(if exchange == "tamga.stages" {
+                        Failure::Fatal {
+                            at: Source::Bus,
+                            why: what,
+                        }
+                    } else {
+                        Poison(what).into()
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }

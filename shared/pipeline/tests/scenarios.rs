@@ -509,6 +509,62 @@ async fn poison(env: Env, stages: &[Stage]) {
     assert_eq!(counts.get("dead_lettered").copied().unwrap_or(0), 1);
 }
 
+/// Declarations routed from an origin outside the trust list (`ge.az`) are
+/// verified and refused (`origin_not_trusted`), but no queue takes their
+/// rejection: no such partner exists. The worker used to retry that publish
+/// for ever, each one holding a processing slot — with as many of them as
+/// slots, nothing else was decided again (found by the chaos soak,
+/// `services/tamga/tests/soak`). Each is now dead-lettered with an audit
+/// event, and the valid declarations behind them are decided.
+async fn origin_outside_trust_list(env: Env, stages: &[Stage]) {
+    let mut cfg = config(&env.sqlite);
+    cfg.worker.concurrency = 2;
+    let site = start_with(&env, stages, &cfg).await;
+    for i in 0..3 {
+        let body = signed("KZ", "AZ", 700 + i, "broker-ecdsa");
+        publish(&env, "ge.az", Some(&format!("ge-{i}")), body).await;
+    }
+    for i in 0..2 {
+        let body = signed("KZ", "AZ", 710 + i, "broker-ecdsa");
+        publish(&env, "kz.az", Some(&format!("kz-{i}")), body).await;
+    }
+    let out = collect(&env, 2, Duration::from_secs(60)).await;
+    let mut ids: Vec<&str> = out.iter().map(|o| o.message_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["tamga:kz-0", "tamga:kz-1"], "{out:?}");
+    assert!(out.iter().all(|o| o.accepted), "{out:?}");
+    // Dead-lettered by the stage that publishes the result.
+    let dlq = if stages == [Stage::Fused] {
+        "tamga.verify.dlq"
+    } else {
+        "tamga.forward.dlq"
+    };
+    let mut consumer = env.bus.consume(dlq, 8, "scenario-dlq").await.unwrap();
+    let mut dead = std::collections::BTreeSet::new();
+    while dead.len() < 3 {
+        let d = tokio::time::timeout(Duration::from_secs(30), consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("three dead-lettered in {dlq}, got {dead:?}"))
+            .unwrap()
+            .unwrap();
+        dead.insert(d.message.message_id.clone().unwrap_or_default());
+        d.ack().await.unwrap();
+    }
+    assert_eq!(
+        dead,
+        ["ge-0", "ge-1", "ge-2"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    site.stop().await;
+    let counts = audit_ok(&env).await;
+    assert_eq!(counts.get("dead_lettered").copied(), Some(3), "{counts:?}");
+    // Refused with a signed receipt (kept, as every decision), not delivered.
+    assert_eq!(counts.get("receipt_issued").copied(), Some(3), "{counts:?}");
+    assert_eq!(counts.get("countersigned").copied(), Some(2), "{counts:?}");
+}
+
 // --- the authority's key, watched -------------------------------------------
 
 /// The configured key, with its private-key operations counted, and failing
@@ -1001,6 +1057,7 @@ both!(
     mixed_batch,
     duplicates,
     poison,
+    origin_outside_trust_list,
     key_outage,
     engine_panic,
     broken_crl_one_country,
