@@ -82,6 +82,8 @@ impl TestDb {
             wait_timeout: Duration::from_secs(5),
             create_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
+            migrate: true,
+            require_boundary: false,
         }
     }
 }
@@ -332,6 +334,8 @@ async fn unreachable_database_is_transient_and_quick() {
         wait_timeout: Duration::from_secs(1),
         create_timeout: Duration::from_secs(1),
         statement_timeout: Duration::from_secs(1),
+        migrate: true,
+        require_boundary: false,
     };
     let start = Instant::now();
     let err = connect_postgres(&cfg).await.unwrap_err();
