@@ -55,8 +55,9 @@ BEGIN
 END
 $$;
 
--- The workers check at start that the schema is current.
-GRANT SELECT ON tamga_schema_migrations TO tamga_worker, tamga_reader;
+-- The workers check at start that the schema is current (tamga_worker through tamga_app,
+-- which its pooled connections SET ROLE to by default).
+GRANT SELECT ON tamga_schema_migrations TO tamga_app, tamga_reader;
 
 GRANT SELECT ON audit_events, audit_checkpoints, gateway_submissions, gateway_notifications
     TO tamga_reader;

@@ -475,7 +475,7 @@ impl PgStore {
                 let client = self.client().await?;
                 let rows = client
                     .query(
-                        "SELECT session_user::text, r.rolname::text, c.relname::text,                                 r.rolsuper, r.oid = c.relowner                          FROM pg_roles r CROSS JOIN pg_class c                          WHERE c.oid IN ('audit_events'::regclass, 'audit_checkpoints'::regclass)                            AND pg_has_role(session_user, r.oid, 'MEMBER')                            AND (r.rolsuper OR r.oid = c.relowner                                 OR has_table_privilege(r.oid, c.oid, 'UPDATE, DELETE, TRUNCATE'))                          ORDER BY r.rolname, c.relname LIMIT 1",
+                        "SELECT session_user::text, r.rolname::text, c.relname::text,                                 r.rolsuper, r.oid = c.relowner                          FROM pg_roles r CROSS JOIN pg_class c                          WHERE c.oid IN ('audit_events'::regclass, 'audit_checkpoints'::regclass)                            AND pg_has_role(session_user, r.oid, 'MEMBER')                            AND (r.rolsuper OR r.oid = c.relowner                                 OR has_table_privilege(r.oid, c.oid, 'UPDATE, DELETE, TRUNCATE'))                          ORDER BY r.rolname = session_user DESC, r.rolname, c.relname LIMIT 1",
                         &[],
                     )
                     .await
