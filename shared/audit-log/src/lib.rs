@@ -24,4 +24,6 @@ pub use log::{
     event_leaf, prove_consistency, prove_inclusion, ranges, ConsistencyProof, Cut, CutProblem,
     ExtendError, Extension, InclusionProof, Leaves, OrderError, ProveError, Range,
 };
-pub use verify::{check_checkpoints, Broken, Checked, CheckpointReport};
+pub use verify::{
+    check_checkpoints, trusted_checkpoints, Broken, Checked, CheckpointReport, Trusted,
+};

@@ -90,11 +90,111 @@ impl CheckpointReport {
     }
 }
 
-struct Entry {
-    checkpoint: Checkpoint,
-    bytes: Vec<u8>,
-    file: Option<String>,
-    in_database: bool,
+/// A checkpoint whose signature verified, and where it was found.
+#[derive(Debug, Clone)]
+pub struct Trusted {
+    pub checkpoint: Checkpoint,
+    pub bytes: Vec<u8>,
+    /// The external file, when there is one.
+    pub file: Option<String>,
+    /// True when the database has it too.
+    pub in_database: bool,
+}
+
+impl Trusted {
+    /// What it fixes about the tree.
+    #[must_use]
+    pub fn cut(&self) -> Cut<'_> {
+        Cut {
+            tree_size: self.checkpoint.tree_size,
+            root: self.checkpoint.root,
+            heads: &self.checkpoint.chains,
+        }
+    }
+}
+
+/// The checkpoints of the database's rows and the external files (`(path, bytes)`) whose
+/// signatures verify against `pinned` (DER), one per tree size, ascending — and a sentence
+/// for each one that does not, or that disagrees with another copy.
+#[must_use]
+pub fn trusted_checkpoints(
+    rows: &[CheckpointRow],
+    files: &[(String, Vec<u8>)],
+    pinned: &[Vec<u8>],
+) -> (Vec<Trusted>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut by_size: BTreeMap<u64, Trusted> = BTreeMap::new();
+    for (path, bytes) in files {
+        let cp = match verify_checkpoint(bytes, pinned) {
+            Ok(cp) => cp,
+            Err(e) => {
+                problems.push(format!("checkpoint file {path}: {e}"));
+                continue;
+            }
+        };
+        let name = std::path::Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if size_of_file_name(name) != Some(cp.tree_size) {
+            problems.push(format!(
+                "checkpoint file {path} holds the checkpoint of tree size {}: its name says otherwise",
+                cp.tree_size
+            ));
+            continue;
+        }
+        by_size.insert(
+            cp.tree_size,
+            Trusted {
+                checkpoint: cp,
+                bytes: bytes.clone(),
+                file: Some(path.clone()),
+                in_database: false,
+            },
+        );
+    }
+    for row in rows {
+        let cp = match verify_checkpoint(&row.signed, pinned) {
+            Ok(cp) => cp,
+            Err(e) => {
+                problems.push(format!(
+                    "the database's checkpoint of tree size {}: {e}",
+                    row.tree_size
+                ));
+                continue;
+            }
+        };
+        if cp.tree_size != row.tree_size || cp.root_hex() != row.root || cp.chains != row.heads {
+            problems.push(format!(
+                "the database's checkpoint row of tree size {} does not agree with its own \
+                 signed document (tree size {}, root {}): the row was edited",
+                row.tree_size,
+                cp.tree_size,
+                cp.root_hex()
+            ));
+            continue;
+        }
+        match by_size.get_mut(&cp.tree_size) {
+            Some(e) if e.bytes == row.signed => e.in_database = true,
+            Some(e) => problems.push(format!(
+                "the database's checkpoint of tree size {} is not the one in {}",
+                cp.tree_size,
+                e.file.as_deref().unwrap_or("the external directory")
+            )),
+            None => {
+                by_size.insert(
+                    cp.tree_size,
+                    Trusted {
+                        checkpoint: cp,
+                        bytes: row.signed.clone(),
+                        file: None,
+                        in_database: true,
+                    },
+                );
+            }
+        }
+    }
+    (by_size.into_values().collect(), problems)
 }
 
 /// Checks `leaves` (every event in the database) against the checkpoint rows of the
@@ -107,91 +207,14 @@ pub fn check_checkpoints(
     files: &[(String, Vec<u8>)],
     pinned: &[Vec<u8>],
 ) -> CheckpointReport {
+    let (entries, problems) = trusted_checkpoints(rows, files, pinned);
     let mut report = CheckpointReport {
         external_files: files.len(),
         database_rows: rows.len(),
+        problems,
         ..CheckpointReport::default()
     };
-    let mut by_size: BTreeMap<u64, Entry> = BTreeMap::new();
-    for (path, bytes) in files {
-        let cp = match verify_checkpoint(bytes, pinned) {
-            Ok(cp) => cp,
-            Err(e) => {
-                report.problems.push(format!("checkpoint file {path}: {e}"));
-                continue;
-            }
-        };
-        let name = std::path::Path::new(path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if size_of_file_name(name) != Some(cp.tree_size) {
-            report.problems.push(format!(
-                "checkpoint file {path} holds the checkpoint of tree size {}: its name says otherwise",
-                cp.tree_size
-            ));
-            continue;
-        }
-        by_size.insert(
-            cp.tree_size,
-            Entry {
-                checkpoint: cp,
-                bytes: bytes.clone(),
-                file: Some(path.clone()),
-                in_database: false,
-            },
-        );
-    }
-    for row in rows {
-        let cp = match verify_checkpoint(&row.signed, pinned) {
-            Ok(cp) => cp,
-            Err(e) => {
-                report.problems.push(format!(
-                    "the database's checkpoint of tree size {}: {e}",
-                    row.tree_size
-                ));
-                continue;
-            }
-        };
-        if cp.tree_size != row.tree_size || cp.root_hex() != row.root || cp.chains != row.heads {
-            report.problems.push(format!(
-                "the database's checkpoint row of tree size {} does not agree with its own \
-                 signed document (tree size {}, root {}): the row was edited",
-                row.tree_size,
-                cp.tree_size,
-                cp.root_hex()
-            ));
-            continue;
-        }
-        match by_size.get_mut(&cp.tree_size) {
-            Some(e) if e.bytes == row.signed => e.in_database = true,
-            Some(e) => report.problems.push(format!(
-                "the database's checkpoint of tree size {} is not the one in {}",
-                cp.tree_size,
-                e.file.as_deref().unwrap_or("the external directory")
-            )),
-            None => {
-                by_size.insert(
-                    cp.tree_size,
-                    Entry {
-                        checkpoint: cp,
-                        bytes: row.signed.clone(),
-                        file: None,
-                        in_database: true,
-                    },
-                );
-            }
-        }
-    }
-    let entries: Vec<Entry> = by_size.into_values().collect();
-    let cuts: Vec<Cut<'_>> = entries
-        .iter()
-        .map(|e| Cut {
-            tree_size: e.checkpoint.tree_size,
-            root: e.checkpoint.root,
-            heads: &e.checkpoint.chains,
-        })
-        .collect();
+    let cuts: Vec<Cut<'_>> = entries.iter().map(Trusted::cut).collect();
     let good = match leaves.replay(&cuts, |_, _, _, _| {}) {
         Ok(_) => entries.len(),
         Err((i, problem)) => {

@@ -87,6 +87,7 @@ fn config_with_trust(sqlite: &Path, trust: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 
