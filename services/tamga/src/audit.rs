@@ -24,7 +24,7 @@ use tamga_audit_log::{
     Trusted,
 };
 use tamga_pipeline::checkpoint::{
-    pinned_certificates, read_checkpoint_dir, read_trail, CheckpointKey, Checkpointer,
+    pinned_certificates, read_checkpoint_dir, read_trail, CheckpointKey, Checkpointer, Taken,
 };
 use tamga_pipeline::Config;
 use tamga_store::{CheckpointStore, Store, StoredEvent};
@@ -465,7 +465,7 @@ async fn checkpoint(config: &std::path::Path, embedded: bool) -> anyhow::Result<
         pinned,
     );
     match cp.checkpoint(tamga_pipeline::now_ms()).await {
-        Ok(Some(row)) => {
+        Ok(Taken::Signed(row)) => {
             let file = cfg
                 .audit
                 .dir()
@@ -481,7 +481,7 @@ async fn checkpoint(config: &std::path::Path, embedded: bool) -> anyhow::Result<
             );
             Ok(Outcome::Passed)
         }
-        Ok(None) => {
+        Ok(_) => {
             println!("nothing new since the latest checkpoint");
             Ok(Outcome::Passed)
         }

@@ -137,6 +137,18 @@ impl CheckpointFailure {
     }
 }
 
+/// What one attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Taken {
+    /// A checkpoint was signed and stored (and written to the directory).
+    Signed(CheckpointRow),
+    /// Nothing was appended since the latest checkpoint.
+    NothingNew,
+    /// Another process stored a checkpoint first; this one's signature was discarded.
+    Raced,
+}
+
 /// Takes checkpoints of one store.
 #[derive(Clone)]
 pub struct Checkpointer {
@@ -178,11 +190,10 @@ impl Checkpointer {
     }
 
     /// Signs a checkpoint over everything appended since the latest one, if anything was.
-    /// `Ok(None)`: nothing new, or another process just took one.
     pub async fn checkpoint(
         &self,
         now_ms: i64,
-    ) -> Result<Option<CheckpointRow>, CheckpointFailure> {
+    ) -> Result<Taken, CheckpointFailure> {
         let refuse = |why: String| CheckpointFailure::Refused(why);
         let cps = self
             .store
@@ -218,7 +229,7 @@ impl Checkpointer {
         });
         let mut ext = Extension::new(previous, &heads).map_err(|e| refuse(e.to_string()))?;
         if ext.is_empty() {
-            return Ok(None);
+            return Ok(Taken::NothingNew);
         }
         for r in ext.ranges().to_vec() {
             let mut from = r.after + 1;
@@ -263,12 +274,12 @@ impl Checkpointer {
             .insert_checkpoint(latest.map(|l| l.tree_size), &row)
             .await?
         {
-            return Ok(None);
+            return Ok(Taken::Raced);
         }
         if let Some(dir) = &self.dir {
             write_checkpoint(dir, &row).await?;
         }
-        Ok(Some(row))
+        Ok(Taken::Signed(row))
     }
 
     /// The external directory must not be ahead of the database, and must hold the
@@ -437,7 +448,7 @@ fn newest_file(dir: &Path) -> std::io::Result<Option<(u64, Vec<u8>)>> {
 /// Takes one checkpoint and reports it in the metrics and the log.
 pub async fn checkpoint_and_report(cp: &Checkpointer, metrics: &Metrics, why: &str) {
     match cp.checkpoint(crate::now_ms()).await {
-        Ok(Some(row)) => {
+        Ok(Taken::Signed(row)) => {
             metrics
                 .audit_checkpoints
                 .with_label_values(&["signed"])
@@ -456,12 +467,19 @@ pub async fn checkpoint_and_report(cp: &Checkpointer, metrics: &Metrics, why: &s
                 "audit checkpoint signed"
             );
         }
-        Ok(None) => {
+        Ok(Taken::NothingNew) => {
             metrics
                 .audit_checkpoints
                 .with_label_values(&["nothing_new"])
                 .inc();
             tracing::debug!(trigger = why, "no audit checkpoint: nothing new");
+        }
+        Ok(Taken::Raced) => {
+            metrics
+                .audit_checkpoints
+                .with_label_values(&["lost_race"])
+                .inc();
+            tracing::debug!(trigger = why, "another process stored the checkpoint first");
         }
         Err(e) => {
             metrics
