@@ -146,7 +146,10 @@ fn intact(config: &Path, witness: &Path) {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("audit trail intact"), "{out}");
-    assert!(out.contains("anchored outside the database: the first 13 events"), "{out}");
+    assert!(
+        out.contains("anchored outside the database: the first 13 events"),
+        "{out}"
+    );
     assert!(out.contains(s(witness)), "{out}");
 
     let o = tamga(&["audit", "prove", "--config", s(config), "site-1/fused/0:4"]);
@@ -171,9 +174,21 @@ fn intact(config: &Path, witness: &Path) {
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["consistency"]["oldSize"], 5);
-    assert_eq!(v["old"]["file"].as_str().map(|f| f.ends_with("checkpoint-00000000000000000005.xml")), Some(true));
+    assert_eq!(
+        v["old"]["file"]
+            .as_str()
+            .map(|f| f.ends_with("checkpoint-00000000000000000005.xml")),
+        Some(true)
+    );
 
-    let o = tamga(&["audit", "prove", "--config", s(config), "--declaration", "site-1.trust-0"]);
+    let o = tamga(&[
+        "audit",
+        "prove",
+        "--config",
+        s(config),
+        "--declaration",
+        "site-1.trust-0",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     // Not an event; and a usage error.
     let o = tamga(&["audit", "prove", "--config", s(config), "site-1/fused/0:99"]);
@@ -187,7 +202,10 @@ fn rewrite_detected(config: &Path, witness: &Path) {
     let o = tamga(&["audit", "verify", "--config", s(config)]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(!out.contains("FIRST PROBLEM"), "the chains alone look intact: {out}");
+    assert!(
+        !out.contains("FIRST PROBLEM"),
+        "the chains alone look intact: {out}"
+    );
     assert!(out.contains("the hash chains are consistent"), "{out}");
     assert!(
         out.contains("CHECKPOINT BROKEN: checkpoint of tree size 5 ")
@@ -311,7 +329,11 @@ async fn postgres_rewrite_behind_a_checkpoint_is_detected() {
     // The owner migrates; the workers (and these commands) log in as tamga_worker.
     let o = tamga(&["migrate", "--config", s(&config)]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("applied 0008_login_roles"), "{}", text(&o));
+    assert!(
+        text(&o).contains("applied 0008_login_roles"),
+        "{}",
+        text(&o)
+    );
     let o = tamga(&["migrate", "--config", s(&config)]);
     assert!(text(&o).contains("up to date"), "{}", text(&o));
     let store = tamga_store::connect_postgres(&StoreConfig {
@@ -372,7 +394,11 @@ async fn postgres_tail_removed_behind_a_checkpoint_is_detected() {
     // The checkpointer sees the external directory ahead of the database and refuses.
     let o = tamga(&["audit", "checkpoint", "--config", s(&config)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("checkpoints were removed from the database"), "{}", text(&o));
+    assert!(
+        text(&o).contains("checkpoints were removed from the database"),
+        "{}",
+        text(&o)
+    );
 }
 
 // --- SQLite (the embedded default) ------------------------------------------------
@@ -402,7 +428,8 @@ async fn sqlite_rewrite_behind_a_checkpoint_is_detected() {
         .filter(|e| e.chain == "site-1/fused/0")
         .collect();
     drop(store);
-    conn.execute_batch("DROP TRIGGER audit_events_no_update").unwrap();
+    conn.execute_batch("DROP TRIGGER audit_events_no_update")
+        .unwrap();
     let mut prev = GENESIS_HASH.to_owned();
     for e in events {
         let hash = event_hash(&e.chain, e.seq, &prev, &e.event);
@@ -477,13 +504,78 @@ async fn a_receipt_finds_its_checkpoint() {
         .await
         .unwrap();
     append(&store, "site-1/fused/1", 2).await;
-    let o = tamga(&["audit", "prove", "--config", s(&config), "--receipt", s(&path)]);
+    let o = tamga(&[
+        "audit",
+        "prove",
+        "--config",
+        s(&config),
+        "--receipt",
+        s(&path),
+    ]);
     assert_eq!(o.status.code(), Some(1), "not covered yet: {}", text(&o));
     assert_eq!(checkpoint(&config), 4);
-    let o = tamga(&["audit", "prove", "--config", s(&config), "--receipt", s(&path)]);
+    let o = tamga(&[
+        "audit",
+        "prove",
+        "--config",
+        s(&config),
+        "--receipt",
+        s(&path),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let inc = v["inclusions"].as_array().unwrap();
     assert_eq!(inc.len(), 2);
-    assert!(inc.iter().all(|p| p["chain"] == "site-1/fused/0" && p["firstCoveredBy"] == 4));
+    assert!(inc
+        .iter()
+        .all(|p| p["chain"] == "site-1/fused/0" && p["firstCoveredBy"] == 4));
+}
+
+/// A checkpoint file is valid by `schemas/checkpoint.xsd` and its signature verifies in
+/// xmlsec1 (the reference implementation) against the authority's root; a changed tree
+/// size does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_files_validate_and_verify_in_xmlsec1() {
+    let site = SiteDir::new();
+    let config = site.config("");
+    let store = tamga_store::open_sqlite(&site.sqlite()).unwrap();
+    append(&store, "site-1/fused/0", 3).await;
+    append(&store, "a \"quoted\" & <odd> chain", 1).await;
+    assert_eq!(checkpoint(&config), 4);
+    let file = site.witness().join(tamga_audit_log::file_name(4));
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/checkpoint.xsd");
+    let o = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .expect("xmllint is required: apt-get install libxml2-utils (make deps does)");
+    assert!(o.status.success(), "{}", text(&o));
+
+    let keys = site.dir.path().join("keys").join("AZ");
+    let xmlsec = |f: &Path| {
+        Command::new("xmlsec1")
+            .arg("--verify")
+            .arg("--trusted-pem")
+            .arg(keys.join("root-ca.pem"))
+            .arg("--untrusted-pem")
+            .arg(keys.join("issuing-ca.pem"))
+            .arg("--id-attr:Id")
+            .arg("http://uri.etsi.org/01903/v1.3.2#:SignedProperties")
+            .arg(f)
+            .output()
+            .expect("xmlsec1 is required: apt-get install xmlsec1 (make deps does)")
+    };
+    let o = xmlsec(&file);
+    assert!(o.status.success(), "{}", text(&o));
+    let forged = site.dir.path().join("forged.xml");
+    let bytes = String::from_utf8(std::fs::read(&file).unwrap()).unwrap();
+    std::fs::write(
+        &forged,
+        bytes.replacen("<TreeSize>4</TreeSize>", "<TreeSize>3</TreeSize>", 1),
+    )
+    .unwrap();
+    let o = xmlsec(&forged);
+    assert!(!o.status.success(), "{}", text(&o));
 }

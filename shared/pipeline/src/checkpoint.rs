@@ -190,10 +190,7 @@ impl Checkpointer {
     }
 
     /// Signs a checkpoint over everything appended since the latest one, if anything was.
-    pub async fn checkpoint(
-        &self,
-        now_ms: i64,
-    ) -> Result<Taken, CheckpointFailure> {
+    pub async fn checkpoint(&self, now_ms: i64) -> Result<Taken, CheckpointFailure> {
         let refuse = |why: String| CheckpointFailure::Refused(why);
         let cps = self
             .store

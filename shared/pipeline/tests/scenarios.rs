@@ -1104,7 +1104,11 @@ async fn signed_checkpoints(env: Env) {
         assert!(Instant::now() < deadline, "no checkpoint within 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let refused = site.metrics.audit_checkpoints.with_label_values(&["refused"]).get();
+    let refused = site
+        .metrics
+        .audit_checkpoints
+        .with_label_values(&["refused"])
+        .get();
     site.stop().await;
     assert_eq!(refused, 0);
 
@@ -1112,15 +1116,27 @@ async fn signed_checkpoints(env: Env) {
     let rows = cps.checkpoints().await.unwrap();
     let files = tamga_pipeline::checkpoint::read_checkpoint_dir(&dir).unwrap();
     assert!(!rows.is_empty());
-    assert_eq!(files.len(), rows.len(), "every checkpoint is also outside the database");
+    assert_eq!(
+        files.len(),
+        rows.len(),
+        "every checkpoint is also outside the database"
+    );
     let (chains, leaves) = tamga_pipeline::checkpoint::read_trail(env.store.as_ref())
         .await
         .unwrap();
     assert!(chains.is_intact());
     let pinned = tamga_pipeline::checkpoint::pinned_certificates(&cfg).unwrap();
     let report = tamga_audit_log::check_checkpoints(&leaves, &rows, &files, &pinned);
-    assert!(report.is_intact(), "{:?} {:?}", report.problems, report.broken);
-    assert_eq!(report.uncovered, 0, "the shutdown checkpoint covers everything");
+    assert!(
+        report.is_intact(),
+        "{:?} {:?}",
+        report.problems,
+        report.broken
+    );
+    assert_eq!(
+        report.uncovered, 0,
+        "the shutdown checkpoint covers everything"
+    );
     let (trusted, _) = tamga_audit_log::trusted_checkpoints(&rows, &files, &pinned);
     let cuts: Vec<_> = trusted.iter().map(tamga_audit_log::Trusted::cut).collect();
     for e in env.store.events(None, 10_000).await.unwrap() {
