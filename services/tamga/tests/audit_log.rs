@@ -28,12 +28,18 @@ fn pki() -> &'static DemoPki {
 }
 
 fn tamga(args: &[&str]) -> Output {
+    tamga_with(args, &[])
+}
+
+/// With only these `TAMGA_*` variables (the caller's are removed).
+fn tamga_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(TAMGA);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("TAMGA_") {
             c.env_remove(k);
         }
     }
+    c.envs(env.iter().copied());
     c.args(args).output().unwrap()
 }
 
@@ -345,6 +351,13 @@ async fn postgres_rewrite_behind_a_checkpoint_is_detected() {
     .unwrap();
     history(&store, &config).await;
     intact(&config, &site.witness());
+    // An auditor's own login: tamga_reader reads the trail and its checkpoints.
+    let reader = format!("postgres://tamga_reader@127.0.0.1:5432/{}", db.0);
+    let o = tamga_with(
+        &["audit", "verify", "--config", s(&config)],
+        &[("TAMGA_DATABASE_URL", &reader)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
 
     rewrite_pg(&pg(&db.0, "postgres").await, "site-1/fused/0", 2).await;
     assert!(
