@@ -4,9 +4,12 @@
 //! One async trait, [`Store`], with two backends:
 //!
 //! * [`PgStore`] — PostgreSQL through a `deadpool-postgres` pool (production, integration
-//!   tests). Migrations from `infra/postgres/migrations/` are embedded and applied at start;
-//!   every pooled connection then runs `SET ROLE tamga_app`, a role that may only `SELECT`
-//!   and `INSERT`.
+//!   tests). Migrations from `infra/postgres/migrations/` are embedded; the owner applies
+//!   them ([`migrate_postgres`], `tamga migrate`) and the workers log in as `tamga_worker`,
+//!   which may only `SELECT` and `INSERT` ([`StoreConfig::require_boundary`] refuses a
+//!   login that could do more) — or, in the one-URL quick start, they are applied at
+//!   connect and every pooled connection runs `SET ROLE tamga_app`, a seatbelt that
+//!   `RESET ROLE` undoes.
 //! * [`SqliteStore`] — SQLite (the embedded default), one connection behind a mutex, blocking
 //!   calls run on `tokio::task::spawn_blocking`.
 //!
