@@ -41,7 +41,7 @@ use axum::Router;
 use tamga_bus::{Bus, MemoryBus};
 use tamga_pipeline::site::{connect_bus, start_site, SiteOptions};
 use tamga_pipeline::{Config, KeyOpener, Stage, StartError};
-use tamga_store::{GatewayStore, PagesStore, Store, StoreConfig, StoreError};
+use tamga_store::{GatewayStore, PagesStore, Store, StoreError};
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -206,14 +206,8 @@ pub async fn connect_store(
 ) -> Result<Arc<dyn PagesStore>, GatewayError> {
     match (&cfg.database, embedded) {
         (Some(d), false) => {
-            let sc = StoreConfig {
-                url: d.url.clone(),
-                app_role: d.app_role.clone(),
-                pool_size: d.pool_size,
-                wait_timeout: Duration::from_millis(d.wait_timeout_ms),
-                create_timeout: Duration::from_millis(d.create_timeout_ms),
-                statement_timeout: Duration::from_millis(d.statement_timeout_ms),
-            };
+            let sc = d.store_config();
+            tamga_pipeline::site::warn_without_boundary(d);
             let mut backoff = tamga_pipeline::Backoff::outage();
             loop {
                 match tamga_store::connect_postgres(&sc).await {

@@ -84,6 +84,7 @@ fn config(sqlite: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 

@@ -93,6 +93,7 @@ fn config(sqlite: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `tamga-gateway --config FILE` as a process against RabbitMQ (a vhost for the test) and
-//! PostgreSQL (a database for the test), with the workers running in the test process:
+//! PostgreSQL (a database for the test, migrated by its owner; the gateway and the workers
+//! log in as `tamga_worker`), with the workers running in the test process:
 //! the listen address from `TAMGA_GATEWAY_LISTEN`, the `ready` line with the address, a
 //! submission over a socket through to the receipt, and a clean exit on SIGTERM.
 
@@ -97,7 +98,8 @@ async fn tamga_gateway_against_rabbitmq_and_postgres() {
     let keys = root.join("keys").join("AZ");
     let text = format!(
         "[amqp]\nurl = \"amqp://guest:guest@127.0.0.1:5672/{vhost}\"\n\n\
-         [database]\nurl = \"postgres://postgres@127.0.0.1:5432/{db}\"\n\n\
+         [database]\nurl = \"postgres://tamga_worker@127.0.0.1:5432/{db}\"\n\
+         migrate_url = \"postgres://postgres@127.0.0.1:5432/{db}\"\n\n\
          [trust]\ndir = {:?}\n\n[[authority]]\ncountry = \"AZ\"\nkey = {:?}\ncert = {:?}\n\
          chain = [{:?}]\n\n[worker]\nname = \"serve-test\"\n\n[metrics]\nlisten = \"\"\n\n\
          [gateway]\nlisten = \"127.0.0.1:1\"\n",
@@ -110,6 +112,11 @@ async fn tamga_gateway_against_rabbitmq_and_postgres() {
     std::fs::write(&config, &text).unwrap();
     let cfg = Config::from_sources(&text, &[], &|_| None).unwrap();
 
+    // The owner migrates (`tamga migrate`); the workers and the gateway log in as
+    // tamga_worker, which may only INSERT and SELECT.
+    tamga_store::migrate_postgres(&cfg.database.as_ref().unwrap().migrate_config())
+        .await
+        .unwrap();
     // The workers, in this process.
     let site = start_site(
         &cfg,

@@ -67,6 +67,8 @@ pub fn run(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool> {
 async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool> {
     let sqlite = out.join("audit.sqlite");
     let _ = std::fs::remove_file(&sqlite);
+    let checkpoints = out.join("checkpoints");
+    let _ = std::fs::remove_dir_all(&checkpoints);
     let cfg = Config {
         amqp: None,
         database: None,
@@ -100,6 +102,10 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: tamga_pipeline::config::AuditConfig {
+            checkpoint_dir: Some(checkpoints.clone()),
+            ..Default::default()
+        },
     };
 
     // Sign the declarations first (the brokers' side).
@@ -341,7 +347,7 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
         sqlite.display()
     );
     let store = tamga_store::open_sqlite(&sqlite)?;
-    let report = tamga_store::Store::verify_chain(&store).await?;
+    let (report, leaves) = tamga_pipeline::checkpoint::read_trail(&store).await?;
     println!(
         "   events: {}, chains: {}",
         report.events,
@@ -353,6 +359,28 @@ async fn run_async(pki: &Path, out: &Path, count: usize) -> anyhow::Result<bool>
             println!(
                 "   PROBLEM at chain {} seq {}: {}",
                 p.chain, p.seq, p.detail
+            );
+            as_expected = false;
+        }
+    }
+    // The site signed a checkpoint when it stopped: the external copy anchors every event.
+    let rows = tamga_store::CheckpointStore::checkpoints(&store).await?;
+    let files = tamga_pipeline::checkpoint::read_checkpoint_dir(&checkpoints)?;
+    let pinned =
+        tamga_pipeline::checkpoint::pinned_certificates(&cfg).map_err(anyhow::Error::msg)?;
+    let cps = tamga_audit_log::check_checkpoints(&leaves, &rows, &files, &pinned);
+    match cps.latest_external() {
+        Some(c) if cps.is_intact() && cps.uncovered == 0 => println!(
+            "   signed checkpoint: tree size {} (root {}…), signed by the {} authority, in {}",
+            c.tree_size,
+            &c.root_hash[..16],
+            c.authority,
+            c.file.as_deref().unwrap_or("-")
+        ),
+        _ => {
+            println!(
+                "   CHECKPOINTS: {:?} {:?} ({} events not covered)",
+                cps.problems, cps.broken, cps.uncovered
             );
             as_expected = false;
         }

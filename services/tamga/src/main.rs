@@ -19,11 +19,13 @@
 //!   the pages); `tamga gateway token revoke --config FILE --broker NAME [--role ROLE]`;
 //!   `tamga gateway callback set --config FILE --broker NAME --url URL` prints the callback's
 //!   HMAC secret alone; `tamga gateway callback clear --config FILE --broker NAME`
+//! * `tamga audit verify|prove|checkpoint` and `tamga migrate`: see `audit.rs`
 //! * `tamga trust build --dir DIR --signer-key KEY --signer-cert PEM --sequence N
 //!   --next-update RFC3339 > XX-tl.xml`, `tamga trust show FILE`, `tamga trust diff OLD NEW`,
 //!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench_pipeline;
 mod countersign;
 mod demo;
@@ -68,8 +70,10 @@ enum Command {
     Receipt(receipt::ReceiptArgs),
     /// Run the pipeline workers (verifier, countersigner, forwarder) in one process.
     Run(run::RunArgs),
-    /// The audit trail.
-    Audit(run::AuditArgs),
+    /// The audit trail: verify it against its signed checkpoints, prove events, checkpoint.
+    Audit(audit::AuditArgs),
+    /// Apply the database schema's migrations, as its owner ([database] migrate_url).
+    Migrate(audit::MigrateArgs),
     /// Run the broker HTTP gateway and the workers in one process.
     Serve(gateway::ServeArgs),
     /// The broker gateway's API tokens and push callbacks.
@@ -170,7 +174,8 @@ fn main() -> ExitCode {
         Command::Countersign(a) => countersign::run(&a),
         Command::Receipt(a) => receipt::run(&a),
         Command::Run(a) => run::run(&a),
-        Command::Audit(a) => run::audit(&a),
+        Command::Audit(a) => audit::audit(&a),
+        Command::Migrate(a) => audit::migrate(&a),
         Command::Serve(a) => gateway::serve(&a),
         Command::Gateway(a) => gateway::gateway(&a),
         Command::Trust(a) => trust::run(&a),

@@ -1,10 +1,9 @@
-//! `tamga run` (every stage in one process) and `tamga audit verify`.
+//! `tamga run` (every stage in one process).
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Args, Subcommand};
-use tamga_pipeline::site::{connect_store, init_logging, run_until_signal, SiteOptions};
+use clap::Args;
+use tamga_pipeline::site::{init_logging, run_until_signal, SiteOptions};
 use tamga_pipeline::{Config, Stage};
 
 use crate::Outcome;
@@ -22,25 +21,6 @@ pub struct RunArgs {
     /// (one hop each, over the internal stage queues).
     #[arg(long, value_name = "LIST", default_value = "fused")]
     stages: String,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    #[command(subcommand)]
-    command: AuditCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Recompute every audit hash chain; exit 1 naming the first altered, removed or reordered event.
-    Verify {
-        /// Site configuration: the [database] (or the embedded SQLite file) to check.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// Check the embedded SQLite store even when [database] is configured.
-        #[arg(long)]
-        embedded: bool,
-    },
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -71,42 +51,4 @@ pub fn run(a: &RunArgs) -> anyhow::Result<Outcome> {
     let options = SiteOptions { embedded, stages };
     runtime()?.block_on(run_until_signal(&cfg, &options, &tamga_pipeline::open_key))?;
     Ok(Outcome::Passed)
-}
-
-pub fn audit(a: &AuditArgs) -> anyhow::Result<Outcome> {
-    let AuditCommand::Verify { config, embedded } = &a.command;
-    let cfg = Config::load(config)?;
-    runtime()?.block_on(async {
-        let store = connect_store(&cfg, *embedded || cfg.database.is_none())
-            .await
-            .context("opening the audit store")?;
-        let report = store
-            .verify_chain()
-            .await
-            .context("reading the audit trail")?;
-        println!("events: {}", report.events);
-        for h in &report.chains {
-            println!("chain {} head seq {} hash {}", h.chain, h.seq, h.hash);
-        }
-        match &report.problem {
-            None => {
-                println!("audit trail intact");
-                Ok(Outcome::Passed)
-            }
-            Some(p) => {
-                println!(
-                    "FIRST PROBLEM: {:?} event at chain {} seq {}{}: {}",
-                    p.kind,
-                    p.chain,
-                    p.seq,
-                    p.declaration_id
-                        .as_deref()
-                        .map(|d| format!(" (declaration {d})"))
-                        .unwrap_or_default(),
-                    p.detail
-                );
-                Ok(Outcome::Failed)
-            }
-        }
-    })
 }

@@ -642,5 +642,6 @@ fn pipeline_config(sqlite: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }

@@ -421,6 +421,7 @@ fn config(sqlite: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 

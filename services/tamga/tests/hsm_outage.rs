@@ -121,6 +121,7 @@ async fn declarations_are_held_through_a_10_s_hsm_outage_and_all_forwarded_after
             sqlite: dir.path().join("audit.sqlite").display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     };
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     let store: Arc<dyn Store> =

@@ -520,6 +520,7 @@ fn the_pipeline_engine_fetches_and_caches() {
         log: Default::default(),
         embedded: Default::default(),
         gateway: Default::default(),
+        audit: Default::default(),
     };
     let engine = tamga_pipeline::build_engine(&cfg, &tamga_pipeline::open_key).unwrap();
     let body = std::fs::read(pki.signed("good", 1)).unwrap();

@@ -46,6 +46,7 @@ fn main() {
         log: LogConfig::default(),
         embedded: EmbeddedConfig::default(),
         gateway: Default::default(),
+        audit: Default::default(),
     };
     let engine = tamga_pipeline::build_engine(&cfg, &tamga_pipeline::open_key).unwrap();
     let broker =

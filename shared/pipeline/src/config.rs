@@ -34,8 +34,14 @@ pub struct AmqpConfig {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// What the workers and the gateway log in as: `tamga_worker` when `migrate_url` is
+    /// set (the privilege boundary), else the schema's owner (the one-URL quick start).
     pub url: String,
-    /// Role the application switches to after migrating (INSERT and SELECT only).
+    /// The schema owner's URL, used by `tamga migrate` only. When set, the workers never
+    /// migrate, and refuse to start if `url`'s login could rewrite the audit trail.
+    #[serde(default)]
+    pub migrate_url: Option<String>,
+    /// Role every pooled connection switches to (INSERT and SELECT only); `""` for none.
     #[serde(default = "default_app_role")]
     pub app_role: Option<String>,
     #[serde(default = "default_pool_size")]
@@ -54,6 +60,84 @@ pub struct DatabaseConfig {
 
 fn default_group_commit() -> usize {
     64
+}
+
+impl DatabaseConfig {
+    /// True when migrations are the owner's (`migrate_url` is set): the workers then log
+    /// in as a role that cannot change the trail.
+    pub fn is_split(&self) -> bool {
+        self.migrate_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+    }
+
+    /// How the workers and the gateway connect: `url`; they migrate at start only in the
+    /// one-URL quick start, and require a login that cannot rewrite the trail otherwise.
+    pub fn store_config(&self) -> tamga_store::StoreConfig {
+        use std::time::Duration;
+        let split = self.is_split();
+        tamga_store::StoreConfig {
+            url: self.url.clone(),
+            app_role: self.app_role.clone().filter(|r| !r.trim().is_empty()),
+            pool_size: self.pool_size,
+            wait_timeout: Duration::from_millis(self.wait_timeout_ms),
+            create_timeout: Duration::from_millis(self.create_timeout_ms),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            migrate: !split,
+            require_boundary: split,
+        }
+    }
+
+    /// How `tamga migrate` connects: `migrate_url`, else `url` (one URL: it is the owner).
+    pub fn migrate_config(&self) -> tamga_store::StoreConfig {
+        let mut c = self.store_config();
+        if let Some(u) = self.migrate_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            c.url = u.to_owned();
+        }
+        c.app_role = None;
+        c.migrate = true;
+        c.require_boundary = false;
+        c
+    }
+}
+
+/// `[audit]`: signed checkpoints of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A directory outside the database where every signed checkpoint is also written, one
+    /// file each, never overwritten, for a backup or a witness to collect; `tamga audit
+    /// verify` checks the database against it. Absent or empty: the database only.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Seconds between checkpoints (one is also taken at shutdown; none when nothing was
+    /// appended since the last). 0: only at shutdown and by `tamga audit checkpoint`.
+    pub checkpoint_interval_s: u64,
+    /// The `[[authority]]` (country) whose key signs checkpoints; absent: the first by
+    /// country code.
+    pub authority: Option<String>,
+    /// More certificates (PEM) whose signatures on checkpoints are trusted — the previous
+    /// authority certificates after a key rollover — besides every `[[authority]]` cert.
+    pub certificates: Vec<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_dir: None,
+            checkpoint_interval_s: 300,
+            authority: None,
+            certificates: Vec::new(),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The external checkpoint directory, if one is configured.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.checkpoint_dir
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -234,6 +318,8 @@ pub struct Config {
     pub embedded: EmbeddedConfig,
     #[serde(default)]
     pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 fn default_prefetch() -> u16 {
@@ -329,6 +415,7 @@ impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact(&self.url))
+            .field("migrate_url", &self.migrate_url.as_deref().map(redact))
             .field("app_role", &self.app_role)
             .field("pool_size", &self.pool_size)
             .field("group_commit", &self.group_commit)
@@ -348,7 +435,7 @@ pub enum ConfigError {
 
 /// Sections whose scalar keys environment variables may override.
 const SECTIONS: &[&str] = &[
-    "amqp", "database", "trust", "worker", "metrics", "log", "embedded", "gateway",
+    "amqp", "database", "trust", "worker", "metrics", "log", "embedded", "gateway", "audit",
 ];
 
 impl Config {
@@ -487,6 +574,54 @@ chain = ["/etc/tamga/keys/az-issuing-ca.pem"]
         assert_eq!(c.trust.dir, PathBuf::from("/srv/trust"));
         // Secrets stay out of Debug output.
         assert!(!format!("{amqp:?}").contains("secret"));
+    }
+
+    #[test]
+    fn one_url_migrates_two_urls_draw_a_boundary() {
+        let c = Config::from_sources(CONTRACT, &[], &|_| None).unwrap();
+        let d = c.database.unwrap();
+        assert!(!d.is_split());
+        let s = d.store_config();
+        assert!(s.migrate && !s.require_boundary);
+        assert_eq!(s.app_role.as_deref(), Some("tamga_app"));
+        assert_eq!(d.migrate_config().url, d.url);
+
+        let env = |k: &str| match k {
+            "TAMGA_DATABASE_URL" => Some("postgres://tamga_worker:w@db/tamga".to_string()),
+            "TAMGA_DATABASE_MIGRATE_URL" => Some("postgres://owner:secret@db/tamga".to_string()),
+            "TAMGA_DATABASE_APP_ROLE" => Some(String::new()),
+            "TAMGA_AUDIT_CHECKPOINT_DIR" => Some("/var/lib/tamga/checkpoints".to_string()),
+            "TAMGA_AUDIT_CHECKPOINT_INTERVAL_S" => Some("60".to_string()),
+            _ => None,
+        };
+        let keys: Vec<String> = [
+            "TAMGA_DATABASE_URL",
+            "TAMGA_DATABASE_MIGRATE_URL",
+            "TAMGA_DATABASE_APP_ROLE",
+            "TAMGA_AUDIT_CHECKPOINT_DIR",
+            "TAMGA_AUDIT_CHECKPOINT_INTERVAL_S",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = Config::from_sources(CONTRACT, &keys, &env).unwrap();
+        let d = c.database.clone().unwrap();
+        assert!(d.is_split());
+        let s = d.store_config();
+        assert!(!s.migrate && s.require_boundary);
+        assert_eq!(s.app_role, None);
+        let m = d.migrate_config();
+        assert_eq!(m.url, "postgres://owner:secret@db/tamga");
+        assert!(m.migrate && m.app_role.is_none());
+        assert!(!format!("{d:?}").contains("secret"));
+        assert_eq!(
+            c.audit.dir(),
+            Some(std::path::Path::new("/var/lib/tamga/checkpoints"))
+        );
+        assert_eq!(c.audit.checkpoint_interval_s, 60);
+        let plain = Config::from_sources("[trust]\ndir = \"t\"\n", &[], &|_| None).unwrap();
+        assert_eq!(plain.audit, AuditConfig::default());
+        assert_eq!(plain.audit.dir(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod events;

@@ -43,6 +43,14 @@ pub struct Metrics {
     /// nextUpdate of the newest CRL of each issuer (Unix seconds): past it, that CA's
     /// certificates are INDETERMINATE (`crl_expired`); alert `TamgaCrlNearExpiry`.
     pub crl_next_update: IntGaugeVec,
+    /// Signed checkpoints of the audit trail by result (`signed`, `nothing_new`, `lost_race`,
+    /// `refused`: the database disagrees with what was signed, `failed`: store, key or
+    /// directory unavailable).
+    pub audit_checkpoints: IntCounterVec,
+    /// Tree size (events covered) of the newest checkpoint this process signed.
+    pub audit_checkpoint_tree_size: IntGauge,
+    /// When this process last signed a checkpoint (Unix seconds).
+    pub audit_checkpoint_timestamp: IntGauge,
 }
 
 #[allow(clippy::panic)]
@@ -173,8 +181,26 @@ impl Metrics {
             ),
             &["country", "issuer"],
         ));
+        let audit_checkpoints = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_audit_checkpoints_total",
+                "Attempts to sign a checkpoint of the audit trail, by result.",
+            ),
+            &["result"],
+        ));
+        let audit_checkpoint_tree_size = must(IntGauge::new(
+            "tamga_audit_checkpoint_tree_size",
+            "Audit events covered by the newest checkpoint this process signed.",
+        ));
+        let audit_checkpoint_timestamp = must(IntGauge::new(
+            "tamga_audit_checkpoint_timestamp_seconds",
+            "When this process last signed a checkpoint of the audit trail.",
+        ));
         for c in [
             Box::new(crl_next_update.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(audit_checkpoints.clone()),
+            Box::new(audit_checkpoint_tree_size.clone()),
+            Box::new(audit_checkpoint_timestamp.clone()),
             Box::new(declarations.clone()),
             Box::new(rejections.clone()),
             Box::new(stage_seconds.clone()),
@@ -213,6 +239,9 @@ impl Metrics {
             trust_list_next_update,
             trust_list_sequence,
             crl_next_update,
+            audit_checkpoints,
+            audit_checkpoint_tree_size,
+            audit_checkpoint_timestamp,
         }
     }
 

@@ -3,12 +3,14 @@
 //! around [`crate::start`]. `tamga run` and the per-stage binaries under
 //! `services/` all come through here.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tamga_bus::{AmqpBus, AmqpOptions, Bus, MemoryBus};
-use tamga_store::{Store, StoreConfig};
+use tamga_store::Store;
 
+use crate::checkpoint::{CheckpointKey, Checkpointer};
 use crate::config::Config;
 use crate::{build_engine, start, KeyOpener, Metrics, Running, Stage, StartError};
 
@@ -82,14 +84,8 @@ pub async fn connect_bus(cfg: &Config, embedded: bool) -> Result<Arc<dyn Bus>, S
 pub async fn connect_store(cfg: &Config, embedded: bool) -> Result<Arc<dyn Store>, StartError> {
     match (&cfg.database, embedded) {
         (Some(d), false) => {
-            let sc = StoreConfig {
-                url: d.url.clone(),
-                app_role: d.app_role.clone(),
-                pool_size: d.pool_size,
-                wait_timeout: Duration::from_millis(d.wait_timeout_ms),
-                create_timeout: Duration::from_millis(d.create_timeout_ms),
-                statement_timeout: Duration::from_millis(d.statement_timeout_ms),
-            };
+            let sc = d.store_config();
+            warn_without_boundary(d);
             let mut backoff = crate::Backoff::outage();
             loop {
                 match tamga_store::connect_postgres(&sc).await {
@@ -108,6 +104,19 @@ pub async fn connect_store(cfg: &Config, embedded: bool) -> Result<Arc<dyn Store
     }
 }
 
+/// One URL for everything: the workers log in as the schema's owner, so `SET ROLE` is a
+/// seatbelt, not a boundary. Said once, at start.
+pub fn warn_without_boundary(d: &crate::config::DatabaseConfig) {
+    if !d.is_split() {
+        tracing::warn!(
+            "[database] has no migrate_url: the workers log in as the schema's owner and \
+             migrate at start; a superuser or owner session can rewrite the audit trail. For \
+             a privilege boundary set migrate_url (the owner, for `tamga migrate`) and point \
+             url at tamga_worker"
+        );
+    }
+}
+
 /// A started site (bus, store, stages, metrics endpoint).
 pub struct Site {
     pub running: Running,
@@ -115,6 +124,9 @@ pub struct Site {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Signs checkpoints of the audit trail (at `[audit] checkpoint_interval_s` and at
+    /// stop); `None` when the store keeps none.
+    pub checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl std::fmt::Debug for Site {
@@ -126,11 +138,21 @@ impl std::fmt::Debug for Site {
 }
 
 impl Site {
-    /// Asks every stage to stop and waits for in-flight work to settle.
+    /// Asks every stage to stop and waits for in-flight work to settle, then signs a
+    /// last checkpoint over everything recorded.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for t in self.running.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Some(cp) = &self.checkpointer {
+            let last = crate::checkpoint::checkpoint_and_report(cp, &self.metrics, "shutdown");
+            if tokio::time::timeout(Duration::from_secs(30), last)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the shutdown checkpoint did not finish within 30 s");
+            }
         }
     }
 }
@@ -186,6 +208,16 @@ pub async fn start_site_with_fault_hook(
         .amqp
         .as_ref()
         .map_or((64, 5), |a| (a.prefetch, a.delivery_limit));
+    let checkpoint_key = CheckpointKey::from_engine(&engine, cfg.audit.authority.as_deref())
+        .map_err(|detail| StartError::Authority {
+            country: cfg.audit.authority.clone().unwrap_or_else(|| "-".into()),
+            detail,
+        })?;
+    let pinned =
+        crate::checkpoint::pinned_certificates(cfg).map_err(|detail| StartError::Authority {
+            country: "-".into(),
+            detail: format!("[audit] certificates: {detail}"),
+        })?;
     let running = start(
         engine,
         bus.clone(),
@@ -200,12 +232,40 @@ pub async fn start_site_with_fault_hook(
         rx,
     )
     .await?;
+    let checkpointer = store.checkpoint_store().is_some().then(|| {
+        Arc::new(Checkpointer::new(
+            store.clone(),
+            checkpoint_key,
+            cfg.audit.dir().map(Path::to_path_buf),
+            pinned,
+        ))
+    });
+    let mut running = running;
+    if let Some(cp) = &checkpointer {
+        if cfg.audit.dir().is_none() {
+            tracing::warn!(
+                "[audit] checkpoint_dir is not set: checkpoints are kept in the database only, \
+                 which anchors nothing against whoever can rewrite it"
+            );
+        }
+        if cfg.audit.checkpoint_interval_s > 0 {
+            running
+                .tasks
+                .push(tokio::spawn(crate::checkpoint::run_periodic(
+                    cp.clone(),
+                    metrics.clone(),
+                    Duration::from_secs(cfg.audit.checkpoint_interval_s),
+                    running.runtime.shutdown.clone(),
+                )));
+        }
+    }
     Ok(Site {
         running,
         bus,
         store,
         metrics,
         shutdown: tx,
+        checkpointer,
     })
 }
 

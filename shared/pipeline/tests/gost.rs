@@ -54,6 +54,7 @@ fn config(root: &Path, sqlite: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 

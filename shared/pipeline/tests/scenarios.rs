@@ -87,6 +87,7 @@ fn config_with_trust(sqlite: &Path, trust: &Path) -> Config {
             sqlite: sqlite.display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 
@@ -122,6 +123,8 @@ struct Env {
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     sqlite: PathBuf,
+    /// The PostgreSQL database, when there is one.
+    db: Option<String>,
     _dir: tempfile::TempDir,
     cleanup: Vec<Box<dyn FnOnce() + Send>>,
 }
@@ -142,6 +145,7 @@ async fn embedded() -> Env {
         bus: Arc::new(MemoryBus::new()),
         store: Arc::new(store),
         sqlite,
+        db: None,
         _dir: dir,
         cleanup: Vec::new(),
     }
@@ -201,6 +205,7 @@ async fn real() -> Env {
         bus: Arc::new(bus),
         store: Arc::new(store),
         sqlite: dir.path().join("unused.sqlite"),
+        db: Some(db),
         _dir: dir,
         cleanup: vec![Box::new(move || {
             let _ = Command::new("rabbitmqctl")
@@ -212,6 +217,25 @@ async fn real() -> Env {
                 .output();
         })],
     }
+}
+
+/// As `real`, but the way issue 13 wants production: the owner migrates (`tamga
+/// migrate`), the workers log in as `tamga_worker` and refuse a login that could rewrite
+/// the trail.
+async fn real_as_worker() -> Env {
+    let mut env = real().await;
+    let Some(db) = env.db.clone() else {
+        unreachable!("real() makes a database")
+    };
+    let store = tamga_store::connect_postgres(&StoreConfig {
+        migrate: false,
+        require_boundary: true,
+        ..StoreConfig::new(format!("postgres://tamga_worker@127.0.0.1:5432/{db}"))
+    })
+    .await
+    .unwrap();
+    env.store = Arc::new(store);
+    env
 }
 
 async fn start(env: &Env, stages: &[Stage]) -> Site {
@@ -685,9 +709,18 @@ async fn concurrent_twins(env: Env, stages: &[Stage], n: u64) {
         );
     }
     // Three private-key operations per declaration: the counter-signature, the
-    // receipt and the receipt's signed QR (COSE_Sign1).
+    // receipt and the receipt's signed QR (COSE_Sign1) — plus one per audit checkpoint
+    // the sites signed when they stopped (one after the other: no race discarded one).
+    let checkpoints = env
+        .store
+        .checkpoint_store()
+        .unwrap()
+        .checkpoints()
+        .await
+        .unwrap()
+        .len();
     assert_eq!(
-        key.signs(),
+        key.signs() - checkpoints,
         3 * want,
         "one counter-signature, one receipt and one QR per declaration, no more"
     );
@@ -1063,6 +1096,110 @@ both!(
     broken_crl_one_country,
     crl_faults_while_running
 );
+
+/// An existing scenario, end to end, with the workers logged in as `tamga_worker`
+/// (INSERT and SELECT only): everything the pipeline does, it may do.
+mod as_worker {
+    use tamga_pipeline::Stage;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mixed_batch_fused() {
+        super::mixed_batch(super::real_as_worker().await, &[Stage::Fused]).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mixed_batch_staged() {
+        super::mixed_batch(super::real_as_worker().await, &Stage::ALL).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicates_fused() {
+        super::duplicates(super::real_as_worker().await, &[Stage::Fused]).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoints() {
+        super::signed_checkpoints(super::real_as_worker().await).await
+    }
+
+    /// The same on the embedded default (SQLite keeps checkpoints too).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoints_embedded() {
+        super::signed_checkpoints(super::embedded().await).await
+    }
+}
+
+/// The site signs checkpoints at its interval and when it stops, into the database and
+/// the external directory; the trail verifies against them, and every event has an
+/// inclusion proof.
+async fn signed_checkpoints(env: Env) {
+    let dir = env._dir.path().join("witness");
+    let mut cfg = config(&env.sqlite);
+    cfg.audit.checkpoint_dir = Some(dir.clone());
+    cfg.audit.checkpoint_interval_s = 1;
+    let site = start_with(&env, &[Stage::Fused], &cfg).await;
+    for i in 0..6 {
+        publish(
+            &env,
+            "kz.az",
+            Some(&format!("cp-{i}")),
+            signed("KZ", "AZ", 9_000 + i, "broker-ecdsa"),
+        )
+        .await;
+    }
+    let out = collect(&env, 6, Duration::from_secs(120)).await;
+    assert_eq!(out.len(), 6);
+    // At least one checkpoint at the interval, while running (a metric, not a sleep).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while site
+        .metrics
+        .audit_checkpoints
+        .with_label_values(&["signed"])
+        .get()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "no checkpoint within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = site
+        .metrics
+        .audit_checkpoints
+        .with_label_values(&["refused"])
+        .get();
+    site.stop().await;
+    assert_eq!(refused, 0);
+
+    let cps = env.store.checkpoint_store().unwrap();
+    let rows = cps.checkpoints().await.unwrap();
+    let files = tamga_pipeline::checkpoint::read_checkpoint_dir(&dir).unwrap();
+    assert!(!rows.is_empty());
+    assert_eq!(
+        files.len(),
+        rows.len(),
+        "every checkpoint is also outside the database"
+    );
+    let (chains, leaves) = tamga_pipeline::checkpoint::read_trail(env.store.as_ref())
+        .await
+        .unwrap();
+    assert!(chains.is_intact());
+    let pinned = tamga_pipeline::checkpoint::pinned_certificates(&cfg).unwrap();
+    let report = tamga_audit_log::check_checkpoints(&leaves, &rows, &files, &pinned);
+    assert!(
+        report.is_intact(),
+        "{:?} {:?}",
+        report.problems,
+        report.broken
+    );
+    assert_eq!(
+        report.uncovered, 0,
+        "the shutdown checkpoint covers everything"
+    );
+    let (trusted, _) = tamga_audit_log::trusted_checkpoints(&rows, &files, &pinned);
+    let cuts: Vec<_> = trusted.iter().map(tamga_audit_log::Trusted::cut).collect();
+    for e in env.store.events(None, 10_000).await.unwrap() {
+        tamga_audit_log::prove_inclusion(&leaves, &cuts, &e.chain, e.seq).unwrap();
+    }
+}
 
 /// The claim-before-signing check, 1,000 declarations each delivered twice
 /// at once to two workers (fused, on both paths), and 200 through the three

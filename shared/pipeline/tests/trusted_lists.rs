@@ -138,6 +138,7 @@ fn config(root: &Path) -> Config {
             sqlite: root.join("audit.sqlite").display().to_string(),
         },
         gateway: Default::default(),
+        audit: Default::default(),
     }
 }
 

@@ -94,6 +94,8 @@ async fn main() {
         wait_timeout: Duration::from_secs(10),
         create_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(10),
+        migrate: true,
+        require_boundary: false,
     };
     let store: Arc<dyn Store> = Arc::new(connect_postgres(&cfg).await.unwrap());
     // warm the pool and the statement caches

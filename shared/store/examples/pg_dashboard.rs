@@ -69,6 +69,8 @@ async fn main() {
         wait_timeout: Duration::from_secs(10),
         create_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(120),
+        migrate: true,
+        require_boundary: false,
     };
     println!("scratch database {db}");
     let store = connect_postgres(&cfg).await.unwrap();

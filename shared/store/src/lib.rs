@@ -4,9 +4,12 @@
 //! One async trait, [`Store`], with two backends:
 //!
 //! * [`PgStore`] — PostgreSQL through a `deadpool-postgres` pool (production, integration
-//!   tests). Migrations from `infra/postgres/migrations/` are embedded and applied at start;
-//!   every pooled connection then runs `SET ROLE tamga_app`, a role that may only `SELECT`
-//!   and `INSERT`.
+//!   tests). Migrations from `infra/postgres/migrations/` are embedded; the owner applies
+//!   them ([`migrate_postgres`], `tamga migrate`) and the workers log in as `tamga_worker`,
+//!   which may only `SELECT` and `INSERT` ([`StoreConfig::require_boundary`] refuses a
+//!   login that could do more) — or, in the one-URL quick start, they are applied at
+//!   connect and every pooled connection runs `SET ROLE tamga_app`, a seatbelt that
+//!   `RESET ROLE` undoes.
 //! * [`SqliteStore`] — SQLite (the embedded default), one connection behind a mutex, blocking
 //!   calls run on `tokio::task::spawn_blocking`.
 //!
@@ -29,12 +32,14 @@
 //! the first altered, removed or reordered event.
 //!
 //! What a hash chain cannot show by itself: the removal of the *newest* events of a chain
-//! (or the rewrite of a whole chain by someone who can bypass the triggers). Publish or
-//! countersign the heads returned by [`Store::verify_chain`] to anchor them.
+//! (or the rewrite of a whole chain by someone who can bypass the triggers). The signed
+//! checkpoints ([`CheckpointStore`], `tamga-audit-log`) anchor every chain's head, and a
+//! Merkle tree over all events, outside the database.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod callback;
+mod checkpoints;
 mod dashboard;
 mod error;
 mod gateway;
@@ -52,6 +57,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
+pub use checkpoints::{CheckpointRow, CheckpointStore};
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,
@@ -63,7 +69,8 @@ pub use pages::{
     ReleaseTimes, DASHBOARD_STAGES,
 };
 pub use pg::{
-    connect_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, CLAIM_LOCK_NAMESPACE, MIGRATIONS,
+    connect_postgres, migrate_postgres, Migration, PgStore, CHAIN_LOCK_NAMESPACE, CHECKPOINT_LOCK,
+    CLAIM_LOCK_NAMESPACE, MIGRATIONS,
 };
 pub use sqlite::{open_sqlite, SqliteStore};
 pub use verify::{verify_store, ChainVerifier};
@@ -377,13 +384,19 @@ pub trait Store: Send + Sync {
 
     /// Number of events per stage.
     async fn counts(&self) -> Result<BTreeMap<String, u64>, StoreError>;
+
+    /// The signed checkpoints of the trail and the reads that make them, when the backend
+    /// keeps them (PostgreSQL and SQLite both do).
+    fn checkpoint_store(&self) -> Option<&dyn CheckpointStore> {
+        None
+    }
 }
 
 /// How to reach PostgreSQL.
 #[derive(Clone)]
 pub struct StoreConfig {
-    /// `postgres://user[:password]@host:port/db` or `host=… user=… dbname=…`. The user
-    /// must be able to migrate (create tables, triggers and the `tamga_app` role).
+    /// `postgres://user[:password]@host:port/db` or `host=… user=… dbname=…`. With
+    /// `migrate`, the user must be able to migrate (own the tables, create the roles).
     pub url: String,
     /// Role every pooled connection switches to (`SET ROLE`) after the migrations ran;
     /// `Some("tamga_app")` in production, `None` to stay the connecting user.
@@ -398,6 +411,14 @@ pub struct StoreConfig {
     /// includes). Each store call also has a client-side deadline of
     /// `wait_timeout + create_timeout + 4 × statement_timeout`.
     pub statement_timeout: Duration,
+    /// Apply the embedded migrations at connect, as the connecting user (the one-URL quick
+    /// start). `false`: the owner applied them ([`migrate_postgres`], `tamga migrate`);
+    /// connecting fails when one is missing or differs.
+    pub migrate: bool,
+    /// Refuse to connect when the login role could rewrite the audit trail — a superuser,
+    /// the tables' owner, or a member of a role that may `UPDATE`, `DELETE` or `TRUNCATE`
+    /// them (what `RESET ROLE` would regain). For workers that log in as `tamga_worker`.
+    pub require_boundary: bool,
 }
 
 impl StoreConfig {
@@ -411,6 +432,8 @@ impl StoreConfig {
             wait_timeout: Duration::from_secs(5),
             create_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            migrate: true,
+            require_boundary: false,
         }
     }
 }
@@ -424,6 +447,8 @@ impl fmt::Debug for StoreConfig {
             .field("wait_timeout", &self.wait_timeout)
             .field("create_timeout", &self.create_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("migrate", &self.migrate)
+            .field("require_boundary", &self.require_boundary)
             .finish()
     }
 }

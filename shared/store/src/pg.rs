@@ -34,6 +34,10 @@ pub const CLAIM_LOCK_NAMESPACE: i32 = 0x544D_434C;
 /// One-key advisory lock held while migrating ("TAMGMIGR").
 const MIGRATION_LOCK: i64 = 0x5441_4D47_4D49_4752;
 
+/// One-key advisory lock held while a checkpoint is inserted ("TAMGCKPT"), so that two
+/// checkpointers never both extend the same tree.
+pub const CHECKPOINT_LOCK: i64 = 0x5441_4D47_434B_5054;
+
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -73,6 +77,16 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../infra/postgres/migrations/0005_pages.sql"),
     },
     Migration {
+        version: 7,
+        name: "0007_audit_checkpoints",
+        sql: include_str!("../../../infra/postgres/migrations/0007_audit_checkpoints.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_login_roles",
+        sql: include_str!("../../../infra/postgres/migrations/0008_login_roles.sql"),
+    },
+    Migration {
         version: 9,
         name: "0009_dashboard_summary",
         sql: include_str!("../../../infra/postgres/migrations/0009_dashboard_summary.sql"),
@@ -104,34 +118,17 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// Creates the pool, applies the embedded migrations as the connecting user, then makes
-/// every pooled connection set its `statement_timeout` and `SET ROLE` to `cfg.app_role`.
-/// One connection is opened before returning, so a missing role or an unreachable server
-/// is reported here ([`StoreError::Unavailable`] for the latter).
+/// Creates the pool and makes every pooled connection set its `statement_timeout` and
+/// `SET ROLE` to `cfg.app_role`. With `cfg.migrate` the embedded migrations are applied
+/// first, as the connecting user; without, the schema must already be current. With
+/// `cfg.require_boundary` the login must not be able to rewrite the trail. One connection
+/// is opened before returning, so a missing role or an unreachable server is reported
+/// here ([`StoreError::Unavailable`] for the latter).
 pub async fn connect_postgres(cfg: &StoreConfig) -> Result<PgStore, StoreError> {
-    if cfg.pool_size == 0
-        || cfg.wait_timeout.is_zero()
-        || cfg.create_timeout.is_zero()
-        || cfg.statement_timeout.is_zero()
-    {
-        return Err(StoreError::Other(
-            "invalid store configuration: pool_size and every timeout must be > 0".into(),
-        ));
+    let pg = pg_config(cfg)?;
+    if cfg.migrate {
+        migrate(&pg, cfg).await?;
     }
-    let mut pg: tokio_postgres::Config = cfg.url.parse().map_err(|e| {
-        StoreError::Other(format!(
-            "invalid PostgreSQL URL {}: {e}",
-            redact_url(&cfg.url)
-        ))
-    })?;
-    pg.connect_timeout(cfg.create_timeout)
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(30));
-    if pg.get_application_name().is_none() {
-        pg.application_name("tamga");
-    }
-
-    migrate(&pg, cfg).await?;
 
     let deadline = cfg.wait_timeout + cfg.create_timeout + cfg.statement_timeout * 4;
     let setup: Arc<str> = session_setup(cfg, deadline).into();
@@ -176,6 +173,12 @@ pub async fn connect_postgres(cfg: &StoreConfig) -> Result<PgStore, StoreError> 
         committer: None,
     };
     let role = store.current_role().await?;
+    if !cfg.migrate {
+        store.check_schema().await?;
+    }
+    if cfg.require_boundary {
+        store.check_boundary().await?;
+    }
     tracing::info!(
         url = %redact_url(&cfg.url),
         role = %role,
@@ -183,6 +186,39 @@ pub async fn connect_postgres(cfg: &StoreConfig) -> Result<PgStore, StoreError> 
         "PostgreSQL store ready"
     );
     Ok(store)
+}
+
+/// Applies the missing embedded migrations as `cfg.url`'s user — the schema's owner — and
+/// returns the names of those applied now (`tamga migrate`). `cfg.migrate` is not read.
+pub async fn migrate_postgres(cfg: &StoreConfig) -> Result<Vec<&'static str>, StoreError> {
+    let pg = pg_config(cfg)?;
+    migrate(&pg, cfg).await
+}
+
+/// The connection settings of `cfg`, checked.
+fn pg_config(cfg: &StoreConfig) -> Result<tokio_postgres::Config, StoreError> {
+    if cfg.pool_size == 0
+        || cfg.wait_timeout.is_zero()
+        || cfg.create_timeout.is_zero()
+        || cfg.statement_timeout.is_zero()
+    {
+        return Err(StoreError::Other(
+            "invalid store configuration: pool_size and every timeout must be > 0".into(),
+        ));
+    }
+    let mut pg: tokio_postgres::Config = cfg.url.parse().map_err(|e| {
+        StoreError::Other(format!(
+            "invalid PostgreSQL URL {}: {e}",
+            redact_url(&cfg.url)
+        ))
+    })?;
+    pg.connect_timeout(cfg.create_timeout)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
+    if pg.get_application_name().is_none() {
+        pg.application_name("tamga");
+    }
+    Ok(pg)
 }
 
 /// The SQL each new pooled connection runs once.
@@ -207,8 +243,11 @@ fn sha256_hex(s: &str) -> String {
 }
 
 /// Applies the missing embedded migrations on a dedicated connection (as the connecting
-/// user), in one transaction under an advisory lock, bounded in time.
-async fn migrate(pg: &tokio_postgres::Config, cfg: &StoreConfig) -> Result<(), StoreError> {
+/// user), in one transaction under an advisory lock, bounded in time; returns those applied.
+async fn migrate(
+    pg: &tokio_postgres::Config,
+    cfg: &StoreConfig,
+) -> Result<Vec<&'static str>, StoreError> {
     let statement_timeout = cfg.statement_timeout.max(Duration::from_secs(60));
     let deadline = cfg.create_timeout + statement_timeout * 2;
     let run = async {
@@ -236,7 +275,7 @@ async fn migrate(pg: &tokio_postgres::Config, cfg: &StoreConfig) -> Result<(), S
 async fn apply_migrations(
     client: &mut tokio_postgres::Client,
     statement_timeout: Duration,
-) -> Result<(), StoreError> {
+) -> Result<Vec<&'static str>, StoreError> {
     let migration_err = |what: String, e: &tokio_postgres::Error| {
         let err = from_pg(&what, e);
         if err.is_transient() {
@@ -290,6 +329,7 @@ async fn apply_migrations(
             .map_err(|e| migration_err("sha256".into(), &e))?;
         applied.insert(version, (name, sha));
     }
+    let mut done = Vec::new();
     for m in MIGRATIONS {
         let sha = sha256_hex(m.sql);
         if let Some((name, applied_sha)) = applied.remove(&m.version) {
@@ -312,6 +352,7 @@ async fn apply_migrations(
         .await
         .map_err(|e| migration_err(format!("record migration {}", m.name), &e))?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
+        done.push(m.name);
     }
     for (version, (name, _)) in &applied {
         tracing::warn!(
@@ -322,7 +363,8 @@ async fn apply_migrations(
     }
     tx.commit()
         .await
-        .map_err(|e| migration_err("commit migration".into(), &e))
+        .map_err(|e| migration_err("commit migration".into(), &e))?;
+    Ok(done)
 }
 
 impl PgStore {
@@ -374,6 +416,110 @@ impl PgStore {
             row.try_get(0).map_err(|e| from_pg("current_role", &e))
         })
         .await
+    }
+
+    /// Fails unless every embedded migration is applied, unchanged (the owner migrates:
+    /// `tamga migrate`).
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let applied = self
+            .within("schema check", async {
+                let pg = |e: tokio_postgres::Error| from_pg("schema check", &e);
+                let client = self.client().await?;
+                let rows = client
+                    .query("SELECT version, sha256 FROM tamga_schema_migrations", &[])
+                    .await
+                    .map_err(|e| {
+                        let err = pg(e);
+                        if err.is_transient() {
+                            err
+                        } else {
+                            StoreError::Migration(format!(
+                                "{err} (has `tamga migrate` run on this database?)"
+                            ))
+                        }
+                    })?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get::<_, i64>(0).map_err(pg)?,
+                            r.try_get(1).map_err(pg)?,
+                        ))
+                    })
+                    .collect::<Result<BTreeMap<i64, String>, StoreError>>()
+            })
+            .await?;
+        for m in MIGRATIONS {
+            match applied.get(&m.version) {
+                None => {
+                    return Err(StoreError::Migration(format!(
+                        "migration {} is not applied: run `tamga migrate` (as the owner, \
+                         [database] migrate_url) before starting the workers",
+                        m.name
+                    )))
+                }
+                Some(sha) if *sha != sha256_hex(m.sql) => {
+                    return Err(StoreError::Migration(format!(
+                        "migration {} was applied with SHA-256 {sha}, which is not the embedded \
+                         file's: applied migrations must never change",
+                        m.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails when the login role (`session_user`, what `RESET ROLE` returns to) or any
+    /// role it may `SET ROLE` to is a superuser, owns an audit table, or may `UPDATE`,
+    /// `DELETE` or `TRUNCATE` one: such a login is no privilege boundary.
+    async fn check_boundary(&self) -> Result<(), StoreError> {
+        let found = self
+            .within("privilege check", async {
+                let pg = |e: tokio_postgres::Error| from_pg("privilege check", &e);
+                let client = self.client().await?;
+                let rows = client
+                    .query(
+                        "SELECT session_user::text, r.rolname::text, c.relname::text,                                 r.rolsuper, r.oid = c.relowner                          FROM pg_roles r CROSS JOIN pg_class c                          WHERE c.oid IN ('audit_events'::regclass, 'audit_checkpoints'::regclass)                            AND pg_has_role(session_user, r.oid, 'MEMBER')                            AND (r.rolsuper OR r.oid = c.relowner                                 OR has_table_privilege(r.oid, c.oid, 'UPDATE, DELETE, TRUNCATE'))                          ORDER BY r.rolname = session_user DESC, r.rolname, c.relname LIMIT 1",
+                        &[],
+                    )
+                    .await
+                    .map_err(pg)?;
+                rows.first()
+                    .map(|r| -> Result<_, StoreError> {
+                        Ok((
+                            r.try_get::<_, String>(0).map_err(pg)?,
+                            r.try_get::<_, String>(1).map_err(pg)?,
+                            r.try_get::<_, String>(2).map_err(pg)?,
+                            r.try_get::<_, bool>(3).map_err(pg)?,
+                            r.try_get::<_, bool>(4).map_err(pg)?,
+                        ))
+                    })
+                    .transpose()
+            })
+            .await?;
+        match found {
+            None => Ok(()),
+            Some((login, role, table, superuser, owner)) => {
+                let how = if superuser {
+                    format!("{role} is a superuser")
+                } else if owner {
+                    format!("{role} owns {table}")
+                } else {
+                    format!("{role} may UPDATE, DELETE or TRUNCATE {table}")
+                };
+                let via = if login == role {
+                    String::new()
+                } else {
+                    format!(" (through SET ROLE {role})")
+                };
+                Err(StoreError::Other(format!(
+                    "the database login {login} could rewrite the audit trail{via}: {how}. \
+                     Log the workers in as tamga_worker ([database] url) and migrate as the \
+                     owner ([database] migrate_url, `tamga migrate`)"
+                )))
+            }
+        }
     }
 
     /// Closes the pool: connections are closed as they are returned.
@@ -785,6 +931,10 @@ impl Store for PgStore {
         verify::verify_store(self, VERIFY_PAGE).await
     }
 
+    fn checkpoint_store(&self) -> Option<&dyn crate::CheckpointStore> {
+        Some(self)
+    }
+
     async fn events(
         &self,
         after: Option<(String, i64)>,
@@ -867,8 +1017,12 @@ mod tests {
             .map(|m| format!("{}.sql", m.name))
             .collect();
         assert_eq!(files, embedded);
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert!(i == 0 || MIGRATIONS[i - 1].version < m.version);
+        // Numbers are handed out to parallel branches ahead of time, so one may land
+        // before a smaller one: strictly increasing, not necessarily contiguous.
+        let mut previous = 0;
+        for m in MIGRATIONS {
+            assert!(m.version > previous, "{} is out of order", m.name);
+            previous = m.version;
             assert!(m.name.starts_with(&format!("{:04}_", m.version)));
             let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.name))).unwrap();
             assert_eq!(on_disk, m.sql);

@@ -21,6 +21,7 @@ const SCHEMA: &str = include_str!("sqlite.sql");
 const GATEWAY_SCHEMA: &str = include_str!("sqlite_gateway.sql");
 const PAGES_SCHEMA: &str = include_str!("sqlite_pages.sql");
 const CALLBACK_SCHEMA: &str = include_str!("sqlite_gateway_callbacks.sql");
+const CHECKPOINT_SCHEMA: &str = include_str!("sqlite_checkpoints.sql");
 /// Run once (it backfills): see [`open_sqlite`].
 const DASHBOARD_SCHEMA: &str = include_str!("sqlite_dashboard.sql");
 
@@ -80,6 +81,8 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
         .map_err(err("SQLite pages schema"))?;
     tx.execute_batch(CALLBACK_SCHEMA)
         .map_err(err("SQLite gateway callback schema"))?;
+    tx.execute_batch(CHECKPOINT_SCHEMA)
+        .map_err(err("SQLite checkpoint schema"))?;
     // The dashboard's summary is backfilled from the events when it is created, so it is
     // created once (recorded as version 9), not at every open.
     let summarised: bool = tx
@@ -380,6 +383,10 @@ impl Store for SqliteStore {
 
     async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         verify::verify_store(self, VERIFY_PAGE).await
+    }
+
+    fn checkpoint_store(&self) -> Option<&dyn crate::CheckpointStore> {
+        Some(self)
     }
 
     async fn events(

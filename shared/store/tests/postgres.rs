@@ -82,6 +82,8 @@ impl TestDb {
             wait_timeout: Duration::from_secs(5),
             create_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
+            migrate: true,
+            require_boundary: false,
         }
     }
 }
@@ -332,6 +334,8 @@ async fn unreachable_database_is_transient_and_quick() {
         wait_timeout: Duration::from_secs(1),
         create_timeout: Duration::from_secs(1),
         statement_timeout: Duration::from_secs(1),
+        migrate: true,
+        require_boundary: false,
     };
     let start = Instant::now();
     let err = connect_postgres(&cfg).await.unwrap_err();
@@ -564,4 +568,269 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// The privilege boundary (issue 13, item 2): workers log in as tamga_worker.
+
+/// `url` with its user replaced by `user` (the tests' server trusts local connections).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{rest}")
+}
+
+impl TestDb {
+    /// How the workers connect: as tamga_worker, without migrating, refusing a login that
+    /// could rewrite the trail.
+    fn worker_config(&self) -> StoreConfig {
+        StoreConfig {
+            url: as_user(&self.url(), "tamga_worker"),
+            migrate: false,
+            require_boundary: true,
+            ..self.config()
+        }
+    }
+}
+
+async fn connect_as(db: &TestDb, user: &str) -> PgDoor {
+    let url = as_user(&db.url(), user);
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    PgDoor { client }
+}
+
+async fn denied(door: &PgDoor, sql: &str) {
+    let err = door.exec(sql).await.expect_err(sql);
+    assert!(
+        err.starts_with("42501:"),
+        "{sql}: expected permission denied, got {err}"
+    );
+}
+
+/// The worker's own login cannot change a row of the trail, turn its triggers off, or
+/// gain a role that could — not with the triggers off, not after `RESET ROLE`, not with
+/// `SET ROLE` — and the reader can only read.
+#[tokio::test]
+async fn the_worker_login_cannot_change_the_trail() {
+    let db = TestDb::create().await;
+    connect_postgres(&db.config()).await.unwrap(); // the owner migrates
+    let worker = connect_postgres(&db.worker_config()).await.unwrap();
+    // What the pipeline does, it may do.
+    worker
+        .append("w", &event("w-1", stage::RECEIVED))
+        .await
+        .unwrap();
+    worker
+        .record(
+            "w",
+            "w-2",
+            stage::VERIFIED,
+            b"x",
+            &event("w-2", stage::VERIFIED),
+        )
+        .await
+        .unwrap();
+    let cps = worker.checkpoint_store().unwrap();
+    let heads = cps.chain_heads().await.unwrap();
+    let row = tamga_store::CheckpointRow {
+        tree_size: 2,
+        root: "ab".repeat(32),
+        at_ms: 1,
+        heads,
+        frontier: vec!["ab".repeat(32)],
+        signed: b"<x/>".to_vec(),
+    };
+    assert!(cps.insert_checkpoint(None, &row).await.unwrap());
+
+    // The attacker's easy way is closed: the owner turns the triggers off, so only
+    // privileges stand between the worker and the rows.
+    let owner = PgDoor {
+        client: admin(&db.name).await,
+    };
+    owner.disable_guards().await;
+    owner
+        .exec("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER")
+        .await
+        .unwrap();
+    let w = connect_as(&db, "tamga_worker").await;
+    let rewrites = [
+        "UPDATE audit_events SET outcome = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "UPDATE audit_checkpoints SET root = repeat('0', 64)",
+        "DELETE FROM audit_checkpoints",
+        "TRUNCATE audit_checkpoints",
+        "UPDATE stage_results SET result = 'x'",
+        "DELETE FROM stage_results",
+    ];
+    for sql in rewrites {
+        denied(&w, sql).await;
+    }
+    for sql in [
+        "ALTER TABLE audit_events ENABLE TRIGGER USER",
+        "ALTER TABLE audit_events DISABLE TRIGGER ALL",
+        "DROP TRIGGER audit_events_append_only ON audit_events",
+        "ALTER TABLE audit_events OWNER TO tamga_worker",
+        "DROP TABLE audit_events",
+        "CREATE TABLE shadow (i int)",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "INSERT INTO tamga_schema_migrations (version, name, sha256) VALUES (99, 'x', 'x')",
+        "SET session_replication_role = replica",
+        "SET SESSION AUTHORIZATION postgres",
+        "SET ROLE postgres",
+        "ALTER ROLE tamga_worker SUPERUSER",
+        "CREATE ROLE tamga_shadow",
+        "COPY audit_events FROM PROGRAM 'true'",
+    ] {
+        denied(&w, sql).await;
+    }
+    // A GRANT it has no right to make is only a warning: it grants nothing.
+    w.exec("GRANT UPDATE, DELETE, TRUNCATE ON audit_events TO tamga_worker")
+        .await
+        .unwrap();
+    // RESET ROLE returns it to itself; SET ROLE tamga_app (the old seatbelt) has the
+    // same rights.
+    for reset in ["RESET ROLE", "SET ROLE tamga_app", "RESET ALL"] {
+        w.exec(reset).await.unwrap();
+        for sql in rewrites {
+            denied(&w, sql).await;
+        }
+    }
+    let who = w
+        .client
+        .query_one("SELECT session_user::text, current_user::text", &[])
+        .await
+        .unwrap();
+    assert_eq!(who.get::<_, String>(0), "tamga_worker");
+
+    // The reader reads the trail and nothing else.
+    let r = connect_as(&db, "tamga_reader").await;
+    r.exec("SELECT count(*) FROM audit_events, audit_checkpoints")
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT count(*) FROM stage_results",
+        "SELECT count(*) FROM gateway_tokens",
+        "SELECT count(*) FROM gateway_callbacks",
+        "INSERT INTO audit_events SELECT * FROM audit_events",
+        "UPDATE audit_events SET outcome = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        denied(&r, sql).await;
+    }
+
+    owner.enable_guards().await;
+    owner
+        .exec("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER")
+        .await
+        .unwrap();
+    let report = worker.verify_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 2);
+    assert_eq!(cps.checkpoints().await.unwrap(), vec![row]);
+}
+
+/// A worker configured to require the boundary refuses a login that could rewrite the
+/// trail: a superuser, or a login granted UPDATE behind a role it may SET.
+#[tokio::test]
+async fn workers_refuse_a_login_that_could_rewrite_the_trail() {
+    let db = TestDb::create().await;
+    connect_postgres(&db.config()).await.unwrap();
+    let as_superuser = StoreConfig {
+        migrate: false,
+        require_boundary: true,
+        ..db.config()
+    };
+    let err = connect_postgres(&as_superuser).await.unwrap_err();
+    let text = err.to_string();
+    assert!(!err.is_transient(), "{err:?}");
+    assert!(
+        text.contains("could rewrite the audit trail") && text.contains("superuser"),
+        "{text}"
+    );
+
+    let mut bytes = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    let (login, power) = (
+        format!("tamga_test_login_{}", hex::encode(bytes)),
+        format!("tamga_test_power_{}", hex::encode(bytes)),
+    );
+    let owner = PgDoor {
+        client: admin(&db.name).await,
+    };
+    owner
+        .exec(&format!(
+            "CREATE ROLE {power} NOLOGIN; GRANT UPDATE ON audit_events TO {power}; \
+             CREATE ROLE {login} LOGIN NOINHERIT; GRANT tamga_app, {power} TO {login}"
+        ))
+        .await
+        .unwrap();
+    let cfg = StoreConfig {
+        url: as_user(&db.url(), &login),
+        ..db.worker_config()
+    };
+    let result = connect_postgres(&cfg).await;
+    // Clean up the cluster-wide roles before asserting.
+    let _ = owner
+        .exec(&format!(
+            "DROP OWNED BY {login}, {power}; DROP ROLE {login}; DROP ROLE {power}"
+        ))
+        .await;
+    let text = result.unwrap_err().to_string();
+    assert!(
+        text.contains(&format!("through SET ROLE {power}"))
+            && text.contains("may UPDATE, DELETE or TRUNCATE audit_events"),
+        "{text}"
+    );
+    // And the real worker login passes.
+    connect_postgres(&db.worker_config()).await.unwrap();
+}
+
+/// Workers do not migrate: an unmigrated database stops them with a pointer to
+/// `tamga migrate`, which the owner runs once (then has nothing left to do).
+#[tokio::test]
+async fn the_owner_migrates_and_workers_need_it_done() {
+    let first = TestDb::create().await;
+    connect_postgres(&first.config()).await.unwrap(); // the roles exist in the cluster
+    let db = TestDb::create().await;
+    let err = connect_postgres(&db.worker_config()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Migration(_)), "{err:?}");
+    assert!(err.to_string().contains("tamga migrate"), "{err}");
+
+    let applied = tamga_store::migrate_postgres(&db.config()).await.unwrap();
+    let all: Vec<&str> = tamga_store::MIGRATIONS.iter().map(|m| m.name).collect();
+    assert_eq!(applied, all);
+    assert!(tamga_store::migrate_postgres(&db.config())
+        .await
+        .unwrap()
+        .is_empty());
+    let worker = connect_postgres(&db.worker_config()).await.unwrap();
+    assert_eq!(worker.current_role().await.unwrap(), "tamga_app");
+    let mut cfg = db.worker_config();
+    cfg.app_role = None;
+    let worker = connect_postgres(&cfg).await.unwrap();
+    assert_eq!(worker.current_role().await.unwrap(), "tamga_worker");
+}
+
+/// Roles are cluster-wide: several databases migrating at once all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn databases_migrate_in_parallel() {
+    let mut dbs = Vec::new();
+    for _ in 0..4 {
+        dbs.push(TestDb::create().await);
+    }
+    let results = futures_join_all(dbs.iter().map(|db| {
+        let cfg = db.config();
+        async move { tamga_store::migrate_postgres(&cfg).await }
+    }))
+    .await;
+    for r in results {
+        assert_eq!(r.unwrap().len(), tamga_store::MIGRATIONS.len());
+    }
+    for db in &dbs {
+        connect_postgres(&db.worker_config()).await.unwrap();
+    }
 }

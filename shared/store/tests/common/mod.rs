@@ -533,6 +533,75 @@ pub async fn empty_chain_name_is_refused(store: Arc<dyn Store>, _door: &dyn Back
     assert!(store.verify_chain().await.unwrap().chains.is_empty());
 }
 
+fn checkpoint_row(
+    tree_size: u64,
+    heads: Vec<tamga_store::ChainHead>,
+) -> tamga_store::CheckpointRow {
+    tamga_store::CheckpointRow {
+        tree_size,
+        root: "ab".repeat(32),
+        at_ms: 1_760_000_000_000 + tree_size as i64,
+        heads,
+        frontier: vec!["cd".repeat(32)],
+        signed: format!("<Checkpoint size=\"{tree_size}\"/>").into_bytes(),
+    }
+}
+
+/// Checkpoint rows go in only on top of the latest one, come back as they went in, and
+/// cannot be changed; chain heads are every chain's newest event, in byte order.
+pub async fn checkpoints_are_append_only(store: Arc<dyn Store>, door: &dyn Backdoor) {
+    let cps = store
+        .checkpoint_store()
+        .expect("both backends keep checkpoints");
+    assert_eq!(cps.latest_checkpoint().await.unwrap(), None);
+    assert!(cps.chain_heads().await.unwrap().is_empty());
+    for (chain, id) in [("b", "b-1"), ("a", "a-1"), ("a", "a-2"), ("B", "B-1")] {
+        store
+            .append(chain, &event(id, stage::RECEIVED))
+            .await
+            .unwrap();
+    }
+    let heads = cps.chain_heads().await.unwrap();
+    let names: Vec<(&str, i64)> = heads.iter().map(|h| (h.chain.as_str(), h.seq)).collect();
+    assert_eq!(names, [("B", 1), ("a", 2), ("b", 1)]);
+    let all = all_events(&*store).await;
+    assert_eq!(
+        heads[1].hash,
+        all.iter()
+            .find(|e| e.chain == "a" && e.seq == 2)
+            .unwrap()
+            .hash
+    );
+
+    let first = checkpoint_row(4, heads.clone());
+    assert!(cps.insert_checkpoint(None, &first).await.unwrap());
+    // Another checkpointer that started from the same (empty) state lost the race.
+    assert!(!cps
+        .insert_checkpoint(None, &checkpoint_row(3, heads.clone()))
+        .await
+        .unwrap());
+    let second = checkpoint_row(9, heads.clone());
+    assert!(!cps.insert_checkpoint(Some(3), &second).await.unwrap());
+    assert!(cps.insert_checkpoint(Some(4), &second).await.unwrap());
+    assert_eq!(cps.latest_checkpoint().await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        cps.checkpoints().await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+
+    for sql in [
+        "UPDATE audit_checkpoints SET root = '00' WHERE tree_size = 4",
+        "DELETE FROM audit_checkpoints WHERE tree_size = 9",
+        &door
+            .truncate_sql()
+            .replace("audit_events", "audit_checkpoints"),
+    ] {
+        let err = door.exec(sql).await.expect_err(sql);
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(cps.checkpoints().await.unwrap(), vec![first, second]);
+}
+
 /// Instantiates every suite test for a backend whose `setup()` returns
 /// `(Arc<dyn Store>, Box<dyn Backdoor>, guard)`.
 #[macro_export]
@@ -563,6 +632,7 @@ macro_rules! whole_suite {
             failed_record_leaves_nothing,
             counts_per_stage,
             empty_chain_name_is_refused,
+            checkpoints_are_append_only,
         );
     };
 }
