@@ -129,3 +129,4 @@ SELECT tamga_dashboard_rebuild();
 
 REVOKE ALL ON dashboard_hourly, dashboard_release_hourly FROM PUBLIC;
 GRANT SELECT ON dashboard_hourly, dashboard_release_hourly TO tamga_app;
+GRANT SELECT ON dashboard_hourly, dashboard_release_hourly TO tamga_reader;
