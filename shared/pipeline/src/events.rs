@@ -56,6 +56,10 @@ pub enum Event<'a> {
     ConsumingAgain { stage: Stage },
     /// A publish the broker confirmed (`true`) or did not (`false`).
     Published { exchange: &'a str, confirmed: bool },
+    /// A checkpoint officer checked a receipt (on the page, through the API, or offline
+    /// and uploaded later): the `checked` audit event (contract: `checkpoint`, `officer`,
+    /// `bundleVersion`, `result`, `offline` in its detail).
+    Checked(&'a tamga_check::Check),
 }
 
 /// Which declaration a record is about.
@@ -186,6 +190,32 @@ impl Event<'_> {
                 e.detail = Some(format!("{}: {why}", stage.queue()));
                 Some(e)
             }
+            Event::Checked(c) => {
+                let (origin, destination, id) = match &c.subject {
+                    Some(s) => (
+                        s.origin.as_str(),
+                        s.destination.as_str(),
+                        s.declaration_id.as_deref().unwrap_or(&s.document_sha256),
+                    ),
+                    None => ("", "", c.input_sha256.as_str()),
+                };
+                // The check's own time: an offline check happened before its upload.
+                let mut e = record(
+                    worker,
+                    c.at_ms,
+                    tamga_check::STAGE,
+                    c.result.as_str(),
+                    About {
+                        id,
+                        origin,
+                        destination,
+                        digest: c.key(),
+                    },
+                );
+                e.reason = c.reason.clone();
+                e.detail = Some(c.detail_json());
+                Some(e)
+            }
             Event::Suppressed { .. }
             | Event::Failed { .. }
             | Event::ConsumingAgain { .. }
@@ -278,6 +308,29 @@ impl Event<'_> {
             Event::ConsumingAgain { stage } => {
                 m.reconnects.inc();
                 tracing::info!(stage = stage.name(), "consuming again");
+            }
+            Event::Checked(c) => {
+                m.checks
+                    .with_label_values(&[c.result.as_str(), if c.offline { "true" } else { "false" }])
+                    .inc();
+                if let Some(p) = &c.repeated_of {
+                    m.repeated_scans.with_label_values(&[&c.checkpoint]).inc();
+                    tracing::warn!(
+                        check = c.id,
+                        checkpoint = c.checkpoint,
+                        first_checkpoint = p.checkpoint,
+                        first_at_ms = p.at_ms,
+                        "declaration already presented: possibly a copy"
+                    );
+                }
+                tracing::info!(
+                    check = c.id,
+                    checkpoint = c.checkpoint,
+                    officer = c.officer,
+                    result = c.result.as_str(),
+                    offline = c.offline,
+                    "checked"
+                );
             }
             Event::Published {
                 exchange,

@@ -43,6 +43,11 @@ pub struct Metrics {
     /// nextUpdate of the newest CRL of each issuer (Unix seconds): past it, that CA's
     /// certificates are INDETERMINATE (`crl_expired`); alert `TamgaCrlNearExpiry`.
     pub crl_next_update: IntGaugeVec,
+    /// Checkpoint checks recorded, by result and whether they were made offline.
+    pub checks: IntCounterVec,
+    /// Checks amber because the declaration was already presented (a copy?), by
+    /// checkpoint; alert `TamgaRepeatedScan`.
+    pub repeated_scans: IntCounterVec,
 }
 
 #[allow(clippy::panic)]
@@ -173,8 +178,24 @@ impl Metrics {
             ),
             &["country", "issuer"],
         ));
+        let checks = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_checks_total",
+                "Checkpoint checks recorded (`checked` audit events), by result and offline.",
+            ),
+            &["result", "offline"],
+        ));
+        let repeated_scans = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_repeated_scans_total",
+                "Checks of a declaration already presented at another checkpoint or after it left, by checkpoint.",
+            ),
+            &["checkpoint"],
+        ));
         for c in [
             Box::new(crl_next_update.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(checks.clone()),
+            Box::new(repeated_scans.clone()),
             Box::new(declarations.clone()),
             Box::new(rejections.clone()),
             Box::new(stage_seconds.clone()),
@@ -213,6 +234,8 @@ impl Metrics {
             trust_list_next_update,
             trust_list_sequence,
             crl_next_update,
+            checks,
+            repeated_scans,
         }
     }
 

@@ -35,6 +35,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod callback;
+mod checks;
 mod error;
 mod gateway;
 mod hash;
@@ -50,6 +51,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use checks::{ChecksQuery, ChecksStore, CrossingTimes, ScanBucket, CHECKED, MAX_PRIOR};
 pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
 pub use error::StoreError;
 pub use gateway::{

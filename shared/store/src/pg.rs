@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_pages",
         sql: include_str!("../../../infra/postgres/migrations/0005_pages.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_checks",
+        sql: include_str!("../../../infra/postgres/migrations/0006_checks.sql"),
+    },
 ];
 
 pub(crate) const EVENT_COLUMNS: &str =

@@ -21,6 +21,7 @@ const SCHEMA: &str = include_str!("sqlite.sql");
 const GATEWAY_SCHEMA: &str = include_str!("sqlite_gateway.sql");
 const PAGES_SCHEMA: &str = include_str!("sqlite_pages.sql");
 const CALLBACK_SCHEMA: &str = include_str!("sqlite_gateway_callbacks.sql");
+const CHECKS_SCHEMA: &str = include_str!("sqlite_checks.sql");
 
 /// How long a writer waits for another process's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +79,8 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
         .map_err(err("SQLite pages schema"))?;
     tx.execute_batch(CALLBACK_SCHEMA)
         .map_err(err("SQLite gateway callback schema"))?;
+    tx.execute_batch(CHECKS_SCHEMA)
+        .map_err(err("SQLite checks schema"))?;
     tx.commit().map_err(err("SQLite schema"))?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),
