@@ -169,4 +169,4 @@ dash-crossing-p50 = p50 (hours)
 dash-crossing-p95 = p95 (hours)
 dash-checks-none = No checks in this period.
 dash-checks-csv = Download checks CSV
-dash-chart-scans = Scans per day by result
+dash-chart-scans = Scans by day and result

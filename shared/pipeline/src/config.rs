@@ -218,6 +218,13 @@ impl Default for ChecksConfig {
 }
 
 impl ChecksConfig {
+    /// A checkpoint name this site accepts: a valid name, and one of `checkpoints` when the
+    /// site lists them.
+    pub fn allows_checkpoint(&self, name: &str) -> bool {
+        tamga_check::valid_name(name)
+            && (self.checkpoints.is_empty() || self.checkpoints.iter().any(|c| c == name))
+    }
+
     /// The repeat rule these settings make.
     pub fn repeat_rule(&self) -> tamga_check::repeat::RepeatRule {
         tamga_check::repeat::RepeatRule {
@@ -545,6 +552,31 @@ chain = ["/etc/tamga/keys/az-issuing-ca.pem"]
         let c = Config::from_sources("[trust]\ndir = \"t\"\n", &[], &|_| None).unwrap();
         assert!(c.is_embedded());
         assert!(Config::from_sources("[trust]\ndir = \"t\"\nbogus = 1\n", &[], &|_| None).is_err());
+    }
+
+    #[test]
+    fn checks_section() {
+        let c = Config::from_sources(
+            "[trust]\ndir = \"t\"\n[gateway.checks]\ncheckpoints = [\"AZ-ALAT\", \"AZ-EXIT\"]\nrepeat = \"any\"\nrepeat_grace_secs = 60\nexit_checkpoints = [\"AZ-EXIT\"]\n",
+            &[],
+            &|_| None,
+        )
+        .unwrap();
+        let checks = &c.gateway.checks;
+        assert!(checks.allows_checkpoint("AZ-ALAT") && !checks.allows_checkpoint("AZ-OTHER"));
+        let rule = checks.repeat_rule();
+        assert_eq!(rule.mode, tamga_check::repeat::RepeatMode::Any);
+        assert_eq!(rule.grace_ms, 60_000);
+        assert_eq!(checks.bundle_validity_hours, 24);
+        let d = Config::from_sources("[trust]\ndir = \"t\"\n", &[], &|_| None).unwrap();
+        assert!(d.gateway.checks.allows_checkpoint("anything"));
+        assert!(!d.gateway.checks.allows_checkpoint(""));
+        assert!(Config::from_sources(
+            "[trust]\ndir = \"t\"\n[gateway.checks]\nrepeat = \"sometimes\"\n",
+            &[],
+            &|_| None
+        )
+        .is_err());
     }
 
     #[test]

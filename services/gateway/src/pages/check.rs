@@ -31,6 +31,8 @@ pub const MAX_INPUT: usize = 8_192;
 /// The cookies remembering this device's checkpoint and label.
 pub const CHECKPOINT_COOKIE: &str = "tamga_checkpoint";
 pub const DEVICE_COOKIE: &str = "tamga_device";
+/// HS codes shown in large type (the rest as a count).
+const MAX_HS: usize = 6;
 /// The device label when none is given.
 pub const DEFAULT_DEVICE: &str = "web";
 
@@ -356,7 +358,11 @@ impl Pages {
             consignment.push(("field-containers", g.containers.join(", ")));
             consignment.push(("field-seals", g.seals.join(", ")));
             consignment.push(("field-gross-mass", format!("{:.1} kg", g.gross_mass_kg)));
-            consignment.push(("field-hs-codes", g.hs_codes.join(", ")));
+            let mut hs = g.hs_codes.iter().take(MAX_HS).cloned().collect::<Vec<_>>().join(", ");
+            if g.hs_codes.len() > MAX_HS {
+                hs.push_str(&format!(" … +{}", g.hs_codes.len() - MAX_HS));
+            }
+            consignment.push(("field-hs-codes", hs));
             let mut goods = g
                 .first
                 .iter()
@@ -730,9 +736,7 @@ impl Pages {
     /// A checkpoint name this site accepts: a valid name, and one of the configured ones
     /// when the site lists them.
     pub fn checkpoint_allowed(&self, name: &str) -> bool {
-        tamga_check::valid_name(name)
-            && (self.checks_cfg.checkpoints.is_empty()
-                || self.checks_cfg.checkpoints.iter().any(|c| c == name))
+        self.checks_cfg.allows_checkpoint(name)
     }
 }
 

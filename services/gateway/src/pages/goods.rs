@@ -22,7 +22,7 @@ pub struct Goods {
     pub first: Vec<(String, String)>,
     /// The declared total (`Totals/GrossMass`), else the items' sum.
     pub gross_mass_kg: f64,
-    /// Every HS code, in order, without repeats (at most [`MAX_ITEMS`] × 4).
+    /// The HS codes, in order, without repeats (the first [`MAX_ITEMS`] × 4).
     pub hs_codes: Vec<String>,
 }
 
