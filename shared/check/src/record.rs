@@ -303,7 +303,7 @@ mod tests {
             at_ms: 1_780_000_000_123,
             checkpoint: "AZ-ƏLƏT <1> & \"2\"".into(),
             officer: "officer-alat".into(),
-            device: "handheld\t3".into(),
+            device: "handheld \"3\" <&>".into(),
             offline: true,
             bundle_version: Some(1_779_990_000),
             result: CheckResult::CouldNotCheck,

@@ -384,6 +384,59 @@ mod tests {
     }
 
     #[test]
+    fn a_check_is_a_checked_event_with_the_contract_fields() {
+        let check = tamga_check::Check {
+            id: "chk-0123456789abcdef0123456789abcdef".into(),
+            at_ms: 1_000,
+            checkpoint: "AZ-ASTARA".into(),
+            officer: "officer-2".into(),
+            device: "handheld-1".into(),
+            offline: true,
+            bundle_version: Some(77),
+            result: tamga_check::CheckResult::CouldNotCheck,
+            reason: Some("already_presented".into()),
+            input_kind: tamga_check::InputKind::Qr,
+            input_sha256: "cd".repeat(32),
+            subject: Some(tamga_check::Subject {
+                receipt_id: "rcpt-1".into(),
+                document_sha256: "ab".repeat(32),
+                lrn: Some("LRN-1".into()),
+                origin: "KZ".into(),
+                destination: "AZ".into(),
+                declaration_id: Some("decl-1".into()),
+            }),
+            repeated_of: Some(tamga_check::Presented {
+                check_id: "chk-ffffffffffffffffffffffffffffffff".into(),
+                checkpoint: "AZ-ALAT".into(),
+                at_ms: 500,
+            }),
+        };
+        // The check's own time, not the upload's.
+        let e = Event::Checked(&check).audit("gw/checks", 9_999).unwrap();
+        assert_eq!(
+            (e.stage.as_str(), e.at_ms, e.outcome.as_str()),
+            ("checked", 1_000, "could_not_check")
+        );
+        assert_eq!(e.declaration_id, "decl-1");
+        assert_eq!(e.digest, "ab".repeat(32));
+        assert_eq!(e.reason.as_deref(), Some("already_presented"));
+        let d: serde_json::Value = serde_json::from_str(e.detail.as_deref().unwrap()).unwrap();
+        assert_eq!(d["checkpoint"], "AZ-ASTARA");
+        assert_eq!(d["officer"], "officer-2");
+        assert_eq!(d["bundleVersion"], 77);
+        assert_eq!(d["result"], "could_not_check");
+        assert_eq!(d["offline"], true);
+        assert_eq!(d["repeatedOf"]["checkpoint"], "AZ-ALAT");
+        let m = Metrics::new();
+        Event::Checked(&check).emit(&m);
+        let text = m.render();
+        assert!(text.contains(
+            "tamga_checks_total{offline=\"true\",result=\"could_not_check\"} 1"
+        ));
+        assert!(text.contains("tamga_repeated_scans_total{checkpoint=\"AZ-ASTARA\"} 1"));
+    }
+
+    #[test]
     fn only_effects_have_audit_records() {
         let f = Failure::Panicked("x".into());
         for e in [
