@@ -266,7 +266,8 @@ test('dashboard: per corridor and day, charts with the numbers beside them, CSV'
 
 // --- The checkpoint beyond yes/no (issue 17) -------------------------------------------
 
-const DOCS = process.env.TAMGA_DOCS_OUT; // when set, the README's screenshots are written there
+// When set, the README's screenshots are also written there (then `pngquant` them into docs/).
+const DOCS = process.env.TAMGA_DOCS_OUT;
 
 async function shot(locator, name) {
   await locator.screenshot({ path: join(SHOTS, name) });
@@ -497,7 +498,7 @@ test('dashboard: scans per checkpoint per day, repeated-scan alerts, forwarding 
   const crossing = await page.locator('#crossing tbody').innerText();
   assert.match(crossing, /KZ → AZ\s+\d+\s+[\d.]+\s+[\d.]+/);
   assert.deepEqual(await unlabelled(page), []);
-  await shot(page.locator('h2#checks ~ section').first(), 'dashboard-checks.png');
+  await shot(page.locator('#checks-panels'), 'dashboard-checks.png');
   await page.locator('#repeated-panel').screenshot({ path: join(SHOTS, 'dashboard-repeated.png') });
   if (DOCS) await page.locator('#repeated-panel').screenshot({ path: join(DOCS, 'dashboard-repeated.png') });
   for (const [table, header] of [['scans', /^period,checkpoint,scans,accepted,/],

@@ -215,7 +215,11 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
     let (status, body) = s.check(&s.analyst, &qr1, "ALAT").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["type"], "urn:tamga:problem:role-not-allowed");
-    for (input, checkpoint) in [("", "ALAT"), (qr1.as_str(), ""), (qr1.as_str(), "ELSEWHERE")] {
+    for (input, checkpoint) in [
+        ("", "ALAT"),
+        (qr1.as_str(), ""),
+        (qr1.as_str(), "ELSEWHERE"),
+    ] {
         let (status, body) = s.check(&s.officer, input, checkpoint).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{input:.10} {checkpoint}");
         assert_eq!(body["type"], "urn:tamga:problem:invalid-check");
@@ -254,10 +258,8 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
         .filter(|(_, v)| v["result"] == "accepted")
         .count();
     assert_eq!(green, 1, "{results:?}");
-    assert!(results
-        .iter()
-        .all(|(st, v)| *st == StatusCode::CREATED
-            && (v["result"] == "accepted" || v["reason"] == "already_presented")));
+    assert!(results.iter().all(|(st, v)| *st == StatusCode::CREATED
+        && (v["result"] == "accepted" || v["reason"] == "already_presented")));
 
     // Red: a changed QR; amber: not found. Neither names the declaration.
     let mut tampered = qr1.clone().into_bytes();
@@ -267,7 +269,9 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
     let (_, red) = s.check(&s.officer, &tampered, "ALAT").await;
     assert_eq!(red["result"], "not_authentic");
     assert!(red["declaration"].is_null() && red["consignment"] == json!([]));
-    let (_, none) = s.check(&s.officer, "rcpt-000000000000000000000000", "ALAT").await;
+    let (_, none) = s
+        .check(&s.officer, "rcpt-000000000000000000000000", "ALAT")
+        .await;
     assert_eq!(
         (none["result"].as_str(), none["reason"].as_str()),
         (Some("could_not_check"), Some("not_found"))
@@ -312,7 +316,10 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
         String::from_utf8_lossy(&out.stderr)
     );
     let (status, _, body) = s
-        .get("/v1/checks/chk-ffffffffffffffffffffffffffffffff", &s.officer)
+        .get(
+            "/v1/checks/chk-ffffffffffffffffffffffffffffffff",
+            &s.officer,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(problem_type(&body), "urn:tamga:problem:no-such-check");
@@ -377,7 +384,13 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
     assert!(checked.iter().all(|e| e.chain == "gw-test/checks"));
     for e in &checked {
         let d: Value = serde_json::from_str(e.event.detail.as_deref().unwrap()).unwrap();
-        for key in ["checkpoint", "officer", "bundleVersion", "result", "offline"] {
+        for key in [
+            "checkpoint",
+            "officer",
+            "bundleVersion",
+            "result",
+            "offline",
+        ] {
             assert!(d.get(key).is_some(), "{key} in {d}");
         }
         assert_eq!(d["result"], e.event.outcome);
@@ -415,7 +428,9 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
-    assert!(cookies.iter().any(|c| c.starts_with("tamga_checkpoint=ALAT;")));
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("tamga_checkpoint=ALAT;")));
     let (status, _, html) = s.get(&location, &s.officer).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&html).contains("ACCEPTED"));
@@ -427,7 +442,10 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
                 form_urlencoded::byte_serialize(qr4.as_bytes()).collect::<String>()
             ))
             .header(header::AUTHORIZATION, format!("Bearer {}", s.officer2))
-            .header(header::COOKIE, "tamga_checkpoint=ASTARA; tamga_device=gate%202")
+            .header(
+                header::COOKIE,
+                "tamga_checkpoint=ASTARA; tamga_device=gate%202",
+            )
             .body(Body::empty())
             .unwrap(),
         )
@@ -444,7 +462,12 @@ async fn exercise(store: Arc<dyn ChecksStore>) {
     let (status, _, html) = s.get("/dashboard", &s.analyst).await;
     assert_eq!(status, StatusCode::OK);
     let html = String::from_utf8_lossy(&html);
-    for text in ["Checkpoint checks", "Repeated-scan alerts", "ASTARA", "EXIT"] {
+    for text in [
+        "Checkpoint checks",
+        "Repeated-scan alerts",
+        "ASTARA",
+        "EXIT",
+    ] {
         assert!(html.contains(text), "{text}");
     }
     let (status, _, csv) = s

@@ -37,13 +37,11 @@ enum CheckpointCommand {
 pub fn run(a: &CheckpointArgs) -> anyhow::Result<Outcome> {
     let CheckpointCommand::Upload { config, log } = &a.command;
     let cfg = Config::load(config)?;
-    let file = std::fs::File::open(log).with_context(|| format!("cannot read {}", log.display()))?;
+    let file =
+        std::fs::File::open(log).with_context(|| format!("cannot read {}", log.display()))?;
     let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(file, MAX_LOG_BYTES + 1),
-        &mut text,
-    )
-    .with_context(|| format!("{} is not a UTF-8 check log", log.display()))?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_LOG_BYTES + 1), &mut text)
+        .with_context(|| format!("{} is not a UTF-8 check log", log.display()))?;
     if text.len() as u64 > MAX_LOG_BYTES {
         anyhow::bail!("{} is larger than {MAX_LOG_BYTES} bytes", log.display());
     }
@@ -73,7 +71,10 @@ pub fn run(a: &CheckpointArgs) -> anyhow::Result<Outcome> {
                 .context("recording the checks")
         })?;
     for (line, why) in &upload.refused {
-        eprintln!("tamga: warning: {}:{line}: not recorded: {why}", log.display());
+        eprintln!(
+            "tamga: warning: {}:{line}: not recorded: {why}",
+            log.display()
+        );
     }
     if upload.already_recorded > 0 {
         eprintln!(

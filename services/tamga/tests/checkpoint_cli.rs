@@ -68,11 +68,7 @@ impl Fixture {
         self.dir.path().join("site.toml")
     }
     fn qr(&self, receipt: &str) -> String {
-        let o = run(&[
-            "receipt",
-            "qr",
-            self.path(receipt).to_str().unwrap(),
-        ]);
+        let o = run(&["receipt", "qr", self.path(receipt).to_str().unwrap()]);
         assert!(o.status.success());
         String::from_utf8(o.stdout).unwrap().trim().to_owned()
     }
@@ -153,23 +149,31 @@ async fn an_offline_log_uploaded_twice_is_recorded_once() {
         (&tampered, vec![], 1, "not_authentic"),
     ] {
         let o = verify_logged(&f, &log, &extra, payload);
-        assert_eq!(o.status.code(), Some(code), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let v = json(&o);
         assert_eq!(v["result"], result);
         ids.push(v["checkId"].as_str().unwrap().to_owned());
     }
     let bundle = stale_bundle(&f);
-    let o = verify_logged(
-        &f,
-        &log,
-        &["--bundle", bundle.to_str().unwrap()],
-        &good,
-    );
+    let o = verify_logged(&f, &log, &["--bundle", bundle.to_str().unwrap()], &good);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(
-        (v["result"].as_str(), v["code"].as_str(), v["state"].as_str()),
-        (Some("could_not_check"), Some("bundle_stale"), Some("could_not_check"))
+        (
+            v["result"].as_str(),
+            v["code"].as_str(),
+            v["state"].as_str()
+        ),
+        (
+            Some("could_not_check"),
+            Some("bundle_stale"),
+            Some("could_not_check")
+        )
     );
     ids.push(v["checkId"].as_str().unwrap().to_owned());
     let lines: Vec<Value> = std::fs::read_to_string(&log)
@@ -185,7 +189,12 @@ async fn an_offline_log_uploaded_twice_is_recorded_once() {
 
     // Uploaded twice: recorded once.
     let o = upload(&f, &log);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "4\n");
     let o = upload(&f, &log);
     assert_eq!(o.status.code(), Some(0));
@@ -206,13 +215,23 @@ async fn an_offline_log_uploaded_twice_is_recorded_once() {
         assert_eq!(d["offline"], true);
         assert_eq!(d["checkpoint"], "AZ-EXIT");
         assert_eq!(d["officer"], "officer-exit");
-        let record = store.stage_result(id, "check_record").await.unwrap().unwrap();
+        let record = store
+            .stage_result(id, "check_record")
+            .await
+            .unwrap()
+            .unwrap();
         let text = String::from_utf8(record).unwrap();
         assert!(text.contains("<Offline>true</Offline>"), "{text}");
-        assert!(text.contains(&format!("<Result>{}</Result>", d["result"].as_str().unwrap())));
+        assert!(text.contains(&format!(
+            "<Result>{}</Result>",
+            d["result"].as_str().unwrap()
+        )));
     }
     assert_eq!(
-        checked.iter().map(|d| d["result"].as_str().unwrap()).collect::<Vec<_>>(),
+        checked
+            .iter()
+            .map(|d| d["result"].as_str().unwrap())
+            .collect::<Vec<_>>(),
         ["accepted", "rejected", "not_authentic", "could_not_check"]
     );
     // One post, one paper: the default rule lets the same post look again.
@@ -237,12 +256,21 @@ fn upload_names_the_lines_it_cannot_record_and_usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("mixed.log:2: not recorded: the checkpoint \"AZ-NOWHERE\""), "{err}");
+    assert!(
+        err.contains("mixed.log:2: not recorded: the checkpoint \"AZ-NOWHERE\""),
+        "{err}"
+    );
     assert!(err.contains("mixed.log:3: not recorded:"), "{err}");
 
     for args in [
         vec!["checkpoint", "upload", log.to_str().unwrap()],
-        vec!["checkpoint", "upload", "--config", "/nonexistent.toml", log.to_str().unwrap()],
+        vec![
+            "checkpoint",
+            "upload",
+            "--config",
+            "/nonexistent.toml",
+            log.to_str().unwrap(),
+        ],
         vec![
             "checkpoint",
             "upload",

@@ -63,8 +63,7 @@ impl Entry {
                 return Err(bad(format!("the {what} {v:?} is not a valid name")));
             }
         }
-        if e.code.is_empty() || e.code.len() > 64 || !e.code.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if e.code.is_empty() || e.code.len() > 64 || !e.code.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad("the code is not a code".into()));
         }
         if e.payload.trim().is_empty() {
@@ -76,8 +75,11 @@ impl Entry {
 
     /// `at` in milliseconds.
     pub fn at_ms(&self) -> Result<i64, CheckError> {
-        let t = time::OffsetDateTime::parse(&self.at, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| CheckError::Invalid(format!("{:?} is not an RFC 3339 time", self.at)))?;
+        let t = time::OffsetDateTime::parse(
+            &self.at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|_| CheckError::Invalid(format!("{:?} is not an RFC 3339 time", self.at)))?;
         i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
             .map_err(|_| CheckError::Invalid("the time is out of range".into()))
     }
@@ -173,7 +175,10 @@ mod tests {
         red.result = CheckResult::NotAuthentic;
         red.code = "bad_signature".into();
         let c = red.to_check(Some(subject), Some("uploader")).unwrap();
-        assert!(c.subject.is_none(), "an unauthentic payload's claims are not recorded");
+        assert!(
+            c.subject.is_none(),
+            "an unauthentic payload's claims are not recorded"
+        );
         assert_eq!(c.reason.as_deref(), Some("bad_signature"));
         assert_eq!(c.officer, "uploader");
     }

@@ -64,8 +64,14 @@ pub fn canonical_root(c: &Check, issued: &Issued) -> String {
     ));
     if let Some(d) = &c.subject {
         s.push_str("  <Declaration>\n");
-        s.push_str(&format!("    <ReceiptId>{}</ReceiptId>\n", esc(&d.receipt_id)));
-        s.push_str(&format!("    <Sha256>{}</Sha256>\n", esc(&d.document_sha256)));
+        s.push_str(&format!(
+            "    <ReceiptId>{}</ReceiptId>\n",
+            esc(&d.receipt_id)
+        ));
+        s.push_str(&format!(
+            "    <Sha256>{}</Sha256>\n",
+            esc(&d.document_sha256)
+        ));
         s.push_str(&opt("    ", "LRN", &d.lrn));
         s.push_str(&format!("    <Origin>{}</Origin>\n", esc(&d.origin)));
         s.push_str(&format!(
@@ -328,11 +334,8 @@ mod tests {
 
     #[test]
     fn signs_verifies_and_reads_back() {
-        let pki = tamga_pki::generate(&tamga_pki::DemoPkiOptions::new(
-            ["AZ", "KZ"],
-            1_779_000_000,
-        ))
-        .unwrap();
+        let pki = tamga_pki::generate(&tamga_pki::DemoPkiOptions::new(["AZ", "KZ"], 1_779_000_000))
+            .unwrap();
         let az = &pki.countries[0];
         let dir = tempfile::tempdir().unwrap();
         pki.write_to(dir.path()).unwrap();

@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(r.repeated_of(&prior, "ALAT", 300 * MIN), None);
         // Another post: amber, citing the first presentation.
         let hit = r.repeated_of(&prior, "ASTARA", 10 * MIN).unwrap();
-        assert_eq!((hit.check_id.as_str(), hit.checkpoint.as_str()), ("a", "ALAT"));
+        assert_eq!(
+            (hit.check_id.as_str(), hit.checkpoint.as_str()),
+            ("a", "ALAT")
+        );
         // A red scan elsewhere is not a presentation.
         let only_red = [p("b", "ASTARA", 5, CheckResult::NotAuthentic)];
         assert_eq!(r.repeated_of(&only_red, "ALAT", 10 * MIN), None);
@@ -142,18 +145,30 @@ mod tests {
         r.mode = RepeatMode::OtherCheckpoint;
         let left = [p("x", "EXIT", 10, CheckResult::Accepted)];
         assert_eq!(r.repeated_of(&left, "EXIT", 12 * MIN), None);
-        assert_eq!(r.repeated_of(&left, "EXIT", 90 * MIN).unwrap().check_id, "x");
-        assert_eq!(r.repeated_of(&left, "ALAT", 20 * MIN).unwrap().check_id, "x");
+        assert_eq!(
+            r.repeated_of(&left, "EXIT", 90 * MIN).unwrap().check_id,
+            "x"
+        );
+        assert_eq!(
+            r.repeated_of(&left, "ALAT", 20 * MIN).unwrap().check_id,
+            "x"
+        );
         // A departure is cited before an earlier presentation elsewhere.
         let both = [
             p("a", "ALAT", 0, CheckResult::Accepted),
             p("x", "EXIT", 10, CheckResult::Accepted),
         ];
-        assert_eq!(r.repeated_of(&both, "ASTARA", 20 * MIN).unwrap().check_id, "x");
+        assert_eq!(
+            r.repeated_of(&both, "ASTARA", 20 * MIN).unwrap().check_id,
+            "x"
+        );
         // A repeat is itself a presentation.
         let mut rep = p("r", "OTHER", 3, CheckResult::CouldNotCheck);
         rep.repeated = true;
-        assert_eq!(r.repeated_of(&[rep], "ALAT", 5 * MIN).unwrap().check_id, "r");
+        assert_eq!(
+            r.repeated_of(&[rep], "ALAT", 5 * MIN).unwrap().check_id,
+            "r"
+        );
         r.mode = RepeatMode::Off;
         assert_eq!(r.repeated_of(&left, "ELSEWHERE", 100 * MIN), None);
     }

@@ -156,11 +156,7 @@ pub fn container_number(owner: &str, serial: u64) -> String {
             _ => 0,
         }
     };
-    let sum: u64 = body
-        .chars()
-        .enumerate()
-        .map(|(i, c)| value(c) << i)
-        .sum();
+    let sum: u64 = body.chars().enumerate().map(|(i, c)| value(c) << i).sum();
     format!("{body}{}", sum % 11 % 10)
 }
 

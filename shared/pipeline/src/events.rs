@@ -311,7 +311,10 @@ impl Event<'_> {
             }
             Event::Checked(c) => {
                 m.checks
-                    .with_label_values(&[c.result.as_str(), if c.offline { "true" } else { "false" }])
+                    .with_label_values(&[
+                        c.result.as_str(),
+                        if c.offline { "true" } else { "false" },
+                    ])
                     .inc();
                 if let Some(p) = &c.repeated_of {
                     m.repeated_scans.with_label_values(&[&c.checkpoint]).inc();
@@ -430,9 +433,7 @@ mod tests {
         let m = Metrics::new();
         Event::Checked(&check).emit(&m);
         let text = m.render();
-        assert!(text.contains(
-            "tamga_checks_total{offline=\"true\",result=\"could_not_check\"} 1"
-        ));
+        assert!(text.contains("tamga_checks_total{offline=\"true\",result=\"could_not_check\"} 1"));
         assert!(text.contains("tamga_repeated_scans_total{checkpoint=\"AZ-ASTARA\"} 1"));
     }
 

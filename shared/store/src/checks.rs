@@ -98,7 +98,8 @@ const REPEATED: &str = "reason = 'already_presented' AND at_ms >= $1 AND at_ms <
      AND ($3::text IS NULL OR origin = $3::text) AND ($4::text IS NULL OR destination = $4::text) \
      ORDER BY at_ms DESC, chain, seq LIMIT $5";
 
-const SCANS_PG: &str = "SELECT (at_ms / $3) * $3 AS bucket, detail::jsonb ->> 'checkpoint', outcome, \
+const SCANS_PG: &str =
+    "SELECT (at_ms / $3) * $3 AS bucket, detail::jsonb ->> 'checkpoint', outcome, \
      coalesce((detail::jsonb ->> 'offline')::boolean, false), \
      count(*) FILTER (WHERE reason = 'already_presented'), count(*) \
      FROM audit_events WHERE stage = 'checked' AND at_ms >= $1 AND at_ms < $2 \

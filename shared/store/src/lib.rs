@@ -51,8 +51,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use checks::{ChecksQuery, ChecksStore, CrossingTimes, ScanBucket, CHECKED, MAX_PRIOR};
 pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
+pub use checks::{ChecksQuery, ChecksStore, CrossingTimes, ScanBucket, CHECKED, MAX_PRIOR};
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,

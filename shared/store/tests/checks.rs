@@ -86,8 +86,22 @@ async fn exercise(s: &dyn ChecksStore) {
             false,
         ),
         checked("d2", "EXIT", T0 + 3 * HOUR, "accepted", None, true),
-        checked("d4", "ALAT", T0 + 4 * HOUR, "rejected", Some("digest_mismatch"), false),
-        checked("xx", "ALAT", T0 + 4 * HOUR, "not_authentic", Some("bad_signature"), false),
+        checked(
+            "d4",
+            "ALAT",
+            T0 + 4 * HOUR,
+            "rejected",
+            Some("digest_mismatch"),
+            false,
+        ),
+        checked(
+            "xx",
+            "ALAT",
+            T0 + 4 * HOUR,
+            "not_authentic",
+            Some("bad_signature"),
+            false,
+        ),
         checked("d2", "ALAT", T0 + DAY + HOUR, "accepted", None, false),
     ];
     for e in &events {
@@ -122,7 +136,10 @@ async fn exercise(s: &dyn ChecksStore) {
     assert_eq!(find(T0, "ALAT", "rejected").count, 1);
     assert_eq!(find(T0, "ALAT", "not_authentic").count, 1);
     let repeat = find(T0, "ASTARA", "could_not_check");
-    assert_eq!((repeat.count, repeat.repeated, repeat.offline), (1, 1, false));
+    assert_eq!(
+        (repeat.count, repeat.repeated, repeat.offline),
+        (1, 1, false)
+    );
     let offline = find(T0, "EXIT", "accepted");
     assert!(offline.offline);
     assert_eq!(find(T0 + DAY, "ALAT", "accepted").count, 1);

@@ -107,7 +107,10 @@ impl Verdict {
     }
     /// Green and red verdicts on an authentic receipt state facts about the declaration.
     fn authentic(self) -> bool {
-        matches!(self, Self::Accepted | Self::Rejected | Self::AlreadyPresented)
+        matches!(
+            self,
+            Self::Accepted | Self::Rejected | Self::AlreadyPresented
+        )
     }
 }
 
@@ -358,7 +361,13 @@ impl Pages {
             consignment.push(("field-containers", g.containers.join(", ")));
             consignment.push(("field-seals", g.seals.join(", ")));
             consignment.push(("field-gross-mass", format!("{:.1} kg", g.gross_mass_kg)));
-            let mut hs = g.hs_codes.iter().take(MAX_HS).cloned().collect::<Vec<_>>().join(", ");
+            let mut hs = g
+                .hs_codes
+                .iter()
+                .take(MAX_HS)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             if g.hs_codes.len() > MAX_HS {
                 hs.push_str(&format!(" … +{}", g.hs_codes.len() - MAX_HS));
             }
@@ -854,7 +863,10 @@ pub async fn show(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let req = match p.request(&headers, &format!("/check/{id}"), q.as_deref()).await {
+    let req = match p
+        .request(&headers, &format!("/check/{id}"), q.as_deref())
+        .await
+    {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -911,10 +923,8 @@ pub async fn service_worker() -> Response {
         include_str!("../../static/check-sw.js"),
         "text/javascript; charset=utf-8",
     );
-    r.headers_mut().insert(
-        "Service-Worker-Allowed",
-        HeaderValue::from_static("/check"),
-    );
+    r.headers_mut()
+        .insert("Service-Worker-Allowed", HeaderValue::from_static("/check"));
     r
 }
 

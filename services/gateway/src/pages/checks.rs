@@ -85,8 +85,7 @@ fn priors(events: &[tamga_store::StoredEvent]) -> Vec<Prior> {
                 checkpoint: d["checkpoint"].as_str()?.to_owned(),
                 at_ms: e.event.at_ms,
                 result: CheckResult::parse(&e.event.outcome)?,
-                repeated: e.event.reason.as_deref()
-                    == Some(tamga_check::reason::ALREADY_PRESENTED),
+                repeated: e.event.reason.as_deref() == Some(tamga_check::reason::ALREADY_PRESENTED),
             })
         })
         .collect()
@@ -141,7 +140,12 @@ impl Recorder<'_> {
             .map_err(|e| tamga_check::CheckError::Invalid(e.to_string()))?,
             recorded_at: now.div_euclid(1000),
         };
-        let xml = record::sign(&check, &issued, signer.signer.as_ref(), signer.chain.clone())?;
+        let xml = record::sign(
+            &check,
+            &issued,
+            signer.signer.as_ref(),
+            signer.chain.clone(),
+        )?;
         let card_json = card
             .as_deref()
             .map(|o| serde_json::to_vec(o).unwrap_or_default());
@@ -234,7 +238,10 @@ impl Recorder<'_> {
             if !allowed(&entry.checkpoint) {
                 out.refused.push((
                     line,
-                    format!("the checkpoint {:?} is not one of this site's", entry.checkpoint),
+                    format!(
+                        "the checkpoint {:?} is not one of this site's",
+                        entry.checkpoint
+                    ),
                 ));
                 continue;
             }
@@ -377,8 +384,11 @@ fn outcome_of_record(c: &Check) -> Outcome {
 }
 
 fn internal(detail: &str) -> Response {
-    Problem::new(Kind::Internal, format!("The check could not be recorded: {detail}"))
-        .into_response()
+    Problem::new(
+        Kind::Internal,
+        format!("The check could not be recorded: {detail}"),
+    )
+    .into_response()
 }
 
 fn unavailable(p: &Pages, what: &str, e: &StoreError) -> Response {

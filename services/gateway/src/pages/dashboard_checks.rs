@@ -313,7 +313,11 @@ pub async fn panels(p: &Pages, req: &Request, f: &Filters) -> Result<Panels, Res
         ],
     );
     let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in req.query.iter().filter(|(k, _)| k != "lang" && k != "table") {
+    for (k, v) in req
+        .query
+        .iter()
+        .filter(|(k, _)| k != "lang" && k != "table")
+    {
         ser.append_pair(k, v);
     }
     panels.csv_href = format!("/dashboard/checks.csv?{}", ser.finish());
@@ -403,10 +407,10 @@ pub async fn csv(
         return r;
     }
     let f = Filters::parse(&req, time::OffsetDateTime::now_utc().date());
-    let table = match req.param("table") {
-        Some(t @ ("repeated" | "crossing")) => t,
-        _ => "scans",
-    };
+    let table = req
+        .param("table")
+        .filter(|t| matches!(*t, "repeated" | "crossing"))
+        .unwrap_or("scans");
     let panels = match load_panels(&p, &f).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -451,7 +455,13 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let alat = &rows[0];
         assert_eq!(
-            (alat.total, alat.accepted, alat.could_not_check, alat.repeated, alat.offline),
+            (
+                alat.total,
+                alat.accepted,
+                alat.could_not_check,
+                alat.repeated,
+                alat.offline
+            ),
             (9, 5, 3, 2, 1)
         );
         let panels = Panels {
@@ -459,7 +469,10 @@ mod tests {
             ..Panels::default()
         };
         let csv = to_csv(&panels, "scans");
-        assert!(csv.contains("2025-12-05,AZ-ALAT,9,5,0,1,3,2,1\r\n"), "{csv}");
+        assert!(
+            csv.contains("2025-12-05,AZ-ALAT,9,5,0,1,3,2,1\r\n"),
+            "{csv}"
+        );
         let svg = scans_svg(&rows, "t", ["a", "b", "c", "d"]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         let e = tamga_store::StoredEvent {
