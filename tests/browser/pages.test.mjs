@@ -1,14 +1,19 @@
 // Tamga's pages in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
 // the checkpoint card for an accepted, a rejected, a forged and an unknown-authority QR, the
-// language switch, the auditor page, the dashboard over a seeded run, and accessibility
-// basics (lang attribute, labelled inputs, verdict in words with enough contrast).
+// three states in two languages, the consignment and recognition chain of a green card, the
+// red card hiding the declaration, a receipt id typed in, the repeated-scan amber, the signed
+// check record (xmlsec1), the offline verifier with the network cut (green, red, amber for an
+// unknown authority, for no bundle and for a stale bundle; the offline checks recorded once
+// back online), the language switch, the auditor page, the dashboard over a seeded run with
+// its checkpoint panels, and accessibility basics (lang attribute, labelled inputs, verdict
+// in words with enough contrast).
 //
 // Run by `make browser` (part of `make test`): TAMGA_BIN is the tamga binary, TAMGA_BROWSER_OUT
 // the output folder (screenshots in OUT/screenshots/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -43,8 +48,13 @@ after(async () => {
   }
 });
 
-async function signedIn(token, { locale = 'en-US' } = {}) {
-  const context = await browser.newContext({ locale, viewport: { width: 1100, height: 900 } });
+/** A browser signed in with `token`, its device set to `checkpoint` (the cookie the form
+ * remembers). */
+async function signedIn(token, { locale = 'en-US', checkpoint = 'AZ-ALAT', options = {} } = {}) {
+  const context = await browser.newContext({ locale, viewport: { width: 1100, height: 900 }, ...options });
+  if (checkpoint) {
+    await context.addCookies([{ name: 'tamga_checkpoint', value: checkpoint, url: env.url }]);
+  }
   const page = await context.newPage();
   await page.goto(`${env.url}/login`);
   await page.getByLabel(/token|токен|anahtar|açar/i).fill(token);
@@ -52,10 +62,14 @@ async function signedIn(token, { locale = 'en-US' } = {}) {
   return { context, page };
 }
 
+/** Submits `q` on /check and waits for the recorded check's page (/check/{id}). */
 async function check(page, q) {
   await page.goto(`${env.url}/check`);
-  await page.getByLabel(/QR/).fill(q);
-  await page.locator('form[action="/check"] button[type=submit]').click();
+  await page.locator('#q').fill(q);
+  await Promise.all([
+    page.waitForURL(/\/check\/chk-[0-9a-f]{32}/),
+    page.locator('form[action="/check"] button[type=submit]').click(),
+  ]);
   return page.locator('.card');
 }
 
@@ -233,7 +247,7 @@ test('dashboard: per corridor and day, charts with the numbers beside them, CSV'
   await table.getByText('KZ → AZ').first().waitFor();
   const text = await page.locator('main').innerText();
   assert.match(text, /Totals: Submitted \d+ · Accepted \d+ · Rejected [1-9]\d*/);
-  assert.equal(await page.locator('svg[role=img]').count(), 2);
+  assert.equal(await page.locator('section').first().locator('svg[role=img]').count(), 2);
   assert.deepEqual(await unlabelled(page), []);
   await page.getByText('digest_mismatch').first().waitFor();
   await page.screenshot({ path: join(SHOTS, 'dashboard.png'), fullPage: true });
@@ -247,5 +261,254 @@ test('dashboard: per corridor and day, charts with the numbers beside them, CSV'
   const csv = await (await page.request.get(`${env.url}${href}`)).text();
   assert.match(csv, /^period,origin,destination,submitted,accepted,rejected,/);
   assert.match(csv, /KZ,AZ,\d+,\d+,\d+/);
+  await context.close();
+});
+
+// --- The checkpoint beyond yes/no (issue 17) -------------------------------------------
+
+// When set, the README's screenshots are also written there (then `pngquant` them into docs/).
+const DOCS = process.env.TAMGA_DOCS_OUT;
+
+async function shot(locator, name) {
+  await locator.screenshot({ path: join(SHOTS, name) });
+  if (DOCS) await locator.screenshot({ path: join(DOCS, name) });
+}
+
+test('three states in two languages: green, red and amber, each in its own words', async () => {
+  const cases = [
+    [env.goodQr, 'accepted', { en: 'ACCEPTED', ru: 'ПРИНЯТА' }],
+    [env.tamperedQr, 'not-authentic', { en: 'NOT AUTHENTIC', ru: 'НЕ ПОДЛИННАЯ' }],
+    [env.farQr, 'could-not-check', { en: 'COULD NOT CHECK', ru: 'ПРОВЕРИТЬ НЕ УДАЛОСЬ' }],
+  ];
+  const { context, page } = await signedIn(env.officerToken);
+  for (const [q, kind, words] of cases) {
+    let card = await check(page, q);
+    assert.equal(await card.getAttribute('data-verdict'), kind);
+    await card.getByText(words.en, { exact: true }).waitFor();
+    assert.ok((await contrast(card)) >= 4.5, `${kind}: contrast`);
+    await shot(card, `check-${kind}-en.png`);
+    // The same recorded check in Russian: no second check.
+    const url = page.url();
+    await page.goto(`${url}?lang=ru`);
+    card = page.locator('.card');
+    await card.getByText(words.ru, { exact: true }).waitFor();
+    assert.equal(await page.getAttribute('html', 'lang'), 'ru');
+    assert.match(await card.innerText(), /Проверка chk-[0-9a-f]{32} записана: AZ-ALAT/);
+    await shot(card, `check-${kind}-ru.png`);
+    await page.goto(`${url}?lang=en`);
+  }
+  await context.close();
+});
+
+test('green card: the consignment in large type and the recognition chain, one line per step', async () => {
+  const { context, page } = await signedIn(env.officerToken);
+  const card = await check(page, env.goodQr);
+  await card.getByText('ACCEPTED', { exact: true }).waitFor();
+  const consignment = await card.locator('dl.consignment').innerText();
+  for (const [label, value] of [['LRN', /KZ26TMG0000000001/], ['Vehicle', /TRK-\d{5}/],
+    ['Containers', /TMGU\d{7}/], ['Seals', /KZS\d{7}/], ['Gross mass', /\d+\.\d kg/], ['HS codes', /\d{6}/]]) {
+    assert.match(consignment, new RegExp(`${label}\\s+${value.source}`), label);
+  }
+  const size = await card.locator('dl.consignment dd').first()
+    .evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+  assert.ok(size >= 24, `consignment in large type (${size}px)`);
+  const chain = await card.locator('.chain li').allInnerTexts();
+  assert.equal(chain.length, 4, chain.join('\n'));
+  assert.match(chain[0], /^Broker's certificate: .*KZ.*\(serial [0-9a-f]+\)/);
+  assert.match(chain[1], /^Issued under KZ's CA: .*KZ Demo Root CA/);
+  assert.match(chain[2], /^Recognised in trust bundle v\d+ \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)/);
+  assert.match(chain[3], /^Counter-signed by .*AZ Customs Authority.* \(certificate [0-9a-f]{16}…\) at \d{4}-/);
+  assert.match(await card.innerText(), /Check chk-[0-9a-f]{32} recorded at AZ-ALAT/);
+  await shot(card, 'check-green.png');
+  await context.close();
+});
+
+test('red card: the reason and nothing of the declaration', async () => {
+  const { context, page } = await signedIn(env.officerToken);
+  for (const [q, word] of [[env.badQr, 'REJECTED'], [env.tamperedQr, 'NOT AUTHENTIC'], [env.badId, 'REJECTED']]) {
+    const card = await check(page, q);
+    await card.getByText(word, { exact: true }).waitFor();
+    const text = await card.innerText();
+    assert.match(text, /Reason: \S/);
+    for (const leak of [/KZ26TMG/, /TRK-/, /TMGU/, /kz-demo-broker/, /Recognition chain/, /rcpt-/]) {
+      assert.doesNotMatch(text, leak, `${word} card shows nothing of the declaration (${leak})`);
+    }
+    assert.equal(await card.locator('dl').count(), 0);
+  }
+  await shot(page.locator('.card'), 'check-red.png');
+  await context.close();
+});
+
+test('a receipt id typed by the officer is looked up (the QR is unreadable)', async () => {
+  const { context, page } = await signedIn(env.officerToken);
+  const card = await check(page, env.goodReceiptId);
+  await card.getByText('ACCEPTED', { exact: true }).waitFor();
+  assert.match(await card.innerText(), /How it was checked: on the server/);
+  const unknown = await check(page, 'rcpt-000000000000000000000000');
+  await unknown.getByText('COULD NOT CHECK', { exact: true }).waitFor();
+  assert.match(await unknown.innerText(), /Nothing was found for this input/);
+  await context.close();
+});
+
+test('copies caught: a second scan at another checkpoint is amber "already presented at POST at TIME"', async () => {
+  const first = await signedIn(env.officerToken, { checkpoint: 'AZ-ALAT' });
+  let card = await check(first.page, env.repeatQr);
+  await card.getByText('ACCEPTED', { exact: true }).waitFor();
+  // The same post looking again: still green.
+  card = await check(first.page, env.repeatQr);
+  await card.getByText('ACCEPTED', { exact: true }).waitFor();
+  await first.context.close();
+  const other = await signedIn(env.officer2Token, { checkpoint: 'AZ-ASTARA', locale: 'tr-TR' });
+  card = await check(other.page, env.repeatQr);
+  await card.getByText('DAHA ÖNCE SUNULDU', { exact: true }).waitFor();
+  assert.equal(await card.getAttribute('data-verdict'), 'already-presented');
+  assert.match(await card.innerText(), /Daha önce sunuldu: AZ-ALAT, \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+  await other.page.goto(`${other.page.url()}?lang=en`);
+  card = other.page.locator('.card');
+  await card.getByText('ALREADY PRESENTED', { exact: true }).waitFor();
+  const text = await card.innerText();
+  assert.match(text, /Already presented at AZ-ALAT at \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
+  assert.match(text, /The paper may be a copy/);
+  assert.match(text, /Vehicle\s+TRK-/, 'the officer compares the truck');
+  assert.ok((await contrast(card)) >= 4.5);
+  await shot(card, 'check-repeated.png');
+  await other.context.close();
+});
+
+test('the signed check record: served as XML, verified by xmlsec1, valid against check.xsd', async () => {
+  const { context, page } = await signedIn(env.officerToken);
+  const card = await check(page, env.goodQr);
+  const href = await card.getByRole('link', { name: 'Signed check record (XML)' }).getAttribute('href');
+  assert.match(href, /^\/v1\/checks\/chk-[0-9a-f]{32}$/);
+  const r = await page.request.get(`${env.url}${href}`);
+  assert.equal(r.status(), 200);
+  assert.match(r.headers()['content-type'], /^application\/xml/);
+  const xml = await r.text();
+  assert.match(xml, /<Result>accepted<\/Result>/);
+  assert.match(xml, /<Checkpoint>AZ-ALAT<\/Checkpoint>/);
+  const file = join(OUT, 'check-record.xml');
+  writeFileSync(file, xml);
+  const keys = join(dirname(env.trustDir), 'keys', 'AZ');
+  const v = spawnSync('xmlsec1', ['--verify', '--trusted-pem', join(env.trustDir, 'AZ', 'root-ca.pem'),
+    '--untrusted-pem', join(keys, 'issuing-ca.pem'),
+    '--id-attr:Id', 'http://uri.etsi.org/01903/v1.3.2#:SignedProperties', file], { encoding: 'utf8' });
+  assert.equal(v.status, 0, `xmlsec1: ${v.stderr}`);
+  const schema = spawnSync('xmllint', ['--noout', '--schema', join(here, '../../schemas/check.xsd'), file],
+    { encoding: 'utf8' });
+  assert.equal(schema.status, 0, schema.stderr);
+  // Changed by one word: xmlsec1 refuses it.
+  writeFileSync(file, xml.replace('<Result>accepted', '<Result>rejected'));
+  const forged = spawnSync('xmlsec1', ['--verify', '--trusted-pem', join(env.trustDir, 'AZ', 'root-ca.pem'),
+    '--untrusted-pem', join(keys, 'issuing-ca.pem'),
+    '--id-attr:Id', 'http://uri.etsi.org/01903/v1.3.2#:SignedProperties', file], { encoding: 'utf8' });
+  assert.notEqual(forged.status, 0);
+  await context.close();
+});
+
+/** Opens /check online and waits until the trust bundle is on the device. */
+async function offlineReady(page) {
+  await page.goto(`${env.url}/check`);
+  // Locators, not waitForFunction: the page's CSP allows no eval.
+  await page.locator('html[data-offline-ready]').waitFor({ state: 'attached' });
+  return page.locator('html').getAttribute('data-offline-ready');
+}
+
+async function checkOffline(page, q) {
+  await page.locator('#q').fill(q);
+  await page.locator('form[action="/check"] button[type=submit]').click();
+  const card = page.locator('.card[data-offline=true]');
+  await card.waitFor();
+  return card;
+}
+
+test('offline: with the network cut, the page checks QR codes with the downloaded bundle', async () => {
+  const { context, page } = await signedIn(env.officerToken, { checkpoint: 'AZ-MOBILE' });
+  assert.equal(await offlineReady(page), 'true');
+  await page.getByText(/Offline checking ready: trust bundle v\d+ of/).waitFor();
+  await context.setOffline(true);
+  let card = await checkOffline(page, env.offlineQr);
+  await card.getByText('ACCEPTED', { exact: true }).waitFor();
+  let text = await card.innerText();
+  assert.match(text, /on this device, offline/);
+  assert.match(text, /LRN\s+KZ26TMG0000000072/);
+  assert.match(text, /Recognised in trust bundle v\d+/);
+  await shot(card, 'check-offline-green.png');
+  card = await checkOffline(page, env.tamperedQr);
+  await card.getByText('NOT AUTHENTIC', { exact: true }).waitFor();
+  text = await card.innerText();
+  assert.match(text, /Reason: /);
+  assert.doesNotMatch(text, /KZ26TMG/);
+  card = await checkOffline(page, env.otherQr);
+  await card.getByText('NOT AUTHENTIC', { exact: true }).waitFor();
+  card = await checkOffline(page, env.farQr);
+  await card.getByText('COULD NOT CHECK', { exact: true }).waitFor();
+  assert.match(await card.innerText(), /not in this trust list/);
+  card = await checkOffline(page, 'KZ26TMG0000000072');
+  await card.getByText('COULD NOT CHECK', { exact: true }).waitFor();
+  assert.match(await card.innerText(), /only a QR code can be checked/);
+  await page.getByText(/Offline checks waiting to be recorded: 5\./).waitFor();
+  // Back online: the five offline checks are recorded (once).
+  await context.setOffline(false);
+  await page.locator('#offline-status[data-uploaded="5"]').waitFor({ state: 'attached' });
+  assert.equal(await page.evaluate(() => localStorage.getItem('tamga.pending')), '[]');
+  await context.close();
+});
+
+test('offline: no bundle on the device, and a bundle past its next update, are amber — never red', async () => {
+  // No bundle: the server unreachable and nothing downloaded.
+  let s = await signedIn(env.officerToken, { checkpoint: 'AZ-MOBILE' });
+  await offlineReady(s.page);
+  await s.context.setOffline(true);
+  await s.page.evaluate(() => localStorage.removeItem('tamga.bundle'));
+  let card = await checkOffline(s.page, env.tamperedQr);
+  await card.getByText('COULD NOT CHECK', { exact: true }).waitFor();
+  assert.match(await card.innerText(), /no trust bundle/);
+  await s.context.close();
+  // Stale: the device's clock two days after the bundle was issued (it is current for 24 h).
+  s = await signedIn(env.officerToken, { checkpoint: 'AZ-MOBILE', locale: 'az-AZ' });
+  await s.page.clock.install({ time: Date.now() + 2 * 86_400_000 });
+  await offlineReady(s.page);
+  await s.context.setOffline(true);
+  for (const q of [env.offlineQr, env.tamperedQr]) {
+    card = await checkOffline(s.page, q);
+    await card.getByText('YOXLANILA BİLMƏDİ', { exact: true }).waitFor();
+    assert.equal(await card.getAttribute('data-verdict'), 'could-not-check');
+    assert.match(await card.innerText(), /etibar paketi köhnəlib/);
+  }
+  await shot(card, 'check-offline-stale.png');
+  await s.page.evaluate(() => localStorage.removeItem('tamga.pending'));
+  await s.context.close();
+});
+
+test('dashboard: scans per checkpoint per day, repeated-scan alerts, forwarding to first scan, CSV', async () => {
+  const { context, page } = await signedIn(env.analystToken, { checkpoint: null });
+  await page.goto(`${env.url}/dashboard`);
+  await page.getByRole('heading', { name: 'Checkpoint checks' }).waitFor();
+  const scans = page.locator('#scans');
+  await scans.getByText('AZ-ALAT').first().waitFor();
+  await scans.getByText('AZ-ASTARA').first().waitFor();
+  await scans.getByText('AZ-EXIT').first().waitFor();
+  // The offline check logged at AZ-EXIT and uploaded twice is there once.
+  const exit = await scans.locator('tr', { hasText: 'AZ-EXIT' }).locator('td').allInnerTexts();
+  assert.deepEqual([exit[0], exit[1], exit[exit.length - 1]], ['AZ-EXIT', '1', '1'], exit.join(' | '));
+  assert.equal(env.uploads, '1,0');
+  const alerts = await page.locator('#repeated tbody').innerText();
+  assert.match(alerts, /AZ-ASTARA\s+officer-astara\s+AZ-ALAT, \d{4}-\d\d-\d\d \d\d:\d\d UTC\s+KZ26TMG0000000073\s+KZ → AZ/);
+  assert.match(alerts, /AZ-EXIT\s+officer-exit/);
+  const crossing = await page.locator('#crossing tbody').innerText();
+  assert.match(crossing, /KZ → AZ\s+\d+\s+[\d.]+\s+[\d.]+/);
+  assert.deepEqual(await unlabelled(page), []);
+  await shot(page.locator('#checks-panels'), 'dashboard-checks.png');
+  await page.locator('#repeated-panel').screenshot({ path: join(SHOTS, 'dashboard-repeated.png') });
+  if (DOCS) await page.locator('#repeated-panel').screenshot({ path: join(DOCS, 'dashboard-repeated.png') });
+  for (const [table, header] of [['scans', /^period,checkpoint,scans,accepted,/],
+    ['repeated', /^time,check_id,checkpoint,officer,first_checkpoint,/],
+    ['crossing', /^corridor,declarations,forward_to_first_scan_p50_hours,/]]) {
+    const r = await page.request.get(`${env.url}/dashboard/checks.csv?table=${table}`);
+    assert.equal(r.status(), 200);
+    const csv = await r.text();
+    assert.match(csv, header);
+    assert.ok(csv.trim().split('\r\n').length >= 2, `${table}: rows`);
+  }
   await context.close();
 });

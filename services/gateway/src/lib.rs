@@ -11,6 +11,7 @@
 //! GET  /v1/callback                the broker's push callback: where, delivered through, failures
 //! GET  /openapi.json
 //! GET  /check, /declarations/{id}, /dashboard, /v1/trust-bundle   the pages ([`pages`])
+//! POST /v1/checks, GET /v1/checks/{id}, POST /v1/checks/offline   the checkpoint's checks
 //! ```
 //!
 //! The HTTP logic is [`router`] over a [`Gateway`] (a store and a bus), testable without a
@@ -41,7 +42,7 @@ use axum::Router;
 use tamga_bus::{Bus, MemoryBus};
 use tamga_pipeline::site::{connect_bus, start_site, SiteOptions};
 use tamga_pipeline::{Config, KeyOpener, Stage, StartError};
-use tamga_store::{GatewayStore, PagesStore, Store, StoreError};
+use tamga_store::{ChecksStore, GatewayStore, PagesStore, Store, StoreConfig, StoreError};
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +204,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 pub async fn connect_store(
     cfg: &Config,
     embedded: bool,
-) -> Result<Arc<dyn PagesStore>, GatewayError> {
+) -> Result<Arc<dyn ChecksStore>, GatewayError> {
     match (&cfg.database, embedded) {
         (Some(d), false) => {
             let sc = d.store_config();
@@ -367,28 +368,33 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         }
         _ => None,
     };
-    // The gateway's metrics beside the workers' at [metrics] listen.
+    // The gateway's metrics beside the workers' at [metrics] listen; the checkpoint's
+    // (`checked` events) in the site's registry.
     let metrics = Arc::new(metrics::GatewayMetrics::new());
-    match &site {
+    let site_metrics = match &site {
         Some(site) => {
             if let Err(e) = metrics.register(&site.metrics.registry) {
                 tracing::warn!(error = %e, "gateway metrics not registered");
             }
+            site.metrics.clone()
         }
-        None if !cfg.metrics.listen.is_empty() => {
+        None => {
             let host = Arc::new(tamga_pipeline::Metrics::new());
             if let Err(e) = metrics.register(&host.registry) {
                 tracing::warn!(error = %e, "gateway metrics not registered");
             }
-            let listen = cfg.metrics.listen.clone();
-            tokio::spawn(async move {
-                if let Err(e) = tamga_pipeline::metrics::serve(&listen, host).await {
-                    tracing::warn!(listen, error = %e, "metrics endpoint unavailable");
-                }
-            });
+            if !cfg.metrics.listen.is_empty() {
+                let listen = cfg.metrics.listen.clone();
+                let served = host.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = tamga_pipeline::metrics::serve(&listen, served).await {
+                        tracing::warn!(listen, error = %e, "metrics endpoint unavailable");
+                    }
+                });
+            }
+            host
         }
-        None => {}
-    }
+    };
     let gw = Gateway::with_options(
         store.clone(),
         bus,
@@ -405,6 +411,8 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
         &cfg.trust.dir,
         pages_authorities(cfg, open_key),
         tamga_pipeline::now_ms().div_euclid(1000),
+        cfg.gateway.checks.clone(),
+        site_metrics,
     )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let notifier = tokio::spawn(
@@ -449,10 +457,10 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
     Ok(())
 }
 
-/// The site's authority keys, for the pages (the first signs trust bundles). One that
-/// cannot be opened is left out with a warning: the gateway serves without it (the trust
-/// bundle answers 503), as it did before the pages.
-fn pages_authorities(cfg: &Config, open_key: &KeyOpener) -> Vec<pages::BundleSigner> {
+/// The site's authority keys, for the pages (the first signs trust bundles and check
+/// records). One that cannot be opened is left out with a warning: the gateway serves
+/// without it (the trust bundle answers 503), as it did before the pages.
+pub fn pages_authorities(cfg: &Config, open_key: &KeyOpener) -> Vec<pages::BundleSigner> {
     let mut out = Vec::new();
     for a in &cfg.authority {
         let load = || -> Result<pages::BundleSigner, String> {

@@ -49,10 +49,146 @@ fn fetch(summary: &str, content_type: &str, schema: Value, op: &str) -> Value {
     })
 }
 
+/// The checkpoint's operations (served by the pages' router, [`crate::pages::CHECK_ROUTES`]).
+fn check_paths() -> Value {
+    json!({
+        "/v1/checks": {
+            "post": {
+                "operationId": "createCheck",
+                "summary": "Check a receipt at a checkpoint, and record the check",
+                "description": "For checkpoint officers and auditors: authenticated with a *page* token (`tamga gateway token create --role officer|auditor`), not a broker's. The input is a receipt's QR payload (`TMG1:…`), a receipt id (`rcpt-…`), a declaration id or an LRN. The check is recorded as a `checked` audit event (`checkpoint`, `officer`, `bundleVersion`, `result`, `offline`) with a signed check record (`GET /v1/checks/{id}`). `result` is `accepted` (green), `rejected` or `not_authentic` (red, with `reason`), or `could_not_check` (amber: unknown authority, stale trust material, no record, not decided yet, or `reason: already_presented` — the declaration was presented before at another checkpoint or after it left, see `repeatedOf`). The declaration and its consignment are given only for an authentic receipt of an accepted declaration.",
+                "security": [ { "bearerAuth": [] } ],
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CheckRequest" } } }
+                },
+                "responses": {
+                    "201": {
+                        "description": "Checked and recorded.",
+                        "headers": { "Location": { "description": "/v1/checks/{id}: the signed check record.", "schema": { "type": "string" } } },
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Check" } } }
+                    },
+                    "400": problem_response("Not JSON, no input, or a checkpoint or device this site does not accept."),
+                    "401": { "$ref": "#/components/responses/Unauthorized" },
+                    "403": problem_response("The page token's role may not check (an analyst's)."),
+                    "500": problem_response("The check could not be recorded (no authority key)."),
+                    "503": { "$ref": "#/components/responses/Unavailable" }
+                }
+            }
+        },
+        "/v1/checks/offline": {
+            "post": {
+                "operationId": "uploadOfflineChecks",
+                "summary": "Record checks made offline (an offline check log)",
+                "description": "One JSON object per line, as `tamga receipt verify-qr --log` writes it and the checkpoint page's offline verifier keeps it (`schemas/check.md`). Each line becomes a `checked` event marked `offline: true` by the uploading officer; a line recorded before (the same log uploaded again) is not recorded twice.",
+                "security": [ { "bearerAuth": [] } ],
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/x-ndjson": { "schema": { "type": "string" } } }
+                },
+                "responses": {
+                    "200": { "description": "What was recorded.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Upload" } } } },
+                    "400": problem_response("Not UTF-8, or larger than 4 MiB."),
+                    "401": { "$ref": "#/components/responses/Unauthorized" },
+                    "403": problem_response("The page token's role may not check (an analyst's)."),
+                    "500": problem_response("The checks could not be recorded (no authority key)."),
+                    "503": { "$ref": "#/components/responses/Unavailable" }
+                }
+            }
+        },
+        "/v1/checks/{id}": {
+            "get": {
+                "operationId": "getCheckRecord",
+                "summary": "The signed check record (schemas/check.xsd)",
+                "description": "XML signed with the site's authority key (enveloped XML-DSig, XAdES-B-B), like the receipt: `xmlsec1 --verify` checks it. Any page token (officer, auditor, analyst).",
+                "security": [ { "bearerAuth": [] } ],
+                "parameters": [ { "name": "id", "in": "path", "required": true, "description": "The check's id (`chk-` and 32 hex digits).", "schema": { "type": "string", "minLength": 1, "maxLength": 128 } } ],
+                "responses": {
+                    "200": { "description": "The record.", "content": { "application/xml": { "schema": { "type": "string" } } } },
+                    "401": { "$ref": "#/components/responses/Unauthorized" },
+                    "404": problem_response("No check has this id."),
+                    "503": { "$ref": "#/components/responses/Unavailable" }
+                }
+            }
+        }
+    })
+}
+
+/// The checkpoint's schemas.
+fn check_schemas() -> Value {
+    json!({
+        "CheckRequest": {
+            "type": "object",
+            "required": ["input", "checkpoint"],
+            "properties": {
+                "input": { "type": "string", "minLength": 1, "maxLength": 8192, "description": "A QR payload (`TMG1:…`), a receipt id (`rcpt-…`), a declaration id or an LRN." },
+                "checkpoint": { "type": "string", "minLength": 1, "maxLength": 64, "description": "Where: one of `[gateway.checks] checkpoints` when the site lists them." },
+                "device": { "type": "string", "minLength": 1, "maxLength": 64, "description": "The device's label (default `api`)." }
+            }
+        },
+        "Check": {
+            "type": "object",
+            "required": ["id", "result", "checkpoint", "officer", "device", "offline", "checkedAt", "links"],
+            "properties": {
+                "id": { "type": "string", "pattern": "^chk-[0-9a-f]{32}$" },
+                "result": { "type": "string", "enum": ["accepted", "rejected", "not_authentic", "could_not_check"] },
+                "reason": { "type": ["string", "null"], "description": "Why, when not accepted: the rejection's reason code, the QR's (`bad_signature`, `unknown_authority`, …), or `not_found`, `not_decided`, `already_presented`." },
+                "checkpoint": { "type": "string" },
+                "officer": { "type": "string" },
+                "device": { "type": "string" },
+                "offline": { "type": "boolean" },
+                "bundleVersion": { "type": ["integer", "null"], "description": "The trust material's version (Unix seconds)." },
+                "checkedAt": { "type": "string", "format": "date-time" },
+                "repeatedOf": {
+                    "type": ["object", "null"],
+                    "description": "The earlier presentation that made this check amber.",
+                    "properties": {
+                        "checkId": { "type": "string" },
+                        "checkpoint": { "type": "string" },
+                        "at": { "type": "string", "format": "date-time" }
+                    }
+                },
+                "declaration": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "receiptId": { "type": "string" },
+                        "documentSha256": { "type": "string" },
+                        "lrn": { "type": ["string", "null"] },
+                        "origin": { "type": "string" },
+                        "destination": { "type": "string" }
+                    }
+                },
+                "consignment": {
+                    "type": "array",
+                    "description": "What to match against the truck: lrn, vehicle, containers, seals, gross-mass, hs-codes.",
+                    "items": { "type": "object", "required": ["field", "value"], "properties": { "field": { "type": "string" }, "value": { "type": "string" } } }
+                },
+                "links": {
+                    "type": "object",
+                    "required": ["record", "card"],
+                    "properties": { "record": { "type": "string" }, "card": { "type": "string" } }
+                }
+            }
+        },
+        "Upload": {
+            "type": "object",
+            "required": ["recorded", "alreadyRecorded", "refused"],
+            "properties": {
+                "recorded": { "type": "integer", "description": "Checks recorded now." },
+                "alreadyRecorded": { "type": "integer", "description": "Checks recorded by an earlier upload." },
+                "refused": {
+                    "type": "array",
+                    "items": { "type": "object", "required": ["line", "error"], "properties": { "line": { "type": "integer" }, "error": { "type": "string" } } }
+                }
+            }
+        }
+    })
+}
+
 /// The OpenAPI document.
 pub fn spec() -> Value {
     let problem_types: Vec<Value> = Kind::ALL.iter().map(|k| json!(k.type_uri())).collect();
-    json!({
+    let mut spec = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Tamga broker gateway",
@@ -349,7 +485,19 @@ pub fn spec() -> Value {
                 }
             }
         }
-    })
+    });
+    // In two parts: one `json!` of everything exceeds the macro's recursion limit.
+    for (section, extra) in [("paths", check_paths()), ("schemas", check_schemas())] {
+        let target = if section == "paths" {
+            &mut spec["paths"]
+        } else {
+            &mut spec["components"]["schemas"]
+        };
+        if let (Some(t), Value::Object(e)) = (target.as_object_mut(), extra) {
+            t.extend(e);
+        }
+    }
+    spec
 }
 
 /// `spec()` as YAML: block style, every string double-quoted (a JSON string is a valid

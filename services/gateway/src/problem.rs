@@ -49,11 +49,17 @@ pub enum Kind {
     MethodNotAllowed,
     /// 500: a bug or stored data that cannot be read.
     Internal,
+    /// 400: a check request that cannot be understood (`POST /v1/checks`).
+    InvalidCheck,
+    /// 403: the page token's role may not check (an analyst's).
+    RoleNotAllowed,
+    /// 404: no such check (`GET /v1/checks/{id}`).
+    NoSuchCheck,
 }
 
 impl Kind {
     /// Every kind (for the OpenAPI drift test).
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Unauthorized,
         Kind::OriginNotAllowed,
         Kind::NotFound,
@@ -72,6 +78,9 @@ impl Kind {
         Kind::NoRoute,
         Kind::MethodNotAllowed,
         Kind::Internal,
+        Kind::InvalidCheck,
+        Kind::RoleNotAllowed,
+        Kind::NoSuchCheck,
     ];
 
     /// The last part of the `type` URI.
@@ -95,6 +104,9 @@ impl Kind {
             Kind::NoRoute => "no-route",
             Kind::MethodNotAllowed => "method-not-allowed",
             Kind::Internal => "internal",
+            Kind::InvalidCheck => "invalid-check",
+            Kind::RoleNotAllowed => "role-not-allowed",
+            Kind::NoSuchCheck => "no-such-check",
         }
     }
 
@@ -102,13 +114,14 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
-            Kind::OriginNotAllowed => StatusCode::FORBIDDEN,
-            Kind::NotFound | Kind::NoRoute => StatusCode::NOT_FOUND,
+            Kind::OriginNotAllowed | Kind::RoleNotAllowed => StatusCode::FORBIDDEN,
+            Kind::NotFound | Kind::NoRoute | Kind::NoSuchCheck => StatusCode::NOT_FOUND,
             Kind::IdempotencyKeyMissing
             | Kind::IdempotencyKeyInvalid
             | Kind::InvalidCorridor
             | Kind::EmptyBody
-            | Kind::InvalidQuery => StatusCode::BAD_REQUEST,
+            | Kind::InvalidQuery
+            | Kind::InvalidCheck => StatusCode::BAD_REQUEST,
             Kind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -141,6 +154,9 @@ impl Kind {
             Kind::NoRoute => "No such resource",
             Kind::MethodNotAllowed => "Method not allowed",
             Kind::Internal => "Internal error",
+            Kind::InvalidCheck => "Invalid check request",
+            Kind::RoleNotAllowed => "This token's role may not do this",
+            Kind::NoSuchCheck => "No such check",
         }
     }
 

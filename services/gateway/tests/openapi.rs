@@ -42,8 +42,11 @@ fn the_paths_are_the_routes() {
             documented.insert((method.clone(), path.clone()));
         }
     }
+    // The API's routes, and the checks' (served by the pages' router, authenticated by
+    // page tokens; `serve` merges both).
     let routes: BTreeSet<(String, String)> = ROUTES
         .iter()
+        .chain(tamga_gateway::pages::CHECK_ROUTES)
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(documented, routes);

@@ -10,8 +10,12 @@
 //!   1 rejected (nothing on stdout, report on stderr, rejection receipt), 2 usage.
 //! * `tamga receipt verify --trust DIR RECEIPT [--document FILE]`
 //! * `tamga receipt qr RECEIPT [--svg FILE]` prints the QR payload (one line, `TMG1:`);
-//!   `tamga receipt verify-qr --trust DIR [--bundle FILE] PAYLOAD` prints JSON with `valid`,
-//!   `decision`, `documentSha256`, `receiptId`; exit 0 authentic, 1 not, 2 usage
+//!   `tamga receipt verify-qr --trust DIR [--bundle FILE] [--log FILE] PAYLOAD` prints JSON
+//!   with `valid`, `result`, `decision`, `documentSha256`, `receiptId`; exit 0 authentic, 1
+//!   not, 2 usage; `--log FILE` appends the check to an offline check log
+//! * `tamga checkpoint upload --config FILE LOG` records an offline check log as `checked`
+//!   events marked offline; prints the number recorded (idempotent); exit 1 when a line was
+//!   refused
 //! * `tamga pki demo --out DIR [--countries AZ,KZ,TR,KG,UZ] [--gost KZ|CC,...|none]`
 //! * `tamga serve --config FILE` (the broker gateway and the workers);
 //!   `tamga gateway token create --config FILE --broker NAME [--country CC] [--role ROLE]`
@@ -27,6 +31,7 @@
 
 mod audit;
 mod bench_pipeline;
+mod checkpoint;
 mod countersign;
 mod demo;
 mod demo_pipeline;
@@ -78,6 +83,8 @@ enum Command {
     Serve(gateway::ServeArgs),
     /// The broker gateway's API tokens and push callbacks.
     Gateway(gateway::GatewayArgs),
+    /// Checkpoint checks: record an offline check log.
+    Checkpoint(checkpoint::CheckpointArgs),
     /// Signed ETSI TS 119 612 trusted lists: build, show, diff, verify.
     Trust(trust::TrustArgs),
     /// Demo PKIs.
@@ -178,6 +185,7 @@ fn main() -> ExitCode {
         Command::Migrate(a) => audit::migrate(&a),
         Command::Serve(a) => gateway::serve(&a),
         Command::Gateway(a) => gateway::gateway(&a),
+        Command::Checkpoint(a) => checkpoint::run(&a),
         Command::Trust(a) => trust::run(&a),
         Command::Pki(PkiArgs {
             command:

@@ -135,6 +135,31 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// An ISO 6346 container number: owner code (three letters and the category `U`), six
+/// digits, and the check digit.
+pub fn container_number(owner: &str, serial: u64) -> String {
+    let body = format!("{owner}{:06}", serial % 1_000_000);
+    let value = |c: char| -> u64 {
+        match c {
+            '0'..='9' => u64::from(c) - u64::from('0'),
+            // A=10 … Z=38, skipping the multiples of 11.
+            'A'..='Z' => {
+                let mut v = 10;
+                for _ in 'A'..c {
+                    v += 1;
+                    if v % 11 == 0 {
+                        v += 1;
+                    }
+                }
+                v
+            }
+            _ => 0,
+        }
+    };
+    let sum: u64 = body.chars().enumerate().map(|(i, c)| value(c) << i).sum();
+    format!("{body}{}", sum % 11 % 10)
+}
+
 /// Generates one unsigned sample declaration.
 pub fn sample(spec: &SampleSpec) -> String {
     let mut rng =
@@ -142,6 +167,9 @@ pub fn sample(spec: &SampleSpec) -> String {
     let from = locale(&spec.origin);
     let to = locale(&spec.destination);
     let lrn = spec.lrn();
+    let tin = rng.below(1_000_000_000_000);
+    // Drawn in the order they always were, so the goods items stay as before.
+    let veh = rng.below(100_000);
     let mut s = String::with_capacity(600 * spec.items + 2000);
     // `write!` into a String cannot fail; the results are ignored on purpose.
     let _ = write!(
@@ -157,7 +185,7 @@ pub fn sample(spec: &SampleSpec) -> String {
             "    <IssuePlace>{city}</IssuePlace>\n",
             "    <Declarant><Name>{broker}</Name><TIN>{o}{tin:012}</TIN><Country>{o}</Country></Declarant>\n",
             "    <Consignee><Name>{cbroker}</Name><Country>{d}</Country></Consignee>\n",
-            "    <Transport><Mode>1</Mode><Vehicle>TRK-{veh:05}</Vehicle><ExitPoint>{border}</ExitPoint><EntryPoint>{tborder}</EntryPoint></Transport>\n",
+            "    <Transport><Mode>1</Mode><Vehicle>TRK-{veh:05}</Vehicle><Container>{container}</Container><Seal>{seal}</Seal><ExitPoint>{border}</ExitPoint><EntryPoint>{tborder}</EntryPoint></Transport>\n",
             "  </Header>\n",
             "  <GoodsItems count=\"{n}\">\n"
         ),
@@ -167,9 +195,11 @@ pub fn sample(spec: &SampleSpec) -> String {
         d = spec.destination,
         city = escape(from.city),
         broker = escape(from.broker),
-        tin = rng.below(1_000_000_000_000),
+        tin = tin,
         cbroker = escape(to.broker),
-        veh = rng.below(100_000),
+        veh = veh,
+        container = container_number("TMGU", (veh * 7 + spec.sequence) % 1_000_000),
+        seal = format!("{}S{:07}", spec.origin, (veh * 13 + spec.sequence) % 10_000_000),
         border = escape(from.border),
         tborder = escape(to.border),
         n = spec.items,
@@ -302,6 +332,16 @@ mod tests {
         assert_eq!(id.document_id.as_deref(), Some("decl-KZ26TMG0000000005"));
         assert_eq!(id.origin.as_deref(), Some("KZ"));
         assert_eq!(id.destination.as_deref(), Some("AZ"));
+    }
+
+    #[test]
+    fn container_check_digits() {
+        // ISO 6346's own examples.
+        assert_eq!(container_number("CSQU", 305_438), "CSQU3054383");
+        assert_eq!(container_number("MSKU", 907_032), "MSKU9070323");
+        let text = sample(&SampleSpec::new("KZ", "AZ", 5, 2));
+        assert!(text.contains("<Container>TMGU"), "{text}");
+        assert!(text.contains("<Seal>KZS"));
     }
 
     #[test]

@@ -262,6 +262,63 @@ pub struct GatewayConfig {
     pub callback_retry_max_ms: u64,
     /// HTTPS: `[gateway.tls]`; absent: plain HTTP (behind a TLS-terminating proxy).
     pub tls: Option<GatewayTlsConfig>,
+    /// The checkpoint: `[gateway.checks]`.
+    pub checks: ChecksConfig,
+}
+
+/// `[gateway.checks]`: how checkpoint checks are recorded and when a second scan of the
+/// same declaration is amber ("already presented").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// The checkpoints officers choose from on `/check` (and that the API and uploads
+    /// accept). Empty: any name of 1 to 64 characters.
+    pub checkpoints: Vec<String>,
+    /// Which second scans turn amber: `other-checkpoint` (default: another checkpoint than
+    /// an earlier presentation, or any scan after it left), `any` (the same checkpoint too,
+    /// after `repeat_grace_secs`), `off`.
+    pub repeat: tamga_check::repeat::RepeatMode,
+    /// With `repeat = "any"`: a second scan at the same checkpoint within this time is the
+    /// officer looking again, not a repeat.
+    pub repeat_grace_secs: u64,
+    /// Checkpoints where an accepted scan records the declaration as having left: every
+    /// later scan elsewhere is amber.
+    pub exit_checkpoints: Vec<String>,
+    /// How long a trust bundle from `GET /v1/trust-bundle` is current (hours); checks
+    /// against an older one are amber ("could not check"), never red.
+    pub bundle_validity_hours: u32,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        Self {
+            checkpoints: Vec::new(),
+            repeat: tamga_check::repeat::RepeatMode::default(),
+            repeat_grace_secs: 1800,
+            exit_checkpoints: Vec::new(),
+            bundle_validity_hours: 24,
+        }
+    }
+}
+
+impl ChecksConfig {
+    /// A checkpoint name this site accepts: a valid name, and one of `checkpoints` when the
+    /// site lists them.
+    pub fn allows_checkpoint(&self, name: &str) -> bool {
+        tamga_check::valid_name(name)
+            && (self.checkpoints.is_empty() || self.checkpoints.iter().any(|c| c == name))
+    }
+
+    /// The repeat rule these settings make.
+    pub fn repeat_rule(&self) -> tamga_check::repeat::RepeatRule {
+        tamga_check::repeat::RepeatRule {
+            mode: self.repeat,
+            grace_ms: i64::try_from(self.repeat_grace_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+            exit_checkpoints: self.exit_checkpoints.clone(),
+        }
+    }
 }
 
 /// `[gateway.tls]`: the gateway's own certificate and, for mutual TLS, the CAs whose
@@ -293,6 +350,7 @@ impl Default for GatewayConfig {
             callback_retry_first_ms: 1_000,
             callback_retry_max_ms: 300_000,
             tls: None,
+            checks: ChecksConfig::default(),
         }
     }
 }
@@ -629,6 +687,31 @@ chain = ["/etc/tamga/keys/az-issuing-ca.pem"]
         let c = Config::from_sources("[trust]\ndir = \"t\"\n", &[], &|_| None).unwrap();
         assert!(c.is_embedded());
         assert!(Config::from_sources("[trust]\ndir = \"t\"\nbogus = 1\n", &[], &|_| None).is_err());
+    }
+
+    #[test]
+    fn checks_section() {
+        let c = Config::from_sources(
+            "[trust]\ndir = \"t\"\n[gateway.checks]\ncheckpoints = [\"AZ-ALAT\", \"AZ-EXIT\"]\nrepeat = \"any\"\nrepeat_grace_secs = 60\nexit_checkpoints = [\"AZ-EXIT\"]\n",
+            &[],
+            &|_| None,
+        )
+        .unwrap();
+        let checks = &c.gateway.checks;
+        assert!(checks.allows_checkpoint("AZ-ALAT") && !checks.allows_checkpoint("AZ-OTHER"));
+        let rule = checks.repeat_rule();
+        assert_eq!(rule.mode, tamga_check::repeat::RepeatMode::Any);
+        assert_eq!(rule.grace_ms, 60_000);
+        assert_eq!(checks.bundle_validity_hours, 24);
+        let d = Config::from_sources("[trust]\ndir = \"t\"\n", &[], &|_| None).unwrap();
+        assert!(d.gateway.checks.allows_checkpoint("anything"));
+        assert!(!d.gateway.checks.allows_checkpoint(""));
+        assert!(Config::from_sources(
+            "[trust]\ndir = \"t\"\n[gateway.checks]\nrepeat = \"sometimes\"\n",
+            &[],
+            &|_| None
+        )
+        .is_err());
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct Decided {
     pub decision: Decision,
     pub sub_indication: Option<String>,
     pub reason: Option<String>,
+    /// The signed receipt's id (`rcpt-…`); empty in decisions recorded before it was kept.
+    pub receipt_id: String,
     /// The counter-signed document (accepted only).
     pub countersigned: Option<Vec<u8>>,
     /// The signed receipt.
@@ -137,6 +139,8 @@ struct DecidedMeta {
     decision: Decision,
     sub_indication: Option<String>,
     reason: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    receipt_id: String,
 }
 
 /// The JSON form stored before the binary frame (base64 documents): still
@@ -173,6 +177,15 @@ fn take_chunk<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], Poison> {
     Ok(chunk)
 }
 
+/// The stage-result key under which a receipt id names its declaration (`/check` looks a
+/// receipt id up when the officer types it).
+pub fn receipt_key(receipt_id: &str) -> String {
+    format!("receipt:{receipt_id}")
+}
+
+/// The stage of [`receipt_key`] rows (result: the declaration id).
+pub const RECEIPT_STAGE: &str = "receipt";
+
 impl Decided {
     pub fn accepted(&self) -> bool {
         self.decision == Decision::Accepted
@@ -201,6 +214,7 @@ impl Decided {
             decision: self.decision,
             sub_indication: self.sub_indication.clone(),
             reason: self.reason.clone(),
+            receipt_id: self.receipt_id.clone(),
         };
         // Invariant: DecidedMeta has only strings, integers and a unit enum,
         // which serde_json always serialises.
@@ -236,6 +250,7 @@ impl Decided {
             decision: meta.decision,
             sub_indication: meta.sub_indication,
             reason: meta.reason,
+            receipt_id: meta.receipt_id,
             countersigned,
             receipt,
         };
@@ -543,6 +558,7 @@ impl Engine {
             decision: content.decision,
             sub_indication: content.sub_indication.clone(),
             reason: content.reason.clone(),
+            receipt_id: content.receipt_id.clone(),
             countersigned: decided.countersigned,
             receipt: decided.receipt,
         })
@@ -570,6 +586,7 @@ mod tests {
             },
             sub_indication: None,
             reason: None,
+            receipt_id: "rcpt-1".into(),
             countersigned,
             receipt: b"<Receipt/>".to_vec(),
         }
@@ -602,7 +619,10 @@ mod tests {
             "receipt": b64().encode(b"<Receipt/>"),
         });
         let d = Decided::decode(&serde_json::to_vec(&legacy).unwrap()).unwrap();
-        assert_eq!(d, sample_decided(Some(b"<doc>\x00\xff</doc>".to_vec())));
+        // Recorded before the receipt id was kept: none.
+        let mut expected = sample_decided(Some(b"<doc>\x00\xff</doc>".to_vec()));
+        expected.receipt_id.clear();
+        assert_eq!(d, expected);
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub enum Event<'a> {
     ConsumingAgain { stage: Stage },
     /// A publish the broker confirmed (`true`) or did not (`false`).
     Published { exchange: &'a str, confirmed: bool },
+    /// A checkpoint officer checked a receipt (on the page, through the API, or offline
+    /// and uploaded later): the `checked` audit event (contract: `checkpoint`, `officer`,
+    /// `bundleVersion`, `result`, `offline` in its detail).
+    Checked(&'a tamga_check::Check),
 }
 
 /// Which declaration a record is about.
@@ -186,6 +190,32 @@ impl Event<'_> {
                 e.detail = Some(format!("{}: {why}", stage.queue()));
                 Some(e)
             }
+            Event::Checked(c) => {
+                let (origin, destination, id) = match &c.subject {
+                    Some(s) => (
+                        s.origin.as_str(),
+                        s.destination.as_str(),
+                        s.declaration_id.as_deref().unwrap_or(&s.document_sha256),
+                    ),
+                    None => ("", "", c.input_sha256.as_str()),
+                };
+                // The check's own time: an offline check happened before its upload.
+                let mut e = record(
+                    worker,
+                    c.at_ms,
+                    tamga_check::STAGE,
+                    c.result.as_str(),
+                    About {
+                        id,
+                        origin,
+                        destination,
+                        digest: c.key(),
+                    },
+                );
+                e.reason = c.reason.clone();
+                e.detail = Some(c.detail_json());
+                Some(e)
+            }
             Event::Suppressed { .. }
             | Event::Failed { .. }
             | Event::ConsumingAgain { .. }
@@ -279,6 +309,32 @@ impl Event<'_> {
                 m.reconnects.inc();
                 tracing::info!(stage = stage.name(), "consuming again");
             }
+            Event::Checked(c) => {
+                m.checks
+                    .with_label_values(&[
+                        c.result.as_str(),
+                        if c.offline { "true" } else { "false" },
+                    ])
+                    .inc();
+                if let Some(p) = &c.repeated_of {
+                    m.repeated_scans.with_label_values(&[&c.checkpoint]).inc();
+                    tracing::warn!(
+                        check = c.id,
+                        checkpoint = c.checkpoint,
+                        first_checkpoint = p.checkpoint,
+                        first_at_ms = p.at_ms,
+                        "declaration already presented: possibly a copy"
+                    );
+                }
+                tracing::info!(
+                    check = c.id,
+                    checkpoint = c.checkpoint,
+                    officer = c.officer,
+                    result = c.result.as_str(),
+                    offline = c.offline,
+                    "checked"
+                );
+            }
             Event::Published {
                 exchange,
                 confirmed,
@@ -328,6 +384,57 @@ mod tests {
         ));
         assert!(text.contains("tamga_transient_errors_total{kind=\"store\",stage=\"fused\"} 1"));
         assert!(text.contains("tamga_bus_reconnects_total 1"));
+    }
+
+    #[test]
+    fn a_check_is_a_checked_event_with_the_contract_fields() {
+        let check = tamga_check::Check {
+            id: "chk-0123456789abcdef0123456789abcdef".into(),
+            at_ms: 1_000,
+            checkpoint: "AZ-ASTARA".into(),
+            officer: "officer-2".into(),
+            device: "handheld-1".into(),
+            offline: true,
+            bundle_version: Some(77),
+            result: tamga_check::CheckResult::CouldNotCheck,
+            reason: Some("already_presented".into()),
+            input_kind: tamga_check::InputKind::Qr,
+            input_sha256: "cd".repeat(32),
+            subject: Some(tamga_check::Subject {
+                receipt_id: "rcpt-1".into(),
+                document_sha256: "ab".repeat(32),
+                lrn: Some("LRN-1".into()),
+                origin: "KZ".into(),
+                destination: "AZ".into(),
+                declaration_id: Some("decl-1".into()),
+            }),
+            repeated_of: Some(tamga_check::Presented {
+                check_id: "chk-ffffffffffffffffffffffffffffffff".into(),
+                checkpoint: "AZ-ALAT".into(),
+                at_ms: 500,
+            }),
+        };
+        // The check's own time, not the upload's.
+        let e = Event::Checked(&check).audit("gw/checks", 9_999).unwrap();
+        assert_eq!(
+            (e.stage.as_str(), e.at_ms, e.outcome.as_str()),
+            ("checked", 1_000, "could_not_check")
+        );
+        assert_eq!(e.declaration_id, "decl-1");
+        assert_eq!(e.digest, "ab".repeat(32));
+        assert_eq!(e.reason.as_deref(), Some("already_presented"));
+        let d: serde_json::Value = serde_json::from_str(e.detail.as_deref().unwrap()).unwrap();
+        assert_eq!(d["checkpoint"], "AZ-ASTARA");
+        assert_eq!(d["officer"], "officer-2");
+        assert_eq!(d["bundleVersion"], 77);
+        assert_eq!(d["result"], "could_not_check");
+        assert_eq!(d["offline"], true);
+        assert_eq!(d["repeatedOf"]["checkpoint"], "AZ-ALAT");
+        let m = Metrics::new();
+        Event::Checked(&check).emit(&m);
+        let text = m.render();
+        assert!(text.contains("tamga_checks_total{offline=\"true\",result=\"could_not_check\"} 1"));
+        assert!(text.contains("tamga_repeated_scans_total{checkpoint=\"AZ-ASTARA\"} 1"));
     }
 
     #[test]

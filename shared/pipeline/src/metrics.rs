@@ -51,6 +51,11 @@ pub struct Metrics {
     pub audit_checkpoint_tree_size: IntGauge,
     /// When this process last signed a checkpoint (Unix seconds).
     pub audit_checkpoint_timestamp: IntGauge,
+    /// Checkpoint checks recorded, by result and whether they were made offline.
+    pub checks: IntCounterVec,
+    /// Checks amber because the declaration was already presented (a copy?), by
+    /// checkpoint; alert `TamgaRepeatedScan`.
+    pub repeated_scans: IntCounterVec,
 }
 
 #[allow(clippy::panic)]
@@ -196,11 +201,27 @@ impl Metrics {
             "tamga_audit_checkpoint_timestamp_seconds",
             "When this process last signed a checkpoint of the audit trail.",
         ));
+        let checks = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_checks_total",
+                "Checkpoint checks recorded (`checked` audit events), by result and offline.",
+            ),
+            &["result", "offline"],
+        ));
+        let repeated_scans = must(IntCounterVec::new(
+            Opts::new(
+                "tamga_repeated_scans_total",
+                "Checks of a declaration already presented at another checkpoint or after it left, by checkpoint.",
+            ),
+            &["checkpoint"],
+        ));
         for c in [
             Box::new(crl_next_update.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(audit_checkpoints.clone()),
             Box::new(audit_checkpoint_tree_size.clone()),
             Box::new(audit_checkpoint_timestamp.clone()),
+            Box::new(checks.clone()),
+            Box::new(repeated_scans.clone()),
             Box::new(declarations.clone()),
             Box::new(rejections.clone()),
             Box::new(stage_seconds.clone()),
@@ -242,6 +263,8 @@ impl Metrics {
             audit_checkpoints,
             audit_checkpoint_tree_size,
             audit_checkpoint_timestamp,
+            checks,
+            repeated_scans,
         }
     }
 

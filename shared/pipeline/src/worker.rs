@@ -368,11 +368,17 @@ impl Runtime {
             stage: "decide",
             result: &bytes,
         };
+        let receipt_key = crate::engine::receipt_key(&decided.receipt_id);
+        let receipt = ResultRow {
+            declaration_id: &receipt_key,
+            stage: crate::engine::RECEIPT_STAGE,
+            result: v.id.as_bytes(),
+        };
         let to_publish = match claim
             .record_all(
                 &self.chain(Stage::Countersign, &v.id),
                 row,
-                &[],
+                &[receipt],
                 std::slice::from_ref(&event),
             )
             .await?
@@ -563,11 +569,17 @@ impl Runtime {
             stage: "received",
             result: identity.as_bytes(),
         };
+        let receipt_key = crate::engine::receipt_key(&decided.receipt_id);
+        let receipt = ResultRow {
+            declaration_id: &receipt_key,
+            stage: crate::engine::RECEIPT_STAGE,
+            result: identity.as_bytes(),
+        };
         match claim
             .record_all(
                 &self.chain(Stage::Fused, &identity),
                 decision,
-                &[seen],
+                &[seen, receipt],
                 &events,
             )
             .await?

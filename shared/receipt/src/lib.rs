@@ -323,8 +323,9 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// Text content as exclusive c14n writes it (so the receipt needs no
-/// canonicalisation before signing: see [`ReceiptContent::canonical_root`]).
-fn esc(s: &str) -> String {
+/// canonicalisation before signing: see [`ReceiptContent::canonical_root`]). Public for
+/// the other records the authority signs the same way (the check record).
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -332,7 +333,7 @@ fn esc(s: &str) -> String {
 }
 
 /// An attribute value as exclusive c14n writes it.
-fn esc_attr(s: &str) -> String {
+pub fn esc_attr(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('"', "&quot;")
@@ -342,7 +343,7 @@ fn esc_attr(s: &str) -> String {
 }
 
 /// What goes before the receipt's document element.
-const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+pub const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 fn rfc3339(unix: i64) -> String {
     tamga_policy::rfc3339(unix)

@@ -41,6 +41,7 @@
 mod callback;
 mod checkpoints;
 mod dashboard;
+mod checks;
 mod error;
 mod gateway;
 mod hash;
@@ -58,6 +59,7 @@ use serde::{Deserialize, Serialize};
 
 pub use callback::{CallbackAttempt, CallbackState, CallbackStore};
 pub use checkpoints::{CheckpointRow, CheckpointStore};
+pub use checks::{ChecksQuery, ChecksStore, CrossingTimes, ScanBucket, CHECKED, MAX_PRIOR};
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,

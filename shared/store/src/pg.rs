@@ -77,6 +77,9 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../infra/postgres/migrations/0005_pages.sql"),
     },
     Migration {
+        version: 6,
+        name: "0006_checks",
+        sql: include_str!("../../../infra/postgres/migrations/0006_checks.sql"),
         version: 7,
         name: "0007_audit_checkpoints",
         sql: include_str!("../../../infra/postgres/migrations/0007_audit_checkpoints.sql"),

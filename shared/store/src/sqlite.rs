@@ -24,6 +24,7 @@ const CALLBACK_SCHEMA: &str = include_str!("sqlite_gateway_callbacks.sql");
 const CHECKPOINT_SCHEMA: &str = include_str!("sqlite_checkpoints.sql");
 /// Run once (it backfills): see [`open_sqlite`].
 const DASHBOARD_SCHEMA: &str = include_str!("sqlite_dashboard.sql");
+const CHECKS_SCHEMA: &str = include_str!("sqlite_checks.sql");
 
 /// How long a writer waits for another process's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +97,8 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
         tx.execute_batch(DASHBOARD_SCHEMA)
             .map_err(err("SQLite dashboard schema"))?;
     }
+    tx.execute_batch(CHECKS_SCHEMA)
+        .map_err(err("SQLite checks schema"))?;
     tx.commit().map_err(err("SQLite schema"))?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),

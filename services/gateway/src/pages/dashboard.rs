@@ -462,11 +462,16 @@ pub async fn page(
         &t("dash-chart-release"),
         [&t("dash-p50"), &t("dash-p95")],
     );
+    let checks = match super::dashboard_checks::panels(&p, &req, &f).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     p.page(
         &req,
         "dashboard.html",
         StatusCode::OK,
         minijinja::context! {
+            checks => checks,
             from => f.from.to_string(),
             to => f.to.to_string(),
             hourly => f.hourly,

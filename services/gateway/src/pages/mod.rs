@@ -1,7 +1,11 @@
 //! Server-rendered pages on the API's listener, for the users who are not brokers:
 //!
 //! ```text
-//! GET  /check[?q=PAYLOAD|LRN|ID]     checkpoint officer: one large verdict card
+//! GET  /check[?q=PAYLOAD|RECEIPT-ID|LRN|ID]   checkpoint officer: the form (with q: a check)
+//! POST /check                        a check, recorded → 303 /check/{id}
+//! GET  /check/{id}                   a recorded check's card, with its signed record
+//! POST /v1/checks, GET /v1/checks/{id}, POST /v1/checks/offline   the checks' API
+//! GET  /static/check.js, /check-sw.js   the offline verifier (progressive enhancement)
 //! GET  /declarations/{id}            auditor: audit trail, report, certificate path, downloads
 //! GET  /declarations/{id}/{file}     receipt.xml | countersigned.xml | report.json | qr.svg
 //! GET  /dashboard[.csv]              ministry analyst: per corridor and day/hour
@@ -9,7 +13,8 @@
 //! GET  /v1/trust-bundle              the signed offline trust bundle (public)
 //! ```
 //!
-//! No JavaScript: forms and links. Officers, auditors and analysts sign in with their own
+//! Forms and links; the one script is `/check`'s offline verifier, which only adds to the
+//! server-rendered flow (`static/check.js`). Officers, auditors and analysts sign in with their own
 //! page tokens (`tamga gateway token create --role officer|auditor|analyst`), kept apart
 //! from brokers' API tokens; the token travels in an HttpOnly, SameSite=Strict cookie (or
 //! an `Authorization: Bearer` header). Texts come from the Fluent catalogues in
@@ -21,7 +26,9 @@
 
 pub mod auditor;
 pub mod check;
+pub mod checks;
 pub mod dashboard;
+pub mod dashboard_checks;
 pub mod goods;
 pub mod i18n;
 
@@ -37,7 +44,8 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 use tamga_dsig::Signer;
-use tamga_store::{PageRole, PageTokenOwner, PagesStore, StoreError};
+use tamga_pipeline::config::ChecksConfig;
+use tamga_store::{ChecksStore, PageRole, PageTokenOwner, PagesStore, StoreError};
 use tamga_trust::{CountryCode, TrustFile, TrustList};
 
 use crate::{token, Gateway, GatewayError};
@@ -46,8 +54,6 @@ use crate::{token, Gateway, GatewayError};
 pub const SESSION_COOKIE: &str = "tamga_page";
 /// The cookie remembering the language chosen with the switch.
 pub const LANG_COOKIE: &str = "tamga_lang";
-/// How long a trust bundle is current.
-pub const BUNDLE_VALIDITY_SECS: i64 = 24 * 3600;
 
 /// The key that signs trust bundles (the site's first authority).
 pub struct BundleSigner {
@@ -69,6 +75,12 @@ impl std::fmt::Debug for BundleSigner {
 pub struct Pages {
     pub gw: Arc<Gateway>,
     pub store: Arc<dyn PagesStore>,
+    /// The same store, for the checkpoint's queries.
+    pub checks: Arc<dyn ChecksStore>,
+    /// `[gateway.checks]`.
+    pub checks_cfg: ChecksConfig,
+    /// Where `checked` events are counted (the site's registry).
+    pub metrics: Arc<tamga_pipeline::Metrics>,
     pub trust: Arc<TrustList>,
     /// When the trust list was loaded (Unix seconds): "checked against the trust list of".
     pub trust_loaded_at: i64,
@@ -89,7 +101,7 @@ impl std::fmt::Debug for Pages {
     }
 }
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     (
@@ -97,6 +109,7 @@ const TEMPLATES: [(&str, &str); 6] = [
         include_str!("../../templates/forbidden.html"),
     ),
     ("check.html", include_str!("../../templates/check.html")),
+    ("card.html", include_str!("../../templates/card.html")),
     (
         "declaration.html",
         include_str!("../../templates/declaration.html"),
@@ -104,6 +117,10 @@ const TEMPLATES: [(&str, &str); 6] = [
     (
         "dashboard.html",
         include_str!("../../templates/dashboard.html"),
+    ),
+    (
+        "dashboard_checks.html",
+        include_str!("../../templates/dashboard_checks.html"),
     ),
 ];
 
@@ -150,13 +167,15 @@ pub fn read_trust_files(dir: &Path) -> Result<Vec<TrustFile>, GatewayError> {
 
 impl Pages {
     /// The pages over `store`, with the trust directory `trust_dir` and the site's
-    /// authority keys (`authorities[0]` signs trust bundles).
+    /// authority keys (`authorities[0]` signs trust bundles and check records).
     pub fn new(
         gw: Arc<Gateway>,
-        store: Arc<dyn PagesStore>,
+        store: Arc<dyn ChecksStore>,
         trust_dir: &Path,
         authorities: Vec<BundleSigner>,
         now_unix: i64,
+        checks_cfg: ChecksConfig,
+        metrics: Arc<tamga_pipeline::Metrics>,
     ) -> Result<Arc<Self>, GatewayError> {
         let trust_files = read_trust_files(trust_dir)?;
         let trust = TrustList::from_files(trust_files.clone())
@@ -173,7 +192,10 @@ impl Pages {
             .collect();
         Ok(Arc::new(Self {
             gw,
-            store,
+            store: store.clone(),
+            checks: store,
+            checks_cfg,
+            metrics,
             trust: Arc::new(trust),
             trust_loaded_at: now_unix,
             trust_files,
@@ -210,7 +232,7 @@ impl Pages {
                 r.headers_mut().insert(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
-                        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+                        "default-src 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
                     ),
                 );
                 r.headers_mut()
@@ -263,7 +285,7 @@ pub struct Request {
     pub query: Vec<(String, String)>,
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -546,9 +568,10 @@ async fn trust_bundle(State(p): State<Arc<Pages>>) -> Response {
         .into_response();
     };
     let now = tamga_pipeline::now_ms().div_euclid(1000);
+    let validity = i64::from(p.checks_cfg.bundle_validity_hours).saturating_mul(3600);
     let bundle = tamga_qr::bundle::Bundle {
         issued_at: now,
-        next_update: now + BUNDLE_VALIDITY_SECS,
+        next_update: now + validity,
         issuer_country: signer.country.clone(),
         files: p.trust_files.clone(),
         authorities: p.authorities.clone(),
@@ -578,16 +601,31 @@ async fn trust_bundle(State(p): State<Arc<Pages>>) -> Response {
     }
 }
 
+/// The API routes the pages serve (documented in the OpenAPI document with
+/// [`crate::ROUTES`]): the checks, authenticated by page tokens.
+pub const CHECK_ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/checks"),
+    ("post", "/v1/checks/offline"),
+    ("get", "/v1/checks/{id}"),
+];
+
 /// The pages' routes (merged with the API's by [`crate::serve`]).
 pub fn router(pages: Arc<Pages>) -> Router {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
-        .route("/check", get(check::page))
+        .route("/check", get(check::page).post(check::submit))
+        .route("/check/{id}", get(check::show))
+        .route("/static/check.js", get(check::script))
+        .route("/check-sw.js", get(check::service_worker))
+        .route("/v1/checks", axum::routing::post(checks::create))
+        .route("/v1/checks/offline", axum::routing::post(checks::upload))
+        .route("/v1/checks/{id}", get(checks::get_record))
         .route("/declarations/{id}", get(auditor::page))
         .route("/declarations/{id}/{file}", get(auditor::download))
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard.csv", get(dashboard::csv))
+        .route("/dashboard/checks.csv", get(dashboard_checks::csv))
         .route("/v1/trust-bundle", get(trust_bundle))
         .with_state(pages)
 }
