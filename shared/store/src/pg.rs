@@ -80,6 +80,8 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "0006_checks",
         sql: include_str!("../../../infra/postgres/migrations/0006_checks.sql"),
+    },
+    Migration {
         version: 7,
         name: "0007_audit_checkpoints",
         sql: include_str!("../../../infra/postgres/migrations/0007_audit_checkpoints.sql"),
