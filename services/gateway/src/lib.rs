@@ -42,7 +42,7 @@ use axum::Router;
 use tamga_bus::{Bus, MemoryBus};
 use tamga_pipeline::site::{connect_bus, start_site, SiteOptions};
 use tamga_pipeline::{Config, KeyOpener, Stage, StartError};
-use tamga_store::{ChecksStore, GatewayStore, PagesStore, Store, StoreConfig, StoreError};
+use tamga_store::{ChecksStore, GatewayStore, Store, StoreError};
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
