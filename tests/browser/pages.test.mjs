@@ -414,6 +414,8 @@ async function offlineReady(page) {
 }
 
 async function checkOffline(page, q) {
+  // The previous card goes first, so that the next assertions read the new one.
+  await page.evaluate(() => document.getElementById('card-slot').replaceChildren());
   await page.locator('#q').fill(q);
   await page.locator('form[action="/check"] button[type=submit]').click();
   const card = page.locator('.card[data-offline=true]');
@@ -511,4 +513,39 @@ test('dashboard: scans per checkpoint per day, repeated-scan alerts, forwarding 
     assert.ok(csv.trim().split('\r\n').length >= 2, `${table}: rows`);
   }
   await context.close();
+});
+
+test('offline verifier: no changed character of a good payload is ever green (the script itself, in Node)', async () => {
+  // The same file the page loads, run here: every character of a good payload changed in
+  // turn is red or amber — never green, never an exception other than a verdict.
+  const source = readFileSync(join(here, '../../services/gateway/static/check.js'), 'utf8');
+  new Function(source)();
+  const { openBundle, verifyQr, Refused } = globalThis.TamgaOffline;
+  const r = await fetch(`${env.url}/v1/trust-bundle`);
+  assert.equal(r.status, 200);
+  const now = Date.now() / 1000;
+  const bundle = await openBundle(new Uint8Array(await r.arrayBuffer()), now);
+  const good = await verifyQr(env.goodQr, bundle, now);
+  assert.equal(good.claims.decision, 'accepted');
+  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:';
+  let refused = 0;
+  for (let i = 5; i < env.goodQr.length; i++) {
+    const c = env.goodQr[i];
+    const other = alphabet[(alphabet.indexOf(c) + 1 + (i % 44)) % 45];
+    const changed = env.goodQr.slice(0, i) + other + env.goodQr.slice(i + 1);
+    try {
+      const v = await verifyQr(changed, bundle, now);
+      // Base45 has spare values: a change that decodes to the same bytes is the same code.
+      assert.equal(v.digest, good.digest, `position ${i}`);
+      assert.deepEqual(v.claims, good.claims, `position ${i}`);
+    } catch (e) {
+      assert.ok(e instanceof Refused, `position ${i}: ${e}`);
+      refused++;
+    }
+  }
+  assert.ok(refused > env.goodQr.length * 0.9, `${refused} refused`);
+  // Truncated, empty, wrong prefix, oversize: refused.
+  for (const bad of [env.goodQr.slice(0, -3), 'TMG1:', 'HC1:ABC', `TMG1:${'A'.repeat(7000)}`]) {
+    await assert.rejects(verifyQr(bad, bundle, now), (e) => e instanceof Refused);
+  }
 });

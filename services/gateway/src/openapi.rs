@@ -84,7 +84,7 @@ fn check_paths() -> Value {
                 "security": [ { "bearerAuth": [] } ],
                 "requestBody": {
                     "required": true,
-                    "content": { "application/x-ndjson": { "schema": { "type": "string" } } }
+                    "content": { "text/plain": { "schema": { "type": "string", "description": "One JSON object per line (the offline check log)." } } }
                 },
                 "responses": {
                     "200": { "description": "What was recorded.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Upload" } } } },

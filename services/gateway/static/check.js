@@ -491,7 +491,7 @@
       try {
         const r = await fetch('/v1/checks/offline', {
           method: 'POST', credentials: 'same-origin',
-          headers: { 'Content-Type': 'application/x-ndjson' }, body: lines.join('\n'),
+          headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: lines.join('\n'),
         });
         if (!r.ok) return;
         const done = await r.json();

@@ -167,7 +167,7 @@ impl Site {
             .call(
                 Request::post("/v1/checks/offline")
                     .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                    .header(header::CONTENT_TYPE, "application/x-ndjson")
+                    .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                     .body(Body::from(log.to_owned()))
                     .unwrap(),
             )

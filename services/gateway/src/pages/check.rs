@@ -710,7 +710,10 @@ fn where_from(p: &Pages, headers: &HeaderMap, form: &[(String, String)]) -> (Str
             .map(|(_, v)| v.into_owned())
             .filter(|v| !v.is_empty())
     };
-    let only = (p.checks_cfg.checkpoints.len() == 1).then(|| p.checks_cfg.checkpoints[0].clone());
+    let only = match p.checks_cfg.checkpoints.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
     let checkpoint = get("checkpoint")
         .or_else(|| remembered(CHECKPOINT_COOKIE))
         .or(only)
@@ -885,15 +888,12 @@ pub async fn show(
         None
     };
     let Some((check, outcome)) = stored else {
-        let mut r = p.page(
+        return p.page(
             &req,
             "check.html",
             StatusCode::NOT_FOUND,
             minijinja::context! { form => form, missing => true },
         );
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return r;
     };
     let card = p.card(
         req.lang,
