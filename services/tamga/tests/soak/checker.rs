@@ -297,7 +297,7 @@ pub fn check(entries: &[Entry], outs: &[Out], db: &Database) -> Findings {
     for e in entries {
         groups.entry(e.group.as_str()).or_default().push(e);
     }
-    for (group, members) in &groups {
+    for members in groups.values() {
         let first = members[0];
         let class = f
             .by_class
@@ -457,7 +457,6 @@ pub fn check(entries: &[Entry], outs: &[Out], db: &Database) -> Findings {
         } else {
             class.ok += 1;
         }
-        let _ = group;
     }
     // Outbound without inbound: results, or decisions, for ids never sent.
     let known: BTreeSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();

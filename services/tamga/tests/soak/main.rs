@@ -411,10 +411,32 @@ fn publish_order(entries: &[Entry], rng: &mut Rng) -> Vec<usize> {
     order
 }
 
+/// Removes the directories of earlier soaks whose process is gone (killed
+/// outright, it could not remove its own; its processes died with it).
+fn remove_stale_dirs() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("tamga-soak-")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn soak(plan: Plan) {
     let started = Instant::now();
+    remove_stale_dirs();
     let root = tempfile::Builder::new()
-        .prefix("tamga-soak-")
+        .prefix(&format!("tamga-soak-{}-", std::process::id()))
         .tempdir()
         .unwrap();
     // PostgreSQL runs as `postgres` when we are root: it must traverse this.
