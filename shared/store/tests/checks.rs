@@ -197,6 +197,8 @@ async fn checks_queries_on_postgres() {
         wait_timeout: Duration::from_secs(5),
         create_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(10),
+        migrate: true,
+        require_boundary: false,
     })
     .await
     .unwrap();

@@ -295,6 +295,8 @@ impl TestDb {
             wait_timeout: Duration::from_secs(10),
             create_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(20),
+            migrate: true,
+            require_boundary: false,
         }
     }
 }
