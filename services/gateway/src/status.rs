@@ -55,6 +55,9 @@ pub fn derive(events: &[AuditEvent]) -> Derived {
     sorted.sort_by_key(|e| (e.at_ms, step_rank(&e.stage)));
     let mut history: Vec<(String, i64)> = Vec::new();
     let has = |stage: &str| events.iter().any(|e| e.stage == stage);
+    // A checkpoint's check is the border's business, not a step of the broker's
+    // declaration (it is in the audit trail, and on the pages).
+    sorted.retain(|e| e.stage != tamga_check::STAGE);
     for e in &sorted {
         // The gateway's `submitted` and the pipeline's `received` are one step for a broker.
         let step = if e.stage == tamga_store::SUBMITTED {
@@ -90,7 +93,9 @@ pub fn derive(events: &[AuditEvent]) -> Derived {
 
 /// True when the pipeline wrote anything about this declaration (not only the gateway).
 pub fn pipeline_saw(events: &[AuditEvent]) -> bool {
-    events.iter().any(|e| e.stage != tamga_store::SUBMITTED)
+    events
+        .iter()
+        .any(|e| e.stage != tamga_store::SUBMITTED && e.stage != tamga_check::STAGE)
 }
 
 #[cfg(test)]
@@ -161,6 +166,19 @@ mod tests {
             "dead_lettered"
         );
         assert!(!pipeline_saw(&[ev("submitted", 1)]));
+        // Checks at the border are not the broker's steps.
+        let checked = [
+            ev("submitted", 1),
+            ev("received", 2),
+            ev("verified", 3),
+            ev("countersigned", 4),
+            ev("forwarded", 5),
+            ev("checked", 6),
+        ];
+        let d = derive(&checked);
+        assert_eq!(d.status, "forwarded");
+        assert!(d.history.iter().all(|h| h.0 != "checked"));
+        assert!(!pipeline_saw(&[ev("submitted", 1), ev("checked", 2)]));
         for s in STATUSES {
             assert!(!s.is_empty());
         }
