@@ -40,8 +40,8 @@
 
 mod callback;
 mod checkpoints;
-mod dashboard;
 mod checks;
+mod dashboard;
 mod error;
 mod gateway;
 mod hash;
