@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tamga_dsig::{CryptoError, SignError, Signer};
 use tamga_policy::{verify_document, verify_document_keeping, Policy, Reason, VerifyRequest};
-use tamga_receipt::{decide, decide_parsed, AuthorityKey, DecideError, Decision, Verdict};
+use tamga_receipt::{decide_from, AuthorityKey, DecideError, Decision, Source, Verdict};
 use tamga_trust::{CountryCode, TrustList};
 use tamga_xml::Parsed;
 
@@ -363,12 +363,6 @@ pub fn parse_route(routing_key: &str) -> Result<(CountryCode, CountryCode), Pois
     Ok((cc(from)?, cc(to)?))
 }
 
-/// The declaration as the decision gets it: bytes, or as verification parsed them.
-enum Source<'s, 'a> {
-    Bytes(&'s [u8]),
-    Parsed(&'s Parsed<'a>),
-}
-
 impl Engine {
     /// Stage 1: verify the submitted bytes for the route they came on.
     pub fn verify(
@@ -534,17 +528,14 @@ impl Engine {
             info: &authority.info,
         };
         let (at, limits) = (now_ms.div_euclid(1000), self.policy.parse_limits());
-        let decided = match document {
-            Source::Bytes(b) => decide(&v.verdict, b, &key, refused.as_ref(), at, limits),
-            Source::Parsed(p) => decide_parsed(&v.verdict, p, &key, refused.as_ref(), at, limits),
-        }
-        .map_err(|e| match e {
-            DecideError::Countersign(e) => signing_failure("countersigning", e),
-            DecideError::Receipt(tamga_receipt::ReceiptError::Sign(e)) => {
-                signing_failure("receipt", e)
-            }
-            other => EngineError::Poison(Poison(other.to_string())),
-        })?;
+        let decided = decide_from(&v.verdict, document, &key, refused.as_ref(), at, limits)
+            .map_err(|e| match e {
+                DecideError::Countersign(e) => signing_failure("countersigning", e),
+                DecideError::Receipt(tamga_receipt::ReceiptError::Sign(e)) => {
+                    signing_failure("receipt", e)
+                }
+                other => EngineError::Poison(Poison(other.to_string())),
+            })?;
         let content = decided.content;
         Ok(Decided {
             id: v.id.clone(),

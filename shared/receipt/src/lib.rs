@@ -172,32 +172,18 @@ pub fn decide(
     )
 }
 
-/// [`decide`] with the declaration as the verification that passed it parsed it
-/// (`tamga_policy::verify_document_keeping`): countersigning does not parse it again.
-pub fn decide_parsed(
-    verdict: &Verdict,
-    document: &Parsed<'_>,
-    authority: &AuthorityKey<'_>,
-    refused: Option<&Reason>,
-    at_unix: i64,
-    limits: ParseLimits,
-) -> Result<Decided, DecideError> {
-    decide_from(
-        verdict,
-        Source::Parsed(document),
-        authority,
-        refused,
-        at_unix,
-        limits,
-    )
-}
-
-enum Source<'s, 'a> {
+/// The declaration as [`decide_from`] gets it: its bytes, or as the verification that passed
+/// it parsed them (`tamga_policy::verify_document_keeping`), so countersigning does not
+/// parse it again.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Source<'s, 'a> {
     Bytes(&'s [u8]),
     Parsed(&'s Parsed<'a>),
 }
 
-fn decide_from(
+/// [`decide`] from either form of the declaration.
+pub fn decide_from(
     verdict: &Verdict,
     document: Source<'_, '_>,
     authority: &AuthorityKey<'_>,
