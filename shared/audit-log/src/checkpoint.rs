@@ -349,7 +349,12 @@ fn read_fields(doc: &Document) -> Result<Checkpoint, CheckpointError> {
             hash,
         });
     }
-    let covered: u64 = chains.iter().map(|c| c.seq.unsigned_abs()).sum();
+    // Checked: three chains near i64::MAX would wrap a plain sum, and a wrapped sum could
+    // be made to equal a stated TreeSize.
+    let covered = chains
+        .iter()
+        .try_fold(0u64, |acc, c| acc.checked_add(c.seq.unsigned_abs()))
+        .ok_or_else(|| not("the chain heads add up to more than 2^64 events".into()))?;
     if covered != tree_size {
         return Err(not(format!(
             "the chain heads add up to {covered} events, TreeSize says {tree_size}"

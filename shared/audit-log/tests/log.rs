@@ -507,3 +507,83 @@ fn checkpoint_rows_that_disagree_are_named() {
     assert_eq!(r.problems.len(), 6);
     assert!(r.checked.is_empty());
 }
+
+/// Regenerates the `checkpoint` fuzz target's seeds (`fuzz/seeds/checkpoint/`) and the
+/// certificate it pins (`fuzz/seeds/checkpoint-trust/authority.der`): signed checkpoints
+/// (ECDSA and RSA), a checkpoint file name, and a real inclusion proof in the target's
+/// layout. By hand: `cargo test -p tamga-audit-log --test log -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand when the checkpoint format changes"]
+fn write_fuzz_seeds() {
+    use std::fs;
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
+    let (seeds, trust) = (fuzz.join("checkpoint"), fuzz.join("checkpoint-trust"));
+    fs::create_dir_all(&seeds).unwrap();
+    fs::create_dir_all(&trust).unwrap();
+    let k = key();
+    fs::write(trust.join("authority.der"), &k.cert).unwrap();
+    let (_, rows) = history();
+    for (i, r) in rows.iter().enumerate() {
+        verify_checkpoint(&r.signed, std::slice::from_ref(&k.cert)).unwrap();
+        fs::write(seeds.join(format!("ecdsa-{i}.xml")), &r.signed).unwrap();
+    }
+    let cp = parse_checkpoint(&rows[0].signed).unwrap();
+    let rsa = cp.clone();
+    let rsa = Checkpoint {
+        authority: authority(&k.rsa_cert),
+        ..rsa
+    };
+    let signed = rsa.sign(&k.rsa, std::slice::from_ref(&k.rsa_cert)).unwrap();
+    fs::write(seeds.join("rsa.xml"), signed).unwrap();
+    fs::write(
+        seeds.join("file-name"),
+        tamga_audit_log::checkpoint::file_name(cp.tree_size),
+    )
+    .unwrap();
+    // [index u64 LE][size u64 LE][root][other root][leaf][audit path …]
+    let leaves: Vec<tamga_merkle::Hash> =
+        (0u8..13).map(|i| tamga_merkle::leaf_hash(&[i])).collect();
+    let root = tamga_merkle::root(&leaves);
+    let proof = tamga_merkle::inclusion_proof(&leaves, 6).unwrap();
+    tamga_merkle::verify_inclusion(&leaves[6], 6, 13, &proof, &root).unwrap();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&6u64.to_le_bytes());
+    bytes.extend_from_slice(&13u64.to_le_bytes());
+    bytes.extend_from_slice(&root);
+    bytes.extend_from_slice(&tamga_merkle::root(&leaves[..7]));
+    bytes.extend_from_slice(&leaves[6]);
+    for p in &proof {
+        bytes.extend_from_slice(p);
+    }
+    fs::write(seeds.join("inclusion-proof"), bytes).unwrap();
+}
+
+/// Found by reading, not yet by the fuzzer: chain heads whose sequence numbers add up past
+/// 2^64 must be refused, not wrapped into a TreeSize they do not cover.
+#[test]
+fn heads_that_overflow_the_tree_size_are_refused() {
+    let max = i64::MAX;
+    // 3 × (2^63 − 1) wraps to 2^63 − 3.
+    let wrapped = max.unsigned_abs().wrapping_mul(3);
+    let chains: String = ["a", "b", "c"]
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<Chain hash="{}" name="{c}" seq="{max}"/>"#,
+                "ab".repeat(32)
+            )
+        })
+        .collect();
+    let doc = format!(
+        r#"<Checkpoint xmlns="urn:tamga:checkpoint:1" Id="cp" version="1"><TreeSize>{wrapped}</TreeSize><RootHash>{}</RootHash><IssuedAt>2026-12-05T10:00:00Z</IssuedAt><Authority><Country>AZ</Country><Subject>CN=x</Subject><CertificateSha256>{}</CertificateSha256></Authority><Chains>{chains}</Chains></Checkpoint>"#,
+        "cd".repeat(32),
+        "ef".repeat(32)
+    );
+    let e = parse_checkpoint(doc.as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("2^64"), "{e}");
+    // The same shape with heads that add up is read.
+    let fine = doc
+        .replace(&format!("seq=\"{max}\""), "seq=\"2\"")
+        .replace(&format!("<TreeSize>{wrapped}<"), "<TreeSize>6<");
+    parse_checkpoint(fine.as_bytes()).unwrap();
+}
