@@ -15,7 +15,7 @@ DEB_PACKAGES := libxml2-dev libxml2-utils libclang-dev pkg-config xmlsec1 cmake 
   gostsum libengine-gost-openssl openssl
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: all deps deps-interop deps-deny services build demo test lint unit faults soak fuzz-build bench bench-pipeline flaky-check fuzz deps-fuzz clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard
+.PHONY: all deps deps-interop deps-deny services build demo test lint unit faults soak fuzz-build bench bench-pipeline flaky-check fuzz deps-fuzz clean interop-report deps-schemathesis schemathesis deps-curl deps-browser browser deps-promtool promtool-test bench-dashboard countersign-callgrind
 
 all: build
 
@@ -166,6 +166,11 @@ schemathesis: deps deps-schemathesis
 bench: deps
 	$(CARGO) bench -p tamga --bench verify
 	$(CARGO) bench -p tamga-gost --bench verify
+
+# The countersign benchmark's instruction counts beside its times: Tamga's countersign +
+# receipt against xmlsec1 making the same two signatures, under callgrind.
+countersign-callgrind: deps
+	infra/dev/countersign-callgrind.sh
 
 # The pipeline load generator against local RabbitMQ and PostgreSQL.
 bench-pipeline: deps services

@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         at_unix: 1_750_000_000,
         signature: &TlSignatureEngine::default(),
     });
-    assert!(accepted.is_err(), "nothing is pinned, nothing can be accepted");
+    assert!(
+        accepted.is_err(),
+        "nothing is pinned, nothing can be accepted"
+    );
     if let Ok(list) = parse_trusted_list(data) {
         // Pretend it was accepted, to exercise the mapping to anchors.
         let signer = CertSummary {

@@ -130,6 +130,10 @@ pub struct Gateway {
     /// Wakes long-polls of `/v1/notifications` and the callback deliverer when this
     /// process records notifications.
     notified: tokio::sync::Notify,
+    /// The statuses this process's notifier has seen recorded, per submission still in
+    /// flight (dropped once it settles): a pass inserts only what is new. Only a saving:
+    /// the insert ignores what another process recorded.
+    recorded: std::sync::Mutex<std::collections::HashMap<String, Vec<&'static str>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -161,6 +165,7 @@ impl Gateway {
             abort_after_confirm: options.abort_after_confirm,
             key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             notified: tokio::sync::Notify::new(),
+            recorded: std::sync::Mutex::default(),
         })
     }
 }

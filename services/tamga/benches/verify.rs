@@ -541,44 +541,9 @@ fn bench_countersign(
     let mut lines = Vec::new();
     let mut g = c.benchmark_group("countersign");
     g.throughput(Throughput::Bytes(fx.rsa_25k.bytes.len() as u64));
-    for (label, name, alg) in [
-        ("25KB ECDSA P-256 authority", "authority", "ecdsa-sha256"),
-        ("25KB RSA-2048 authority", "authority-rsa", "rsa-sha256"),
-    ] {
-        let key =
-            SigningKey::from_pkcs8_pem(&std::fs::read(keys.join(format!("{name}.key"))).unwrap())
-                .unwrap();
-        let mut certs = tamga_dsig::certificates_from_pem(
-            &std::fs::read(keys.join(format!("{name}.pem"))).unwrap(),
-        )
-        .unwrap();
-        certs.push(
-            std::fs::read(&fx.issuing_pem)
-                .map(|p| tamga_dsig::certificates_from_pem(&p).unwrap().remove(0))
-                .unwrap(),
-        );
-        let authority = tamga_receipt::Authority::from_certificate(&certs[0], COUNTRY).unwrap();
-        let options = tamga_dsig::SignOptions {
-            certificates: certs.clone(),
-            digest: tamga_dsig::DigestAlgorithm::Sha256,
-            xades: true,
-            signing_time: time::OffsetDateTime::from_unix_timestamp(fx.now).unwrap(),
-            limits: Default::default(),
-        };
-        let both = || {
-            let out =
-                tamga_dsig::countersign(black_box(&fx.rsa_25k.bytes), &key, &options).unwrap();
-            let content = tamga_receipt::ReceiptContent::for_report(
-                &report,
-                authority.clone(),
-                fx.now,
-                Some(&out),
-            )
-            .unwrap();
-            let receipt =
-                tamga_receipt::issue_receipt(&content, &key, certs.clone(), fx.now).unwrap();
-            (out, receipt)
-        };
+    for (label, name, alg) in COUNTERSIGN_CASES {
+        let cs = Countersigner::new(fx, name);
+        let both = || cs.both(fx, &report);
         let once = || both().1;
         g.bench_function(BenchmarkId::new("tamga", label), |b| b.iter(&once));
         let tamga = bench_mode.then(|| {
@@ -610,55 +575,12 @@ fn bench_countersign(
             (true, true) => (50, 350),
             (true, false) => (100, 1100),
         };
-        let key_arg = format!(
-            "{},{}",
-            keys.join(format!("{name}.key")).display(),
-            keys.join(format!("{name}.pem")).display()
-        );
-        let (cs_template, cs_id) = countersignature_template(&countersigned);
-        let cs_path = keys.join(format!("{name}-countersignature-template.xml"));
-        std::fs::write(&cs_path, &cs_template).unwrap();
-        let receipt_path = keys.join(format!("{name}-receipt-template.xml"));
-        std::fs::write(&receipt_path, blank_signature_values(&receipt)).unwrap();
-        let cs_args = [
-            "--id-attr:Id".to_string(),
-            "http://www.w3.org/2000/09/xmldsig#:Signature".into(),
-            "--id-attr:Id".into(),
-            "http://www.w3.org/2000/09/xmldsig#:SignatureValue".into(),
-            "--id-attr:Id".into(),
-            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties".into(),
-            "--node-id".into(),
-            cs_id,
-        ];
-        // Fair only if xmlsec1 does the same work: its counter-signature must carry the
-        // digests Tamga's does (the signature values differ: ECDSA is randomised).
-        let signed_by_xmlsec = keys.join(format!("{name}-countersignature-xmlsec1.xml"));
-        let status = Command::new("xmlsec1")
-            .arg("--sign")
-            .arg("--privkey-pem")
-            .arg(&key_arg)
-            .args(&cs_args)
-            .arg("--output")
-            .arg(&signed_by_xmlsec)
-            .arg(&cs_path)
-            .stderr(Stdio::null())
-            .status()
-            .expect("running xmlsec1");
-        assert!(
-            status.success(),
-            "xmlsec1 refused the counter-signature template"
-        );
-        let digests = |xml: &str| -> Vec<String> {
-            xml.split("<ds:DigestValue>")
-                .skip(1)
-                .map(|d| d[..d.find('<').unwrap()].to_string())
-                .collect()
-        };
-        assert_eq!(
-            digests(&std::fs::read_to_string(&signed_by_xmlsec).unwrap()),
-            digests(std::str::from_utf8(&countersigned).unwrap()),
-            "xmlsec1's counter-signature digests differ from Tamga's: not the same work"
-        );
+        let Xmlsec1Reference {
+            key_arg,
+            cs_path,
+            cs_args,
+            receipt_path,
+        } = xmlsec1_reference(&keys, name, &countersigned, &receipt);
         let cs_doc = xmlsec1_sign_per_doc(&key_arg, &cs_path, &cs_args, small, large);
         let receipt_doc = xmlsec1_sign_per_doc(&key_arg, &receipt_path, &[], small, large);
         let pair = cs_doc + receipt_doc;
@@ -710,6 +632,199 @@ fn bench_countersign(
     }
     g.finish();
     lines
+}
+
+/// The countersign benchmark's authorities: (label, key file stem, xmlsec1 algorithm).
+const COUNTERSIGN_CASES: [(&str, &str, &str); 2] = [
+    ("25KB ECDSA P-256 authority", "authority", "ecdsa-sha256"),
+    ("25KB RSA-2048 authority", "authority-rsa", "rsa-sha256"),
+];
+
+/// One authority counter-signing the 25 KB declaration and issuing its receipt, as the
+/// pipeline does (both signatures made and self-checked).
+struct Countersigner {
+    key: SigningKey,
+    certs: Vec<Vec<u8>>,
+    authority: tamga_receipt::Authority,
+    options: tamga_dsig::SignOptions,
+}
+
+impl Countersigner {
+    fn new(fx: &Fixture, name: &str) -> Self {
+        let keys = fx.root_pem.parent().unwrap();
+        let key =
+            SigningKey::from_pkcs8_pem(&std::fs::read(keys.join(format!("{name}.key"))).unwrap())
+                .unwrap();
+        let mut certs = tamga_dsig::certificates_from_pem(
+            &std::fs::read(keys.join(format!("{name}.pem"))).unwrap(),
+        )
+        .unwrap();
+        certs.push(
+            std::fs::read(&fx.issuing_pem)
+                .map(|p| tamga_dsig::certificates_from_pem(&p).unwrap().remove(0))
+                .unwrap(),
+        );
+        let authority = tamga_receipt::Authority::from_certificate(&certs[0], COUNTRY).unwrap();
+        let options = tamga_dsig::SignOptions {
+            certificates: certs.clone(),
+            digest: tamga_dsig::DigestAlgorithm::Sha256,
+            xades: true,
+            signing_time: time::OffsetDateTime::from_unix_timestamp(fx.now).unwrap(),
+            limits: Default::default(),
+        };
+        Self {
+            key,
+            certs,
+            authority,
+            options,
+        }
+    }
+
+    /// (counter-signed declaration, signed receipt).
+    fn both(&self, fx: &Fixture, report: &tamga_policy::Report) -> (Vec<u8>, Vec<u8>) {
+        let out = tamga_dsig::countersign(black_box(&fx.rsa_25k.bytes), &self.key, &self.options)
+            .unwrap();
+        let content = tamga_receipt::ReceiptContent::for_report(
+            report,
+            self.authority.clone(),
+            fx.now,
+            Some(&out),
+        )
+        .unwrap();
+        let receipt =
+            tamga_receipt::issue_receipt(&content, &self.key, self.certs.clone(), fx.now).unwrap();
+        (out, receipt)
+    }
+}
+
+/// What `xmlsec1 --sign` needs to make the same two signatures Tamga made.
+struct Xmlsec1Reference {
+    /// `--privkey-pem KEY,CERT`.
+    key_arg: String,
+    /// Tamga's counter-signed declaration with the counter-signature's values emptied.
+    cs_path: PathBuf,
+    /// The id attributes and `--node-id` that point xmlsec1 at the counter-signature.
+    cs_args: Vec<String>,
+    /// Tamga's receipt with its signature's values emptied.
+    receipt_path: PathBuf,
+}
+
+/// Writes the templates into `dir` (where the authority's key files are) and checks the
+/// fairness condition: xmlsec1's counter-signature carries the digests Tamga's does.
+fn xmlsec1_reference(
+    dir: &Path,
+    name: &str,
+    countersigned: &[u8],
+    receipt: &[u8],
+) -> Xmlsec1Reference {
+    let key_arg = format!(
+        "{},{}",
+        dir.join(format!("{name}.key")).display(),
+        dir.join(format!("{name}.pem")).display()
+    );
+    let (cs_template, cs_id) = countersignature_template(countersigned);
+    let cs_path = dir.join(format!("{name}-countersignature-template.xml"));
+    std::fs::write(&cs_path, &cs_template).unwrap();
+    let receipt_path = dir.join(format!("{name}-receipt-template.xml"));
+    std::fs::write(&receipt_path, blank_signature_values(receipt)).unwrap();
+    let cs_args = vec![
+        "--id-attr:Id".to_string(),
+        "http://www.w3.org/2000/09/xmldsig#:Signature".into(),
+        "--id-attr:Id".into(),
+        "http://www.w3.org/2000/09/xmldsig#:SignatureValue".into(),
+        "--id-attr:Id".into(),
+        "http://uri.etsi.org/01903/v1.3.2#:SignedProperties".into(),
+        "--node-id".into(),
+        cs_id,
+    ];
+    // Fair only if xmlsec1 does the same work: its counter-signature must carry the
+    // digests Tamga's does (the signature values differ: ECDSA is randomised).
+    let signed_by_xmlsec = dir.join(format!("{name}-countersignature-xmlsec1.xml"));
+    let status = Command::new("xmlsec1")
+        .arg("--sign")
+        .arg("--privkey-pem")
+        .arg(&key_arg)
+        .args(&cs_args)
+        .arg("--output")
+        .arg(&signed_by_xmlsec)
+        .arg(&cs_path)
+        .stderr(Stdio::null())
+        .status()
+        .expect("running xmlsec1");
+    assert!(
+        status.success(),
+        "xmlsec1 refused the counter-signature template"
+    );
+    let digests = |xml: &str| -> Vec<String> {
+        xml.split("<ds:DigestValue>")
+            .skip(1)
+            .map(|d| d[..d.find('<').unwrap()].to_string())
+            .collect()
+    };
+    assert_eq!(
+        digests(&std::fs::read_to_string(&signed_by_xmlsec).unwrap()),
+        digests(std::str::from_utf8(countersigned).unwrap()),
+        "xmlsec1's counter-signature digests differ from Tamga's: not the same work"
+    );
+    Xmlsec1Reference {
+        key_arg,
+        cs_path,
+        cs_args,
+        receipt_path,
+    }
+}
+
+/// `TAMGA_BENCH_PROFILE="countersign ECDSA"` (or `"countersign RSA"`): Tamga's
+/// countersign + receipt `iterations` times inside `countersign_profile_loop` (for
+/// callgrind's `--toggle-collect`), after writing xmlsec1's inputs for the same two
+/// signatures into `TAMGA_BENCH_XMLSEC1_DIR` when it is set: `countersign.xml`,
+/// `receipt.xml`, the key files, and `args` (the `--privkey-pem` value, then the
+/// counter-signature's extra arguments, one a line). `infra/dev/countersign-callgrind.sh`
+/// runs both under callgrind.
+fn countersign_profile(fx: &Fixture, which: &str, iterations: usize) {
+    let (_, name, _) = COUNTERSIGN_CASES
+        .into_iter()
+        .find(|(label, _, _)| label.contains(which))
+        .unwrap_or_else(|| panic!("countersign {which:?}: say ECDSA or RSA"));
+    let report = fx.verify(&fx.rsa_25k.bytes);
+    let cs = Countersigner::new(fx, name);
+    if let Some(out) = std::env::var_os("TAMGA_BENCH_XMLSEC1_DIR") {
+        let out = PathBuf::from(out);
+        std::fs::create_dir_all(&out).unwrap();
+        let keys = fx.root_pem.parent().unwrap();
+        let (countersigned, receipt) = cs.both(fx, &report);
+        let r = xmlsec1_reference(keys, name, &countersigned, &receipt);
+        for ext in ["key", "pem"] {
+            std::fs::copy(
+                keys.join(format!("{name}.{ext}")),
+                out.join(format!("authority.{ext}")),
+            )
+            .unwrap();
+        }
+        std::fs::copy(&r.cs_path, out.join("countersign.xml")).unwrap();
+        std::fs::copy(&r.receipt_path, out.join("receipt.xml")).unwrap();
+        let key_arg = format!(
+            "{},{}",
+            out.join("authority.key").display(),
+            out.join("authority.pem").display()
+        );
+        let mut args = vec![key_arg];
+        args.extend(r.cs_args);
+        std::fs::write(out.join("args"), args.join("\n") + "\n").unwrap();
+    }
+    countersign_profile_loop(fx, &cs, &report, iterations);
+}
+
+#[inline(never)]
+fn countersign_profile_loop(
+    fx: &Fixture,
+    cs: &Countersigner,
+    report: &tamga_policy::Report,
+    iterations: usize,
+) {
+    for _ in 0..iterations {
+        black_box(cs.both(fx, report));
+    }
 }
 
 /// Tamga's counter-signed output as an xmlsec1 template: the counter-signature's values
@@ -1123,6 +1238,14 @@ fn main() {
     let quick = std::env::var_os("TAMGA_BENCH_QUICK").is_some();
     let fx = Fixture::new();
     if let Ok(label) = std::env::var("TAMGA_BENCH_PROFILE") {
+        if let Some(which) = label.strip_prefix("countersign ") {
+            let iterations = std::env::var("TAMGA_BENCH_PROFILE_ITERS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(20);
+            countersign_profile(&fx, which, iterations);
+            return;
+        }
         let doc = fx
             .all_docs()
             .into_iter()

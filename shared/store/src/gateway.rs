@@ -135,6 +135,27 @@ pub trait GatewayStore: Store + crate::CallbackStore {
         at_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// The events of every declaration in `ids`, each declaration's oldest first (as
+    /// [`GatewayStore::declaration_events`] orders them), in one round trip where the
+    /// backend can: the notifier reads hundreds of declarations a pass.
+    async fn declarations_events(&self, ids: &[&str]) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.declaration_events(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// [`GatewayStore::notify`] for many (broker, id, status, at) at once, recorded in the
+    /// given order; returns how many were recorded now (the others were already).
+    async fn notify_all(&self, rows: &[(&str, &str, &str, i64)]) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for (broker, id, status, at_ms) in rows {
+            n += usize::from(self.notify(broker, id, status, *at_ms).await?);
+        }
+        Ok(n)
+    }
+
     /// `broker`'s notifications with `seq > after`, oldest first, at most `limit`.
     async fn notifications(
         &self,
@@ -150,6 +171,10 @@ pub trait GatewayStore: Store + crate::CallbackStore {
 
 const NOTIFY: &str = "INSERT INTO gateway_notifications (broker, id, status, at_ms) \
      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
+const NOTIFY_ALL_PG: &str = "INSERT INTO gateway_notifications (broker, id, status, at_ms) \
+     SELECT b, i, s, a FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) \
+     WITH ORDINALITY AS t(b, i, s, a, n) ORDER BY n ON CONFLICT DO NOTHING";
 
 const NOTIFICATIONS: &str = "SELECT seq, broker, id, status, at_ms FROM gateway_notifications \
      WHERE broker = $1 AND seq > $2 ORDER BY seq LIMIT $3";
@@ -422,6 +447,51 @@ impl GatewayStore for PgStore {
                 .await
                 .map_err(pg)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn declarations_events(&self, ids: &[&str]) -> Result<Vec<AuditEvent>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.within("declarations_events", async {
+            let pg = |e: tokio_postgres::Error| from_pg("declarations_events", &e);
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {} FROM audit_events WHERE declaration_id = ANY($1) \
+                     ORDER BY declaration_id, at_ms, chain, seq",
+                    crate::pg::EVENT_COLUMNS
+                ))
+                .await
+                .map_err(pg)?;
+            let rows = client.query(&stmt, &[&ids]).await.map_err(pg)?;
+            rows.iter()
+                .map(|row| crate::pg::stored_event(row).map(|e| e.event))
+                .collect::<Result<_, tokio_postgres::Error>>()
+                .map_err(pg)
+        })
+        .await
+    }
+
+    async fn notify_all(&self, rows: &[(&str, &str, &str, i64)]) -> Result<usize, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let brokers: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        let ids: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        let statuses: Vec<&str> = rows.iter().map(|r| r.2).collect();
+        let at: Vec<i64> = rows.iter().map(|r| r.3).collect();
+        self.within("notify_all", async {
+            let pg = |e: tokio_postgres::Error| from_pg("notify_all", &e);
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(NOTIFY_ALL_PG).await.map_err(pg)?;
+            let n = client
+                .execute(&stmt, &[&brokers, &ids, &statuses, &at])
+                .await
+                .map_err(pg)?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
         .await
     }

@@ -199,11 +199,7 @@ async fn commit(pool: &Pool, batch: &[Job]) -> Result<Vec<Recorded>, StoreError>
         let ids: Vec<&str> = present.iter().map(|&i| batch[i].claim.0.as_str()).collect();
         let stages: Vec<&str> = present.iter().map(|&i| batch[i].claim.1.as_str()).collect();
         let select = tx
-            .prepare_cached(
-                "SELECT declaration_id, stage, result FROM stage_results \
-                 WHERE (declaration_id, stage) IN \
-                 (SELECT * FROM unnest($1::text[], $2::text[]))",
-            )
+            .prepare_cached(crate::pg::RESULTS_BY_KEY)
             .await
             .map_err(pg)?;
         for row in tx.query(&select, &[&ids, &stages]).await.map_err(pg)? {

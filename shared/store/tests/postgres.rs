@@ -834,3 +834,114 @@ async fn databases_migrate_in_parallel() {
         connect_postgres(&db.worker_config()).await.unwrap();
     }
 }
+
+/// The gateway notifier's batched reads and writes: every declaration's events in one
+/// query, grouped in the order one declaration's query gives; every status in one insert,
+/// in order, each (id, status) once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_notifier_statements() {
+    use tamga_store::GatewayStore;
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    for (id, stages) in [
+        (
+            "d1",
+            &[stage::RECEIVED, stage::VERIFIED, stage::COUNTERSIGNED][..],
+        ),
+        ("d2", &[stage::RECEIVED][..]),
+    ] {
+        for s in stages {
+            store
+                .append(&format!("w-{id}"), &event(id, s))
+                .await
+                .unwrap();
+        }
+    }
+    let all = store
+        .declarations_events(&["d1", "d2", "none"])
+        .await
+        .unwrap();
+    for id in ["d1", "d2"] {
+        let batched: Vec<_> = all.iter().filter(|e| e.declaration_id == id).collect();
+        let one = store.declaration_events(id).await.unwrap();
+        assert_eq!(batched, one.iter().collect::<Vec<_>>(), "{id}");
+    }
+    assert_eq!(all.len(), 4);
+    assert!(store.declarations_events(&[]).await.unwrap().is_empty());
+
+    let rows = [
+        ("b", "d1", "received", 1),
+        ("b", "d1", "verified", 2),
+        ("b", "d2", "received", 3),
+        ("b", "d1", "received", 1),
+    ];
+    assert_eq!(store.notify_all(&rows).await.unwrap(), 3);
+    assert_eq!(store.notify_all(&rows[..2]).await.unwrap(), 0);
+    assert_eq!(store.notify_all(&[]).await.unwrap(), 0);
+    let feed: Vec<(String, String)> = store
+        .notifications("b", 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.id, n.status))
+        .collect();
+    assert_eq!(
+        feed,
+        [
+            ("d1".to_owned(), "received".to_owned()),
+            ("d1".into(), "verified".into()),
+            ("d2".into(), "received".into())
+        ]
+    );
+}
+
+/// The claims' look-up of stage results is one primary-key probe per key, in the order
+/// asked, whatever the table's statistics: planned over arrays it had become a hash join
+/// over every row on a table not yet analysed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_result_lookups_probe_the_key() {
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    let admin = admin(&db.name).await;
+    // A table that has grown since it was last analysed (never, here).
+    admin
+        .batch_execute(
+            "INSERT INTO stage_results (declaration_id, stage, result) \
+             SELECT 'bulk-' || i, 'decide', '\\x00' FROM generate_series(1, 20000) AS i",
+        )
+        .await
+        .unwrap();
+    for i in [7, 299] {
+        store
+            .record(
+                "w",
+                &format!("id-{i}"),
+                "decide",
+                format!("r-{i}").as_bytes(),
+                &event(&format!("id-{i}"), stage::COUNTERSIGNED),
+            )
+            .await
+            .unwrap();
+    }
+    let got = store
+        .stage_results(&[("id-7", "decide"), ("nope", "decide"), ("id-299", "decide")])
+        .await
+        .unwrap();
+    assert_eq!(got, [Some(b"r-7".to_vec()), None, Some(b"r-299".to_vec())]);
+    // The plan PostgreSQL settles on after its first custom plans: generic, a key probe.
+    admin
+        .batch_execute(
+            "SET plan_cache_mode = force_generic_plan; PREPARE q(text, text) AS \
+             SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
+        )
+        .await
+        .unwrap();
+    let plan: Vec<String> = admin
+        .query("EXPLAIN EXECUTE q('id-7', 'decide')", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plan.iter().any(|l| l.contains("Index Scan")), "{plan:#?}");
+}
