@@ -20,7 +20,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 instructions() { # callgrind output file -> total instructions collected
-  { sed -n "s/^summary: *\([0-9]*\).*/\1/p" "$1"; sed -n "s/^totals: *\([0-9]*\).*/\1/p" "$1"; } | head -1
+  awk '/^(summary|totals):/ { print $2; exit }' "$1"
 }
 
 printf '%-9s %22s %22s %22s %8s\n' authority "tamga (instr/decl)" "xmlsec1 countersig" "xmlsec1 receipt" ratio

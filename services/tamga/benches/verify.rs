@@ -840,35 +840,58 @@ fn countersignature_template(countersigned: &[u8]) -> (String, String) {
     (format!("{}{}{}", &text[..start], blanked, &text[end..]), id)
 }
 
-/// Empties every `ds:DigestValue` and `ds:SignatureValue` and turns `ds:X509Data` into
-/// an empty element: an xmlsec1 signing template of what Tamga signed.
+/// Empties the `ds:DigestValue`s of every `ds:SignedInfo` (not those of the XAdES
+/// certificate digests, which are signed content) and every `ds:SignatureValue`, and
+/// turns `ds:X509Data` into an empty element: an xmlsec1 signing template of what Tamga
+/// signed.
 fn blank_signature_values(xml: &[u8]) -> String {
-    let mut s = String::from_utf8(xml.to_vec()).unwrap();
-    for (open, close, replacement) in [
-        ("<ds:DigestValue", "</ds:DigestValue>", None),
-        ("<ds:SignatureValue", "</ds:SignatureValue>", None),
-        ("<ds:X509Data>", "</ds:X509Data>", Some("<ds:X509Data/>")),
-    ] {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s.as_str();
-        while let Some(a) = rest.find(open) {
-            let b = rest[a..].find(close).unwrap() + a;
-            match replacement {
-                Some(r) => out.push_str(&format!("{}{r}", &rest[..a])),
-                None => {
-                    let tag_end = rest[a..].find('>').unwrap() + a + 1;
-                    out.push_str(&rest[..tag_end]);
-                }
+    let text = String::from_utf8(xml.to_vec()).unwrap();
+    // The DigestValues, within each SignedInfo only.
+    let mut s = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(a) = rest.find("<ds:SignedInfo") {
+        let b = rest[a..].find("</ds:SignedInfo>").unwrap() + a;
+        s.push_str(&rest[..a]);
+        s.push_str(&blank_elements(
+            &rest[a..b],
+            "<ds:DigestValue",
+            "</ds:DigestValue>",
+            None,
+        ));
+        rest = &rest[b..];
+    }
+    s.push_str(rest);
+    let s = blank_elements(&s, "<ds:SignatureValue", "</ds:SignatureValue>", None);
+    blank_elements(
+        &s,
+        "<ds:X509Data>",
+        "</ds:X509Data>",
+        Some("<ds:X509Data/>"),
+    )
+}
+
+/// Empties every `open`…`close` element of `s` (keeping its start tag), or replaces it
+/// with `replacement`.
+fn blank_elements(s: &str, open: &str, close: &str, replacement: Option<&str>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(a) = rest.find(open) {
+        let b = rest[a..].find(close).unwrap() + a;
+        match replacement {
+            Some(r) => {
+                out.push_str(&rest[..a]);
+                out.push_str(r);
             }
-            if replacement.is_none() {
+            None => {
+                let tag_end = rest[a..].find('>').unwrap() + a + 1;
+                out.push_str(&rest[..tag_end]);
                 out.push_str(close);
             }
-            rest = &rest[b + close.len()..];
         }
-        out.push_str(rest);
-        s = out;
+        rest = &rest[b + close.len()..];
     }
-    s
+    out.push_str(rest);
+    out
 }
 
 /// Per-document time of `xmlsec1 --sign` on `template` (`large` minus `small` repeats).
