@@ -15,7 +15,7 @@ use tamga_audit_log::{parse_checkpoint, verify_checkpoint};
 use tamga_merkle::{verify_consistency, verify_inclusion, CompactTree, Hash};
 
 /// The seed checkpoints' authority (`seeds/checkpoint-trust/authority.der`, written with
-/// the seeds by `cargo test -p tamga-audit-log --test log -- --ignored write_fuzz_seeds`);
+/// the seeds by `TAMGA_WRITE_FUZZ_SEEDS=1 cargo test -p tamga-audit-log --test log fuzz_seeds`);
 /// read at start-up rather than included, so the target builds before its seeds exist.
 fn pinned() -> &'static [Vec<u8>] {
     static PINNED: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
