@@ -282,6 +282,9 @@ impl Gateway {
             }
             tracing::info!(id, broker = %owner.broker, origin, destination, "submitted");
         }
+        // Followed by this process's notifier (a replay too: the process that published
+        // it may have stopped before it settled).
+        self.follow(submission);
         let location = format!("/v1/declarations/{id}");
         let mut response = json_response(
             StatusCode::ACCEPTED,
@@ -775,8 +778,22 @@ pub fn statuses_passed(events: &[AuditEvent]) -> Vec<(&'static str, i64)> {
 }
 
 impl Gateway {
-    /// One pass of the notifier: records the status changes of every submission not yet
-    /// settled. Returns how many notifications were recorded now.
+    /// Follows `s` in the notifier from now on (published by this process).
+    fn follow(&self, s: Submission) {
+        self.watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .follow(s);
+    }
+
+    /// How many submissions the notifier follows now.
+    pub fn followed(&self) -> usize {
+        self.watch.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// One pass of the notifier: records the status changes of the submissions it follows
+    /// (those this process published, and those a sweep of the table found unsettled: see
+    /// `watch.rs`). Returns how many notifications were recorded now.
     ///
     /// A fixed number of round trips per pass, whatever the number of submissions in
     /// flight: their events in one query, the same-bytes look-ups in one, every status in
@@ -784,16 +801,50 @@ impl Gateway {
     /// for each submission until it settled, had cost PostgreSQL more CPU than the
     /// pipeline's own writes under load.) The statuses are those `effective` gives.
     pub async fn notify_pending(&self) -> std::result::Result<usize, StoreError> {
-        let pending = self.store.unsettled_submissions(500).await?;
+        let due = self
+            .watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sweep_due(Instant::now());
+        if let Some(floor) = due {
+            let (started, started_ms) = (Instant::now(), tamga_pipeline::now_ms());
+            const PAGE: usize = 500;
+            let mut found: Vec<Submission> = Vec::new();
+            let mut after = (floor, String::new());
+            loop {
+                let page = self
+                    .store
+                    .unsettled_after((after.0, &after.1), PAGE)
+                    .await?;
+                let full = page.len() == PAGE;
+                if let Some(last) = page.last() {
+                    after = (last.created_at_ms, last.id.clone());
+                }
+                found.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            self.watch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .swept(started, started_ms, floor, found);
+        }
+        let pending = self
+            .watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .batch(crate::watch::PER_PASS);
         if pending.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<&str> = pending.iter().map(|s| s.id.as_str()).collect();
+        let ids: Vec<&str> = pending.iter().map(|f| f.submission.id.as_str()).collect();
         let mut events = by_declaration(self.store.declarations_events(&ids).await?);
         // The pipeline's rule, as `effective` applies it: a submission whose own id the
         // pipeline has not seen may be the same bytes as a declaration it has.
         let unseen: Vec<&Submission> = pending
             .iter()
+            .map(|f| &f.submission)
             .filter(|s| !pipeline_saw(events.get(&s.id).map_or(&[], Vec::as_slice)))
             .collect();
         if !unseen.is_empty() {
@@ -825,26 +876,27 @@ impl Gateway {
             }
         }
         let mut rows: Vec<(&str, &str, &str, i64)> = Vec::new();
-        let mut seen: std::collections::HashMap<String, Vec<&'static str>> =
-            std::collections::HashMap::with_capacity(pending.len());
-        {
-            let before = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
-            for s in &pending {
-                let passed = statuses_passed(events.get(&s.id).map_or(&[], Vec::as_slice));
-                let known = before.get(&s.id).map_or(&[][..], Vec::as_slice);
-                rows.extend(
-                    passed
-                        .iter()
-                        .filter(|(status, _)| !known.contains(status))
-                        .map(|&(status, at)| (s.broker.as_str(), s.id.as_str(), status, at)),
-                );
-                seen.insert(s.id.clone(), passed.into_iter().map(|(st, _)| st).collect());
-            }
+        let mut passed_all: Vec<Vec<&'static str>> = Vec::with_capacity(pending.len());
+        for f in &pending {
+            let s = &f.submission;
+            let passed = statuses_passed(events.get(&s.id).map_or(&[], Vec::as_slice));
+            rows.extend(
+                passed
+                    .iter()
+                    .filter(|(status, _)| !f.recorded.contains(status))
+                    .map(|&(status, at)| (s.broker.as_str(), s.id.as_str(), status, at)),
+            );
+            passed_all.push(passed.into_iter().map(|(st, _)| st).collect());
         }
         let recorded = self.store.notify_all(&rows).await?;
-        // Recorded (now or before, by whichever process): remembered for the next pass,
-        // for the submissions still in flight only.
-        *self.recorded.lock().unwrap_or_else(|p| p.into_inner()) = seen;
+        // Recorded (now or before, by whichever process): remembered for the next pass;
+        // settled ones are followed no more.
+        {
+            let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+            for (f, passed) in pending.iter().zip(passed_all) {
+                watch.passed(&f.submission, passed);
+            }
+        }
         if recorded > 0 {
             self.notified.notify_waiters();
         }

@@ -32,6 +32,7 @@ pub mod rate;
 pub mod status;
 pub mod tls;
 pub mod token;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,10 +131,9 @@ pub struct Gateway {
     /// Wakes long-polls of `/v1/notifications` and the callback deliverer when this
     /// process records notifications.
     notified: tokio::sync::Notify,
-    /// The statuses this process's notifier has seen recorded, per submission still in
-    /// flight (dropped once it settles): a pass inserts only what is new. Only a saving:
-    /// the insert ignores what another process recorded.
-    recorded: std::sync::Mutex<std::collections::HashMap<String, Vec<&'static str>>>,
+    /// The submissions the notifier follows (see `watch.rs`): those this process
+    /// published, and those its sweeps of the table found unsettled.
+    watch: std::sync::Mutex<watch::Watch>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -165,7 +165,7 @@ impl Gateway {
             abort_after_confirm: options.abort_after_confirm,
             key_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             notified: tokio::sync::Notify::new(),
-            recorded: std::sync::Mutex::default(),
+            watch: std::sync::Mutex::default(),
         })
     }
 }

@@ -180,6 +180,16 @@ async fn embedded() -> Env {
 }
 
 async fn real() -> Env {
+    real_with(0).await
+}
+
+/// As `tamga serve` and `tamga-gateway` run it: claims and markers through the group
+/// committer (`[database] group_commit`).
+async fn real_group_commit() -> Env {
+    real_with(16).await
+}
+
+async fn real_with(group_commit: usize) -> Env {
     let vhost = unique("tamga-gateway");
     rabbitmqctl(&["add_vhost", &vhost]);
     rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
@@ -206,7 +216,8 @@ async fn real() -> Env {
         ..StoreConfig::new(format!("postgres://postgres@127.0.0.1:5432/{db}"))
     })
     .await
-    .unwrap();
+    .unwrap()
+    .with_group_commit(group_commit);
     let (v, d) = (vhost.clone(), db.clone());
     finish(
         Arc::new(store),
@@ -876,6 +887,40 @@ async fn crash_between_confirm_and_answer(env: Env) {
     env.stop().await;
 }
 
+/// What no live process follows is found by a sweep: a submission made through a
+/// gateway whose notifier never runs (a process that stopped) is notified by the next
+/// process's first pass, a full sweep; once settled it is followed no more.
+async fn notifier_sweeps_what_nobody_follows(env: Env) {
+    let token = env.token("kz-broker", None).await;
+    let stopped = Gateway::new(env.store.clone(), env.bus.clone(), settings());
+    let r = send(
+        &router(stopped.clone()),
+        submission(&token, "swept-1", ("KZ", "AZ"), signed("KZ", "AZ", 40)),
+    )
+    .await;
+    assert_eq!(r.0, StatusCode::ACCEPTED);
+    let id = json(&r.2)["id"].as_str().unwrap().to_owned();
+    assert_eq!(stopped.followed(), 1);
+    env.wait_for(&token, &id, &["forwarded"]).await;
+    // A process started now: its first pass sweeps the whole table.
+    let next = Gateway::new(env.store.clone(), env.bus.clone(), settings());
+    next.notify_pending().await.unwrap();
+    let (_, _, body) = env.get(&token, "/v1/notifications?after=0").await;
+    let statuses: Vec<String> = json(&body)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["id"] == id.as_str())
+        .map(|n| n["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["received", "verified", "countersigned", "forwarded"]
+    );
+    assert_eq!(next.followed(), 0, "settled: followed no more");
+    env.stop().await;
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod embedded_default {
@@ -894,6 +939,14 @@ macro_rules! on_both {
                 }
             )*
         }
+        mod rabbitmq_postgres_group_commit {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::real_group_commit().await).await;
+                }
+            )*
+        }
     };
 }
 
@@ -904,4 +957,5 @@ on_both!(
     limits,
     no_confirm_is_503,
     crash_between_confirm_and_answer,
+    notifier_sweeps_what_nobody_follows,
 );

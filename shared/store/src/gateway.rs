@@ -165,8 +165,19 @@ pub trait GatewayStore: Store + crate::CallbackStore {
     ) -> Result<Vec<Notification>, StoreError>;
 
     /// Published submissions not yet notified in a final status (`rejected`, `forwarded`,
-    /// `dead_lettered`), oldest first, at most `limit`.
-    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
+    /// `dead_lettered`) strictly after `after` in `(created_at_ms, id)` order, oldest
+    /// first, at most `limit`: the notifier's sweep, paged. `(floor, "")` starts at
+    /// `floor` (ids are never empty).
+    async fn unsettled_after(
+        &self,
+        after: (i64, &str),
+        limit: usize,
+    ) -> Result<Vec<Submission>, StoreError>;
+
+    /// The oldest `limit` unsettled submissions (see [`GatewayStore::unsettled_after`]).
+    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
+        self.unsettled_after((i64::MIN, ""), limit).await
+    }
 }
 
 const NOTIFY: &str = "INSERT INTO gateway_notifications (broker, id, status, at_ms) \
@@ -179,12 +190,126 @@ const NOTIFY_ALL_PG: &str = "INSERT INTO gateway_notifications (broker, id, stat
 const NOTIFICATIONS: &str = "SELECT seq, broker, id, status, at_ms FROM gateway_notifications \
      WHERE broker = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
-const UNSETTLED: &str = "SELECT broker, idempotency_key, id, body_sha256, origin, destination, \
-     lrn, created_at_ms FROM gateway_submissions WHERE EXISTS (SELECT 1 FROM stage_results m \
-     WHERE m.declaration_id = 'submitted:' || gateway_submissions.id AND m.stage = 'audit_once') \
+/// The sweep's page. Per-row probes, whatever the statistics: a range of the
+/// `(created_at_ms, id)` index, and for each row its marker and its final notification
+/// looked up by key (`LATERAL … LIMIT 1` is not flattened into a join). Written as
+/// `EXISTS`/`NOT EXISTS`, PostgreSQL planned hash joins over whole tables when their
+/// statistics were stale (a new database, or one growing faster than autovacuum analyses
+/// it): a pass cost more the more had ever been submitted.
+#[doc(hidden)]
+pub const UNSETTLED_PG: &str =
+    "SELECT s.broker, s.idempotency_key, s.id, s.body_sha256, s.origin, \
+     s.destination, s.lrn, s.created_at_ms FROM gateway_submissions s \
+     CROSS JOIN LATERAL (SELECT 1 FROM stage_results m \
+       WHERE m.declaration_id = 'submitted:' || s.id AND m.stage = 'audit_once' LIMIT 1) p \
+     LEFT JOIN LATERAL (SELECT 1 AS settled FROM gateway_notifications n WHERE n.id = s.id \
+       AND n.status IN ('rejected', 'forwarded', 'dead_lettered') LIMIT 1) q ON true \
+     WHERE (s.created_at_ms, s.id) > ($1, $2) AND q.settled IS NULL \
+     ORDER BY s.created_at_ms, s.id LIMIT $3";
+
+/// SQLite's twin (it has no LATERAL; its planner probes the indexes row by row).
+const UNSETTLED_SQLITE: &str = "SELECT broker, idempotency_key, id, body_sha256, origin, \
+     destination, lrn, created_at_ms FROM gateway_submissions WHERE (created_at_ms, id) > (?1, ?2) \
+     AND EXISTS (SELECT 1 FROM stage_results m \
+       WHERE m.declaration_id = 'submitted:' || gateway_submissions.id AND m.stage = 'audit_once') \
      AND NOT EXISTS (SELECT 1 FROM gateway_notifications n WHERE n.id = gateway_submissions.id \
-     AND n.status IN ('rejected', 'forwarded', 'dead_lettered')) \
-     ORDER BY created_at_ms, id LIMIT $1";
+       AND n.status IN ('rejected', 'forwarded', 'dead_lettered')) \
+     ORDER BY created_at_ms, id LIMIT ?3";
+
+/// Claims in one transaction of the group committer (`pg_batch.rs`): one insert for the
+/// batch, then the stored row of each key that was taken. Per claim, what
+/// [`GatewayStore::claim_submission`] answers; the first claim of a key in the batch is
+/// the one that may insert it, a later one gets its row.
+pub(crate) async fn claim_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    claims: &[&Submission],
+) -> Result<Vec<Result<SubmissionClaim, StoreError>>, StoreError> {
+    let pg = |e: tokio_postgres::Error| from_pg("claim_submission", &e);
+    let mut leader_of: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::new();
+    let mut leaders: Vec<&Submission> = Vec::new();
+    for (i, s) in claims.iter().enumerate() {
+        leader_of
+            .entry((s.broker.as_str(), s.idempotency_key.as_str()))
+            .or_insert_with(|| {
+                leaders.push(s);
+                i
+            });
+    }
+    let col = |f: fn(&Submission) -> &str| -> Vec<&str> { leaders.iter().map(|s| f(s)).collect() };
+    let lrn: Vec<Option<&str>> = leaders.iter().map(|s| s.lrn.as_deref()).collect();
+    let at: Vec<i64> = leaders.iter().map(|s| s.created_at_ms).collect();
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO gateway_submissions ({SUBMISSION_COLUMNS}) SELECT * FROM unnest(\
+             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::int8[]) ON CONFLICT DO NOTHING RETURNING id"
+        ))
+        .await
+        .map_err(pg)?;
+    let rows = tx
+        .query(
+            &insert,
+            &[
+                &col(|s| &s.broker),
+                &col(|s| &s.idempotency_key),
+                &col(|s| &s.id),
+                &col(|s| &s.body_sha256),
+                &col(|s| &s.origin),
+                &col(|s| &s.destination),
+                &lrn,
+                &at,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    let mut inserted = std::collections::HashSet::with_capacity(rows.len());
+    for row in &rows {
+        inserted.insert(row.try_get::<_, String>(0).map_err(pg)?);
+    }
+    let mut out = Vec::with_capacity(claims.len());
+    let mut stored: std::collections::HashMap<(&str, &str), Option<Submission>> =
+        std::collections::HashMap::new();
+    for (i, s) in claims.iter().enumerate() {
+        let key = (s.broker.as_str(), s.idempotency_key.as_str());
+        let leader_at = leader_of.get(&key).copied().unwrap_or(i);
+        let leader = claims.get(leader_at).copied().unwrap_or(s);
+        if inserted.contains(&leader.id) {
+            out.push(Ok(if leader_at == i {
+                SubmissionClaim::New
+            } else {
+                SubmissionClaim::Existing(leader.clone())
+            }));
+            continue;
+        }
+        // Taken before this batch (a retry): its row, read once per key. Rare, so one
+        // statement per key.
+        let existing = match stored.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let select = tx
+                    .prepare_cached(&format!(
+                        "SELECT {SUBMISSION_COLUMNS} FROM gateway_submissions \
+                     WHERE broker = $1 AND idempotency_key = $2"
+                    ))
+                    .await
+                    .map_err(pg)?;
+                let row = tx.query_opt(&select, &[&key.0, &key.1]).await.map_err(pg)?;
+                let found = row.map(|r| pg_submission(&r)).transpose().map_err(pg)?;
+                stored.insert(key, found.clone());
+                found
+            }
+        };
+        out.push(match existing {
+            Some(existing) => Ok(SubmissionClaim::Existing(existing)),
+            // The id (unique) collided, not the key: a fresh random id never does.
+            None => Err(StoreError::Integrity(
+                "claim_submission: the declaration id is taken".into(),
+            )),
+        });
+    }
+    Ok(out)
+}
 
 const SUBMISSION_COLUMNS: &str =
     "broker, idempotency_key, id, body_sha256, origin, destination, lrn, created_at_ms";
@@ -314,6 +439,11 @@ impl GatewayStore for PgStore {
     }
 
     async fn claim_submission(&self, s: &Submission) -> Result<SubmissionClaim, StoreError> {
+        if let Some(c) = self.committer() {
+            // With the records' group commit: one transaction, one flush for many
+            // concurrent submissions' claims and markers.
+            return self.within("claim_submission", c.claim_submission(s)).await;
+        }
         self.within("claim_submission", async {
             let pg = |e: tokio_postgres::Error| from_pg("claim_submission", &e);
             let client = self.client().await?;
@@ -527,13 +657,20 @@ impl GatewayStore for PgStore {
         .await
     }
 
-    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
-        self.within("unsettled_submissions", async {
-            let pg = |e: tokio_postgres::Error| from_pg("unsettled_submissions", &e);
+    async fn unsettled_after(
+        &self,
+        after: (i64, &str),
+        limit: usize,
+    ) -> Result<Vec<Submission>, StoreError> {
+        self.within("unsettled_after", async {
+            let pg = |e: tokio_postgres::Error| from_pg("unsettled_after", &e);
             let client = self.client().await?;
-            let stmt = client.prepare_cached(UNSETTLED).await.map_err(pg)?;
+            let stmt = client.prepare_cached(UNSETTLED_PG).await.map_err(pg)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = client.query(&stmt, &[&limit]).await.map_err(pg)?;
+            let rows = client
+                .query(&stmt, &[&after.0, &after.1, &limit])
+                .await
+                .map_err(pg)?;
             rows.iter().map(|r| pg_submission(r).map_err(pg)).collect()
         })
         .await
@@ -762,12 +899,20 @@ impl GatewayStore for SqliteStore {
         .await
     }
 
-    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
+    async fn unsettled_after(
+        &self,
+        after: (i64, &str),
+        limit: usize,
+    ) -> Result<Vec<Submission>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (ms, id) = (after.0, after.1.to_owned());
         self.blocking(move |conn| {
-            conn.prepare_cached(&sqlite_sql(UNSETTLED))
-                .and_then(|mut s| s.query_map(params![limit], sqlite_submission)?.collect())
-                .map_err(|e| from_sqlite("unsettled_submissions", &e))
+            conn.prepare_cached(UNSETTLED_SQLITE)
+                .and_then(|mut s| {
+                    s.query_map(params![ms, id, limit], sqlite_submission)?
+                        .collect()
+                })
+                .map_err(|e| from_sqlite("unsettled_after", &e))
         })
         .await
     }

@@ -63,7 +63,7 @@ pub use checks::{ChecksQuery, ChecksStore, CrossingTimes, ScanBucket, CHECKED, M
 pub use error::StoreError;
 pub use gateway::{
     submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,
-    SUBMITTED,
+    SUBMITTED, UNSETTLED_PG as UNSETTLED_SWEEP_SQL,
 };
 pub use hash::{event_hash, GENESIS_HASH};
 pub use pages::{

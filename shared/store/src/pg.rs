@@ -96,6 +96,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_dashboard_summary",
         sql: include_str!("../../../infra/postgres/migrations/0009_dashboard_summary.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_gateway_notifier",
+        sql: include_str!("../../../infra/postgres/migrations/0010_gateway_notifier.sql"),
+    },
 ];
 
 pub(crate) const EVENT_COLUMNS: &str =
@@ -384,7 +389,13 @@ impl PgStore {
         self
     }
 
+    /// The group committer, when on.
+    pub(crate) fn committer(&self) -> Option<&Committer> {
+        self.committer.as_ref()
+    }
+
     /// Group commit so far: (transactions, records they carried); `None` when off.
+
     pub fn group_commit_stats(&self) -> Option<(u64, u64)> {
         self.committer.as_ref().map(Committer::stats)
     }

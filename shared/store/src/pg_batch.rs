@@ -27,7 +27,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::from_pg;
 use crate::pg::{CHAIN_LOCK_NAMESPACE, EVENT_COLUMNS};
-use crate::{event_hash, AuditEvent, Recorded, ResultRow, StoreError, GENESIS_HASH};
+use crate::{
+    event_hash, AuditEvent, Recorded, ResultRow, StoreError, Submission, SubmissionClaim,
+    GENESIS_HASH,
+};
+
+/// What the committer is asked to write.
+enum Work {
+    Record(Job),
+    Claim(ClaimJob),
+}
 
 /// One caller's `record_all`, owned.
 struct Job {
@@ -46,10 +55,17 @@ fn owned(r: &ResultRow<'_>) -> (String, String, Vec<u8>) {
     )
 }
 
+/// One gateway's `claim_submission`, owned: claims ride in the same transactions as the
+/// records (a submission's claim and another's `submitted` marker, one flush).
+struct ClaimJob {
+    submission: Submission,
+    reply: oneshot::Sender<Result<SubmissionClaim, StoreError>>,
+}
+
 /// The handle the store keeps; the committer task runs until every handle is dropped.
 #[derive(Clone, Debug)]
 pub(crate) struct Committer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     stats: Arc<Stats>,
 }
 
@@ -93,8 +109,29 @@ impl Committer {
             events: events.to_vec(),
             reply,
         };
+        self.send(Work::Record(job), answer).await
+    }
+
+    /// `claim_submission` through the committer (`gateway.rs` has its semantics).
+    pub(crate) async fn claim_submission(
+        &self,
+        submission: &Submission,
+    ) -> Result<SubmissionClaim, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = ClaimJob {
+            submission: submission.clone(),
+            reply,
+        };
+        self.send(Work::Claim(job), answer).await
+    }
+
+    async fn send<T>(
+        &self,
+        work: Work,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.jobs
-            .send(job)
+            .send(work)
             .await
             .map_err(|_| StoreError::Unavailable("the group committer has stopped".into()))?;
         answer.await.map_err(|_| {
@@ -105,36 +142,49 @@ impl Committer {
 
 async fn run(
     pool: Pool,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Work>,
     max_batch: usize,
     deadline: Duration,
     stats: Arc<Stats>,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
+    let mut records = Vec::with_capacity(max_batch);
+    let mut claims = Vec::new();
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < max_batch {
+        let mut take = |w: Work| match w {
+            Work::Record(j) => records.push(j),
+            Work::Claim(c) => claims.push(c),
+        };
+        take(first);
+        let mut n = 1;
+        while n < max_batch {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(w) => take(w),
                 Err(_) => break,
             }
+            n += 1;
         }
-        let outcome = match tokio::time::timeout(deadline, commit(&pool, &batch)).await {
+        let outcome = match tokio::time::timeout(deadline, commit(&pool, &records, &claims)).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "group commit: no answer from PostgreSQL within {deadline:?}"
             ))),
         };
         match outcome {
-            Ok(results) => {
+            Ok((recorded, claimed)) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                for (job, result) in batch.drain(..).zip(results) {
+                stats.jobs.fetch_add(n as u64, Ordering::Relaxed);
+                for (job, result) in records.drain(..).zip(recorded) {
                     let _ = job.reply.send(Ok(result));
+                }
+                for (job, result) in claims.drain(..).zip(claimed) {
+                    let _ = job.reply.send(result);
                 }
             }
             Err(e) => {
-                for job in batch.drain(..) {
+                for job in records.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+                for job in claims.drain(..) {
                     let _ = job.reply.send(Err(e.clone()));
                 }
             }
@@ -142,11 +192,37 @@ async fn run(
     }
 }
 
-/// Writes `batch` in one transaction; one outcome per job, in order.
-async fn commit(pool: &Pool, batch: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+/// What one batch's transaction gave: an outcome per record job, one per claim (a claim
+/// whose id was taken fails alone).
+type Outcomes = (Vec<Recorded>, Vec<Result<SubmissionClaim, StoreError>>);
+
+/// Writes the records and the claims in one transaction; outcomes in job order.
+async fn commit(pool: &Pool, records: &[Job], claims: &[ClaimJob]) -> Result<Outcomes, StoreError> {
     let pg = |e: tokio_postgres::Error| from_pg("group commit", &e);
     let mut client = pool.get().await.map_err(|e| crate::error::from_pool(&e))?;
     let tx = client.transaction().await.map_err(pg)?;
+    let recorded = if records.is_empty() {
+        Vec::new()
+    } else {
+        write_records(&tx, records).await?
+    };
+    let claimed = if claims.is_empty() {
+        Vec::new()
+    } else {
+        let subs: Vec<&Submission> = claims.iter().map(|c| &c.submission).collect();
+        crate::gateway::claim_batch(&tx, &subs).await?
+    };
+    tx.commit().await.map_err(pg)?;
+    Ok((recorded, claimed))
+}
+
+/// Writes the record jobs of a batch in `tx`; one outcome per job, in order (valid once
+/// `tx` commits).
+async fn write_records(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[Job],
+) -> Result<Vec<Recorded>, StoreError> {
+    let pg = |e: tokio_postgres::Error| from_pg("group commit", &e);
 
     // The first job with a given claim key is the one that may insert it.
     let mut first_with: HashMap<(&str, &str), usize> = HashMap::new();
@@ -338,8 +414,6 @@ async fn commit(pool: &Pool, batch: &[Job]) -> Result<Vec<Recorded>, StoreError>
         .await
         .map_err(pg)?;
     }
-    tx.commit().await.map_err(pg)?;
-
     // Outcomes, in job order.
     let mut out = Vec::with_capacity(batch.len());
     for (i, job) in batch.iter().enumerate() {

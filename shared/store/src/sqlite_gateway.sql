@@ -38,4 +38,8 @@ CREATE TABLE IF NOT EXISTS gateway_notifications (
 );
 CREATE INDEX IF NOT EXISTS gateway_notifications_broker ON gateway_notifications (broker, seq);
 
+-- 0010: the notifier's sweep reads submissions by time (0010_gateway_notifier.sql).
+CREATE INDEX IF NOT EXISTS gateway_submissions_created ON gateway_submissions (created_at_ms, id);
+
 INSERT OR IGNORE INTO tamga_schema_migrations (version, name) VALUES (3, 'sqlite_0003_gateway');
+INSERT OR IGNORE INTO tamga_schema_migrations (version, name) VALUES (10, 'sqlite_0010_gateway_notifier');

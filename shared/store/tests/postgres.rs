@@ -895,6 +895,68 @@ async fn batched_notifier_statements() {
     );
 }
 
+#[tokio::test]
+async fn unsettled_sweep() {
+    let db = TestDb::create().await;
+    let store = connect_postgres(&db.config()).await.unwrap();
+    common::unsettled_sweep(&store).await;
+}
+
+/// The notifier's sweep is a range of the time index and key probes per row, whatever
+/// the tables' statistics (never analysed here, with 20,000 rows each): it once planned
+/// hash joins over every submission, marker and notification, every half second.
+#[tokio::test]
+async fn unsettled_sweep_probes_the_keys() {
+    let db = TestDb::create().await;
+    let _store = connect_postgres(&db.config()).await.unwrap();
+    let admin = admin(&db.name).await;
+    admin
+        .batch_execute(
+            "INSERT INTO gateway_submissions (broker, idempotency_key, id, body_sha256, origin, \
+               destination, created_at_ms) \
+             SELECT 'b', 'k-' || i, 'id-' || i, 'x', 'KZ', 'AZ', i FROM generate_series(1, 20000) AS i; \
+             INSERT INTO stage_results (declaration_id, stage, result) \
+             SELECT 'submitted:id-' || i, 'audit_once', '\\x00' FROM generate_series(1, 20000) AS i; \
+             INSERT INTO gateway_notifications (broker, id, status, at_ms) \
+             SELECT 'b', 'id-' || i, 'forwarded', i FROM generate_series(1, 19990) AS i",
+        )
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "SET plan_cache_mode = force_generic_plan; PREPARE q(bigint, text, bigint) AS {}",
+            tamga_store::UNSETTLED_SWEEP_SQL
+        ))
+        .await
+        .unwrap();
+    let plan: Vec<String> = admin
+        .query("EXPLAIN EXECUTE q(19000, '', 500)", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !plan
+            .iter()
+            .any(|l| l.contains("Seq Scan") || l.contains("Hash")),
+        "{plan:#?}"
+    );
+    let found: Vec<String> = admin
+        .query("EXECUTE q(19000, '', 500)", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(2))
+        .collect();
+    assert_eq!(
+        found,
+        (19991..=20000)
+            .map(|i| format!("id-{i}"))
+            .collect::<Vec<_>>()
+    );
+}
+
 /// The claims' look-up of stage results is one primary-key probe per key, in the order
 /// asked, whatever the table's statistics: planned over arrays it had become a hash join
 /// over every row on a table not yet analysed.
@@ -944,4 +1006,89 @@ async fn stage_result_lookups_probe_the_key() {
         .map(|r| r.get(0))
         .collect();
     assert!(plan.iter().any(|l| l.contains("Index Scan")), "{plan:#?}");
+}
+
+/// Claims through the group committer: concurrent claims of one key give one `New` and
+/// the winner's row to every other (in one batch or across batches); a taken id fails
+/// that claim alone; a claim rides in a batch with records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_through_the_group_committer() {
+    use tamga_store::{GatewayStore, Submission, SubmissionClaim};
+    let db = TestDb::create().await;
+    let store = Arc::new(
+        connect_postgres(&db.config())
+            .await
+            .unwrap()
+            .with_group_commit(16),
+    );
+    let claim = |key: &str, id: &str| Submission {
+        broker: "b".into(),
+        idempotency_key: key.into(),
+        id: id.into(),
+        body_sha256: "0f".repeat(32),
+        origin: "KZ".into(),
+        destination: "AZ".into(),
+        lrn: (key == "k-0").then(|| "LRN-1".to_owned()),
+        created_at_ms: 1_000,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = store.clone();
+        let c = claim(&format!("k-{}", i % 3), &format!("id-{i}"));
+        tasks.push(tokio::spawn(async move {
+            (c.clone(), s.claim_submission(&c).await.unwrap())
+        }));
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("r-{i}");
+            store
+                .record("w", &id, "decide", b"x", &event(&id, stage::RECEIVED))
+                .await
+                .unwrap();
+            (claim("none", "none"), SubmissionClaim::New)
+        }));
+    }
+    let mut winners: std::collections::BTreeMap<String, String> = Default::default();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        let (c, got) = t.await.unwrap();
+        if c.id == "none" {
+            continue;
+        }
+        if got == SubmissionClaim::New {
+            assert!(
+                winners
+                    .insert(c.idempotency_key.clone(), c.id.clone())
+                    .is_none(),
+                "two winners of {}",
+                c.idempotency_key
+            );
+        }
+        outcomes.push((c, got));
+    }
+    assert_eq!(winners.len(), 3);
+    for (c, got) in outcomes {
+        let winner = &winners[&c.idempotency_key];
+        match got {
+            SubmissionClaim::New => assert_eq!(&c.id, winner),
+            SubmissionClaim::Existing(s) => {
+                assert_eq!(&s.id, winner);
+                assert_eq!(
+                    s.lrn.as_deref(),
+                    (c.idempotency_key == "k-0").then_some("LRN-1")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A new key whose id is taken: that claim fails, alone.
+    let taken = store
+        .claim_submission(&claim("k-new", winners.values().next().unwrap()))
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::Integrity(_)), "{taken:?}");
+    let (batches, jobs) = store.group_commit_stats().unwrap();
+    assert!(jobs >= 48, "{jobs}");
+    assert!(batches < jobs, "{batches} batches for {jobs} jobs");
+    assert!(store.verify_chain().await.unwrap().is_intact());
 }

@@ -73,6 +73,12 @@ async fn setup() -> (Arc<dyn Store>, Box<dyn Backdoor>, tempfile::TempDir) {
 whole_suite!();
 
 #[tokio::test]
+async fn unsettled_sweep() {
+    let store = open_sqlite(std::path::Path::new(":memory:")).unwrap();
+    common::unsettled_sweep(&store).await;
+}
+
+#[tokio::test]
 async fn in_memory_works() {
     let store = open_sqlite(std::path::Path::new(":memory:")).unwrap();
     let r = store

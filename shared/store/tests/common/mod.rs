@@ -636,3 +636,67 @@ macro_rules! whole_suite {
         );
     };
 }
+
+/// The gateway notifier's sweep (`unsettled_after`): published submissions only (a claim
+/// left by a 503 has no marker), none notified in a final status, in `(created_at_ms,
+/// id)` order, paged strictly after the cursor.
+pub async fn unsettled_sweep(store: &dyn tamga_store::GatewayStore) {
+    use tamga_store::{submitted_key, Submission, SubmissionClaim};
+    let claim = |id: &str, at: i64| Submission {
+        broker: "b".into(),
+        idempotency_key: format!("k-{id}"),
+        id: id.into(),
+        body_sha256: "0f".repeat(32),
+        origin: "KZ".into(),
+        destination: "AZ".into(),
+        lrn: None,
+        created_at_ms: at,
+    };
+    // (id, created, published, final status notified)
+    let rows = [
+        ("a", 1_000, true, None),
+        ("c", 2_000, true, None),
+        ("b", 2_000, true, Some("received")),
+        ("d", 2_000, true, Some("forwarded")),
+        ("e", 3_000, false, None),
+        ("f", 4_000, true, Some("rejected")),
+        ("g", 5_000, true, Some("dead_lettered")),
+        ("h", 6_000, true, None),
+    ];
+    for (id, at, published, status) in rows {
+        assert_eq!(
+            store.claim_submission(&claim(id, at)).await.unwrap(),
+            SubmissionClaim::New
+        );
+        if published {
+            store
+                .append_once("gw", &submitted_key(id), &event(id, "submitted"))
+                .await
+                .unwrap();
+        }
+        if let Some(s) = status {
+            assert!(store.notify("b", id, s, at + 1).await.unwrap());
+        }
+    }
+    let ids = |v: Vec<Submission>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let all = ids(store.unsettled_after((i64::MIN, ""), 100).await.unwrap());
+    assert_eq!(all, ["a", "b", "c", "h"]);
+    assert_eq!(
+        ids(store.unsettled_submissions(2).await.unwrap()),
+        ["a", "b"]
+    );
+    // From a floor, and after a cursor inside one millisecond.
+    assert_eq!(
+        ids(store.unsettled_after((2_000, ""), 100).await.unwrap()),
+        ["b", "c", "h"]
+    );
+    assert_eq!(
+        ids(store.unsettled_after((2_000, "b"), 1).await.unwrap()),
+        ["c"]
+    );
+    assert!(store
+        .unsettled_after((6_000, "h"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
