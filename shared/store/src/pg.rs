@@ -395,7 +395,6 @@ impl PgStore {
     }
 
     /// Group commit so far: (transactions, records they carried); `None` when off.
-
     pub fn group_commit_stats(&self) -> Option<(u64, u64)> {
         self.committer.as_ref().map(Committer::stats)
     }
