@@ -14,12 +14,12 @@
 //! clients), PostgreSQL and RabbitMQ, read from /proc: the cost that decides throughput on
 //! a machine whose cores are all busy.
 //!
-//! `cargo run --release -p tamga-gateway --example gateway_load -- [N] [--rounds=R] [--close]`
-//! (N declarations per round and way, default 1000; R alternating rounds, default 3)
+//! `cargo run --release -p tamga-gateway --example gateway_load -- [N] [--rounds=R] [--clients=C] [--close]`
+//! (N declarations per round and way, default 1000; R alternating rounds, default 3; C
+//! concurrent publishers and clients, the same each way, default 32)
 //! (`--close`: a new connection per request instead of one kept open per client).
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tamga_bus::{Bus, Message};
@@ -29,6 +29,8 @@ use tamga_pipeline::site::{start_site, SiteOptions};
 use tamga_pipeline::{Config, Stage};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
+/// Concurrent publishers (direct) and HTTP clients (gateway), the same each way;
+/// `--clients=C` changes it.
 const CLIENTS: usize = 32;
 
 /// One broker's HTTP/1.1 connection, kept open across its submissions, as a broker's
@@ -207,6 +209,11 @@ async fn main() {
         .unwrap_or(3)
         .max(1);
     let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1000);
+    let clients: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--clients=").and_then(|c| c.parse().ok()))
+        .unwrap_or(CLIENTS)
+        .max(1);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("pki");
     tamga_pki::generate(&tamga_pki::DemoPkiOptions {
@@ -299,7 +306,8 @@ async fn main() {
         })
         .collect();
 
-    let store = tamga_gateway::connect_store(&cfg, false).await.unwrap();
+    // As `tamga serve`: two pools, one group committer.
+    let (store, workers_store) = tamga_gateway::connect_stores(&cfg, false).await.unwrap();
     let bus = tamga_pipeline::site::connect_bus(&cfg, false)
         .await
         .unwrap();
@@ -311,10 +319,7 @@ async fn main() {
         },
         &tamga_pipeline::open_key,
         Some(bus.clone()),
-        // Its own pool, as `tamga serve` gives the workers (see `tamga_gateway::serve`).
-        Some(
-            tamga_gateway::connect_store(&cfg, false).await.unwrap() as Arc<dyn tamga_store::Store>
-        ),
+        Some(workers_store),
     )
     .await
     .unwrap();
@@ -349,9 +354,9 @@ async fn main() {
         let cpu0 = cpu_now();
         let t0 = Instant::now();
         let mut tasks = Vec::new();
-        for c in 0..CLIENTS {
+        for c in 0..clients {
             let bus = bus.clone();
-            let mine: Vec<Vec<u8>> = direct.iter().skip(c).step_by(CLIENTS).cloned().collect();
+            let mine: Vec<Vec<u8>> = direct.iter().skip(c).step_by(clients).cloned().collect();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(mine.len());
                 for (i, body) in mine.into_iter().enumerate() {
@@ -378,11 +383,11 @@ async fn main() {
         eprintln!("round {}: through the gateway…", round + 1);
         let t0 = Instant::now();
         let mut tasks = Vec::new();
-        for c in 0..CLIENTS {
+        for c in 0..clients {
             let mine: Vec<Vec<u8>> = via_gateway
                 .iter()
                 .skip(c)
-                .step_by(CLIENTS)
+                .step_by(clients)
                 .cloned()
                 .collect();
             let token = token.clone();
@@ -427,7 +432,7 @@ async fn main() {
     let direct_rate = total / direct_total.secs;
     let gateway_rate = total / gateway_total.secs;
     println!(
-        "declarations: {} each way in {rounds} alternating rounds (~25 KB, ECDSA P-256), {CLIENTS} concurrent publishers/clients, HTTP connections {}",
+        "declarations: {} each way in {rounds} alternating rounds (~25 KB, ECDSA P-256), {clients} concurrent publishers/clients, HTTP connections {}",
         n * rounds,
         if close { "one per request (--close)" } else { "kept open" }
     );

@@ -211,26 +211,55 @@ pub async fn connect_store(
     embedded: bool,
 ) -> Result<Arc<dyn ChecksStore>, GatewayError> {
     match (&cfg.database, embedded) {
-        (Some(d), false) => {
-            let sc = d.store_config();
-            tamga_pipeline::site::warn_without_boundary(d);
-            let mut backoff = tamga_pipeline::Backoff::outage();
-            loop {
-                match tamga_store::connect_postgres(&sc).await {
-                    // The submission's record shares the workers' group committer
-                    // settings: one transaction for many concurrent submissions.
-                    Ok(s) => return Ok(Arc::new(s.with_group_commit(d.group_commit))),
-                    Err(e) if e.is_transient() => {
-                        tracing::warn!(error = %e, "database unavailable; retrying");
-                        backoff.wait().await;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+        (Some(_), false) => Ok(Arc::new(connect_postgres(cfg).await?)),
         _ => Ok(Arc::new(tamga_store::open_sqlite(std::path::Path::new(
             &cfg.embedded.sqlite,
         ))?)),
+    }
+}
+
+/// The gateway's store and its workers' (`tamga serve`). On PostgreSQL, two pools — a
+/// worker's claim holds a pooled connection while it signs, so submissions must never
+/// queue behind them (sharing one pool, the gateway accepted at the workers' pace) — but
+/// one group committer: a submission's claim and marker ride in the workers'
+/// transactions (fewer commits and WAL flushes per declaration). On the embedded default,
+/// one store.
+pub async fn connect_stores(
+    cfg: &Config,
+    embedded: bool,
+) -> Result<(Arc<dyn ChecksStore>, Arc<dyn Store>), GatewayError> {
+    match (&cfg.database, embedded) {
+        (Some(_), false) => {
+            let gateway = connect_postgres(cfg).await?;
+            let workers = connect_postgres(cfg).await?.sharing_group_commit(&gateway);
+            Ok((Arc::new(gateway), Arc::new(workers)))
+        }
+        _ => {
+            let store = connect_store(cfg, embedded).await?;
+            Ok((store.clone(), store))
+        }
+    }
+}
+
+/// PostgreSQL per `[database]`, retried while it is unavailable.
+async fn connect_postgres(cfg: &Config) -> Result<tamga_store::PgStore, GatewayError> {
+    let Some(d) = &cfg.database else {
+        return Err(GatewayError::Usage("no [database] configured".into()));
+    };
+    let sc = d.store_config();
+    tamga_pipeline::site::warn_without_boundary(d);
+    let mut backoff = tamga_pipeline::Backoff::outage();
+    loop {
+        match tamga_store::connect_postgres(&sc).await {
+            // The submission's record shares the workers' group committer
+            // settings: one transaction for many concurrent submissions.
+            Ok(s) => return Ok(s.with_group_commit(d.group_commit)),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "database unavailable; retrying");
+                backoff.wait().await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -334,7 +363,13 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
             "{TEST_ABORT_AFTER_CONFIRM}=1: a test hook — this process aborts after its first confirmed submission"
         );
     }
-    let store = connect_store(cfg, embedded).await?;
+    let (store, workers_store) = match &mode {
+        Mode::WithWorkers(_) => connect_stores(cfg, embedded).await?,
+        _ => {
+            let store = connect_store(cfg, embedded).await?;
+            (store.clone(), store as Arc<dyn Store>)
+        }
+    };
     let bus: Arc<dyn Bus> = if embedded {
         Arc::new(MemoryBus::new())
     } else {
@@ -350,13 +385,7 @@ pub async fn serve(cfg: &Config, mode: Mode, open_key: &KeyOpener) -> Result<(),
     let addr: SocketAddr = listener.local_addr().map_err(io("listener address"))?;
     let site = match &mode {
         Mode::WithWorkers(stages) => {
-            // A worker's claim holds a pooled connection while it signs: on PostgreSQL
-            // the workers get a pool of their own, so that submissions never queue
-            // behind them (sharing one pool, the gateway accepted at the workers' pace).
-            let workers_store: Arc<dyn Store> = match (&cfg.database, embedded) {
-                (Some(_), false) => connect_store(cfg, false).await?,
-                _ => store.clone(),
-            };
+            // Their own pool, one group committer (see `connect_stores`).
             Some(
                 start_site(
                     cfg,

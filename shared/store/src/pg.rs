@@ -389,6 +389,15 @@ impl PgStore {
         self
     }
 
+    /// Group commit through `other`'s committer (off if `other`'s is): two stores of one
+    /// process — the gateway's and its workers', each with its own pool so that neither
+    /// waits for the other's connections — whose writes share transactions and flushes.
+    #[must_use]
+    pub fn sharing_group_commit(mut self, other: &PgStore) -> Self {
+        self.committer = other.committer.clone();
+        self
+    }
+
     /// The group committer, when on.
     pub(crate) fn committer(&self) -> Option<&Committer> {
         self.committer.as_ref()
