@@ -588,15 +588,24 @@ impl GatewayStore for PgStore {
         self.within("declarations_events", async {
             let pg = |e: tokio_postgres::Error| from_pg("declarations_events", &e);
             let client = self.client().await?;
+            // One index probe per id, whatever the statistics: `declaration_id = ANY($1)`
+            // was planned as a (parallel) sequential scan of every event on tables not yet
+            // analysed — 14.6 ms instead of 3.6 for 900 ids on 60,000 events, and growing
+            // with the table, every notifier pass. The LIMIT (never reached) keeps the
+            // LATERAL from being flattened into a join.
             let stmt = client
                 .prepare_cached(&format!(
-                    "SELECT {} FROM audit_events WHERE declaration_id = ANY($1) \
-                     ORDER BY declaration_id, at_ms, chain, seq",
+                    "SELECT e.* FROM unnest($1::text[]) AS d(id) CROSS JOIN LATERAL \
+                     (SELECT {} FROM audit_events a WHERE a.declaration_id = d.id \
+                     LIMIT 1000000) e ORDER BY e.declaration_id, e.at_ms, e.chain, e.seq",
                     crate::pg::EVENT_COLUMNS
                 ))
                 .await
                 .map_err(pg)?;
-            let rows = client.query(&stmt, &[&ids]).await.map_err(pg)?;
+            let mut distinct: Vec<&str> = ids.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let rows = client.query(&stmt, &[&distinct]).await.map_err(pg)?;
             rows.iter()
                 .map(|row| crate::pg::stored_event(row).map(|e| e.event))
                 .collect::<Result<_, tokio_postgres::Error>>()

@@ -858,7 +858,7 @@ async fn batched_notifier_statements() {
         }
     }
     let all = store
-        .declarations_events(&["d1", "d2", "none"])
+        .declarations_events(&["d1", "d2", "none", "d1"])
         .await
         .unwrap();
     for id in ["d1", "d2"] {
