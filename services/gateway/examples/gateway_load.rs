@@ -19,6 +19,10 @@
 //! concurrent publishers and clients, the same each way, default 32)
 //! (`--close`: a new connection per request instead of one kept open per client).
 
+// The allocator `tamga serve` runs with (services/tamga/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -29,6 +29,11 @@
 //!   `tamga trust verify FILE --signer PEM...` (exit 0 accepted, 1 refused, 2 usage)
 #![forbid(unsafe_code)]
 
+// The binary's allocator: see the workspace Cargo.toml (glibc's malloc was a fifth of the
+// gateway's CPU under load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit;
 mod bench_pipeline;
 mod checkpoint;
