@@ -323,6 +323,18 @@ fn declaration_events_sql() -> String {
     )
 }
 
+/// Several declarations' events (`declarations_events` on PostgreSQL); see there.
+#[doc(hidden)]
+#[must_use]
+pub fn declarations_events_pg() -> String {
+    format!(
+        "SELECT e.* FROM unnest($1::text[]) AS d(id) CROSS JOIN LATERAL \
+         (SELECT {} FROM audit_events a WHERE a.declaration_id = d.id \
+         LIMIT 1000000) e ORDER BY e.declaration_id, e.at_ms, e.chain, e.seq",
+        crate::pg::EVENT_COLUMNS
+    )
+}
+
 fn pg_submission(row: &tokio_postgres::Row) -> Result<Submission, tokio_postgres::Error> {
     Ok(Submission {
         broker: row.try_get(0)?,
@@ -594,12 +606,7 @@ impl GatewayStore for PgStore {
             // with the table, every notifier pass. The LIMIT (never reached) keeps the
             // LATERAL from being flattened into a join.
             let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT e.* FROM unnest($1::text[]) AS d(id) CROSS JOIN LATERAL \
-                     (SELECT {} FROM audit_events a WHERE a.declaration_id = d.id \
-                     LIMIT 1000000) e ORDER BY e.declaration_id, e.at_ms, e.chain, e.seq",
-                    crate::pg::EVENT_COLUMNS
-                ))
+                .prepare_cached(&declarations_events_pg())
                 .await
                 .map_err(pg)?;
             let mut distinct: Vec<&str> = ids.to_vec();

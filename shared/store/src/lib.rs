@@ -62,8 +62,8 @@ pub use checkpoints::{CheckpointRow, CheckpointStore};
 pub use checks::{ChecksQuery, ChecksStore, CrossingTimes, ScanBucket, CHECKED, MAX_PRIOR};
 pub use error::StoreError;
 pub use gateway::{
-    submitted_key, GatewayStore, ListFilter, Notification, Submission, SubmissionClaim, TokenOwner,
-    SUBMITTED, UNSETTLED_PG as UNSETTLED_SWEEP_SQL,
+    declarations_events_pg, submitted_key, GatewayStore, ListFilter, Notification, Submission,
+    SubmissionClaim, TokenOwner, SUBMITTED, UNSETTLED_PG as UNSETTLED_SWEEP_SQL,
 };
 pub use hash::{event_hash, GENESIS_HASH};
 pub use pages::{

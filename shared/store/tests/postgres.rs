@@ -957,6 +957,45 @@ async fn unsettled_sweep_probes_the_keys() {
     );
 }
 
+/// The notifier's read of many declarations' events is an index probe per id on a young
+/// table too (never analysed, 20,000 events, a custom plan for 900 ids): written as
+/// `declaration_id = ANY($1)` it was a sequential scan of every event.
+#[tokio::test]
+async fn declarations_events_probe_the_index() {
+    let db = TestDb::create().await;
+    let _store = connect_postgres(&db.config()).await.unwrap();
+    let admin = admin(&db.name).await;
+    admin
+        .batch_execute(
+            "INSERT INTO audit_events (chain, seq, prev_hash, hash, at_ms, stage, worker, \
+               declaration_id, origin, destination, outcome, digest) \
+             SELECT 'c', i, repeat('0', 64), repeat('a', 64), i, 'received', 'w', 'd-' || (i / 5), \
+               'KZ', 'AZ', 'ok', repeat('b', 64) FROM generate_series(1, 20000) AS i",
+        )
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "SET plan_cache_mode = force_custom_plan; PREPARE q(text[]) AS {}",
+            tamga_store::declarations_events_pg()
+        ))
+        .await
+        .unwrap();
+    let ids: Vec<String> = (1000..1900).map(|i| format!("d-{i}")).collect();
+    let plan: Vec<String> = admin
+        .query(&format!("EXPLAIN EXECUTE q('{{{}}}')", ids.join(",")), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("Nested Loop"))
+            && !plan.iter().any(|l| l.contains("Seq Scan")),
+        "{plan:#?}"
+    );
+}
+
 /// The claims' look-up of stage results is one primary-key probe per key, in the order
 /// asked, whatever the table's statistics: planned over arrays it had become a hash join
 /// over every row on a table not yet analysed.
