@@ -895,6 +895,27 @@ async fn batched_notifier_statements() {
     );
 }
 
+/// The plan PostgreSQL makes for `prepare` (`PREPARE q(…) AS …`) under `mode`
+/// (`plan_cache_mode`), executed as `execute` (`EXECUTE q(…)`).
+async fn plan_of(
+    admin: &tokio_postgres::Client,
+    mode: &str,
+    prepare: &str,
+    execute: &str,
+) -> Vec<String> {
+    admin
+        .batch_execute(&format!("SET plan_cache_mode = {mode}; {prepare}"))
+        .await
+        .unwrap();
+    admin
+        .query(&format!("EXPLAIN {execute}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 #[tokio::test]
 async fn unsettled_sweep() {
     let db = TestDb::create().await;
@@ -922,20 +943,16 @@ async fn unsettled_sweep_probes_the_keys() {
         )
         .await
         .unwrap();
-    admin
-        .batch_execute(&format!(
-            "SET plan_cache_mode = force_generic_plan; PREPARE q(bigint, text, bigint) AS {}",
+    let plan = plan_of(
+        &admin,
+        "force_generic_plan",
+        &format!(
+            "PREPARE q(bigint, text, bigint) AS {}",
             tamga_store::UNSETTLED_SWEEP_SQL
-        ))
-        .await
-        .unwrap();
-    let plan: Vec<String> = admin
-        .query("EXPLAIN EXECUTE q(19000, '', 500)", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        ),
+        "EXECUTE q(19000, '', 500)",
+    )
+    .await;
     assert!(
         !plan
             .iter()
@@ -974,21 +991,17 @@ async fn declarations_events_probe_the_index() {
         )
         .await
         .unwrap();
-    admin
-        .batch_execute(&format!(
-            "SET plan_cache_mode = force_custom_plan; PREPARE q(text[]) AS {}",
-            tamga_store::declarations_events_pg()
-        ))
-        .await
-        .unwrap();
     let ids: Vec<String> = (1000..1900).map(|i| format!("d-{i}")).collect();
-    let plan: Vec<String> = admin
-        .query(&format!("EXPLAIN EXECUTE q('{{{}}}')", ids.join(",")), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan = plan_of(
+        &admin,
+        "force_custom_plan",
+        &format!(
+            "PREPARE q(text[]) AS {}",
+            tamga_store::declarations_events_pg()
+        ),
+        &format!("EXECUTE q('{{{}}}')", ids.join(",")),
+    )
+    .await;
     assert!(
         plan.iter().any(|l| l.contains("Nested Loop"))
             && !plan.iter().any(|l| l.contains("Seq Scan")),
@@ -1030,20 +1043,14 @@ async fn stage_result_lookups_probe_the_key() {
         .unwrap();
     assert_eq!(got, [Some(b"r-7".to_vec()), None, Some(b"r-299".to_vec())]);
     // The plan PostgreSQL settles on after its first custom plans: generic, a key probe.
-    admin
-        .batch_execute(
-            "SET plan_cache_mode = force_generic_plan; PREPARE q(text, text) AS \
-             SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
-        )
-        .await
-        .unwrap();
-    let plan: Vec<String> = admin
-        .query("EXPLAIN EXECUTE q('id-7', 'decide')", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan = plan_of(
+        &admin,
+        "force_generic_plan",
+        "PREPARE q(text, text) AS \
+         SELECT result FROM stage_results WHERE declaration_id = $1 AND stage = $2",
+        "EXECUTE q('id-7', 'decide')",
+    )
+    .await;
     assert!(plan.iter().any(|l| l.contains("Index Scan")), "{plan:#?}");
 }
 
