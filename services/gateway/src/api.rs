@@ -791,6 +791,34 @@ impl Gateway {
         self.watch.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Sweeps the table from `floor` for unsettled submissions (page by page) and follows
+    /// them (see `watch.rs`).
+    async fn sweep(&self, floor: i64) -> std::result::Result<(), StoreError> {
+        const PAGE: usize = 500;
+        let (started, started_ms) = (Instant::now(), tamga_pipeline::now_ms());
+        let mut found: Vec<Submission> = Vec::new();
+        let mut after = (floor, String::new());
+        loop {
+            let page = self
+                .store
+                .unsettled_after((after.0, &after.1), PAGE)
+                .await?;
+            let full = page.len() == PAGE;
+            if let Some(last) = page.last() {
+                after = (last.created_at_ms, last.id.clone());
+            }
+            found.extend(page);
+            if !full {
+                break;
+            }
+        }
+        self.watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .swept(started, started_ms, floor, found);
+        Ok(())
+    }
+
     /// One pass of the notifier: records the status changes of the submissions it follows
     /// (those this process published, and those a sweep of the table found unsettled: see
     /// `watch.rs`). Returns how many notifications were recorded now.
@@ -807,28 +835,7 @@ impl Gateway {
             .unwrap_or_else(|p| p.into_inner())
             .sweep_due(Instant::now());
         if let Some(floor) = due {
-            let (started, started_ms) = (Instant::now(), tamga_pipeline::now_ms());
-            const PAGE: usize = 500;
-            let mut found: Vec<Submission> = Vec::new();
-            let mut after = (floor, String::new());
-            loop {
-                let page = self
-                    .store
-                    .unsettled_after((after.0, &after.1), PAGE)
-                    .await?;
-                let full = page.len() == PAGE;
-                if let Some(last) = page.last() {
-                    after = (last.created_at_ms, last.id.clone());
-                }
-                found.extend(page);
-                if !full {
-                    break;
-                }
-            }
-            self.watch
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .swept(started, started_ms, floor, found);
+            self.sweep(floor).await?;
         }
         let pending = self
             .watch

@@ -132,7 +132,7 @@ impl Watch {
                 .take_while(|(k, _)| start.as_ref().is_none_or(|s| *k < s))
                 .take(max - out.len())
                 .map(|(_, f)| f.clone());
-            out.extend(wrap.collect::<Vec<_>>());
+            out.extend(wrap);
         }
         if let Some(last) = out.last() {
             let key = (last.submission.created_at_ms, last.submission.id.clone());

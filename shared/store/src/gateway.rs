@@ -173,11 +173,6 @@ pub trait GatewayStore: Store + crate::CallbackStore {
         after: (i64, &str),
         limit: usize,
     ) -> Result<Vec<Submission>, StoreError>;
-
-    /// The oldest `limit` unsettled submissions (see [`GatewayStore::unsettled_after`]).
-    async fn unsettled_submissions(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
-        self.unsettled_after((i64::MIN, ""), limit).await
-    }
 }
 
 const NOTIFY: &str = "INSERT INTO gateway_notifications (broker, id, status, at_ms) \

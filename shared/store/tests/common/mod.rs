@@ -682,7 +682,7 @@ pub async fn unsettled_sweep(store: &dyn tamga_store::GatewayStore) {
     let all = ids(store.unsettled_after((i64::MIN, ""), 100).await.unwrap());
     assert_eq!(all, ["a", "b", "c", "h"]);
     assert_eq!(
-        ids(store.unsettled_submissions(2).await.unwrap()),
+        ids(store.unsettled_after((i64::MIN, ""), 2).await.unwrap()),
         ["a", "b"]
     );
     // From a floor, and after a cursor inside one millisecond.
