@@ -263,6 +263,23 @@ impl Site {
         )
     }
 
+    /// Waits until `n` declarations have their `forwarded` event. Every result
+    /// being seen downstream is not enough: a delivery whose result was published
+    /// before an outage, and whose `forwarded` record then failed, is held in
+    /// backoff (up to 5 s) and records it on its next try. Stopping the worker
+    /// first hands that delivery back to the broker: nothing lost, but the trail
+    /// is incomplete until another worker takes it, so `check_audit` would fail.
+    async fn await_forwarded(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.audit_counts().await.get("forwarded").copied();
+            if got.unwrap_or(0) >= n as u64 || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Audit events by stage, straight from the database.
     async fn audit_counts(&self) -> BTreeMap<String, u64> {
         let rows = pg_admin(&self.db)
@@ -1104,6 +1121,8 @@ mod faults {
         }
         let retries = publisher.await.unwrap();
         let dups = collector.settle(&docs, Duration::from_secs(180)).await;
+        site.await_forwarded(docs.len(), Duration::from_secs(60))
+            .await;
         worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
@@ -1151,6 +1170,8 @@ mod faults {
         for w in &workers {
             assert!(w.log_contains("ready"), "{} never became ready", w.name);
         }
+        site.await_forwarded(docs.len(), Duration::from_secs(60))
+            .await;
         for mut w in workers {
             w.terminate().await;
         }
@@ -1197,6 +1218,8 @@ mod faults {
             reconsumed >= 1.0,
             "the worker must count that it consumed again after the broker restart"
         );
+        site.await_forwarded(docs.len(), Duration::from_secs(60))
+            .await;
         worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
@@ -1253,6 +1276,8 @@ mod faults {
             0.0,
             "nothing dead-lettered"
         );
+        site.await_forwarded(docs.len(), Duration::from_secs(60))
+            .await;
         worker.terminate().await;
         // A database outage must not burn delivery counts.
         site.assert_dlqs_empty();
@@ -1327,6 +1352,8 @@ mod faults {
             "poison failures counted"
         );
         assert_eq!(worker.metric("tamga_dead_lettered_total", &[]), 2.0);
+        site.await_forwarded(docs.len(), Duration::from_secs(60))
+            .await;
         worker.terminate().await;
         let n: i64 = pg_admin(&site.db)
             .await
@@ -1373,6 +1400,8 @@ mod faults {
         let dups = collector.settle(&docs, Duration::from_secs(300)).await;
         let last = collector.tally.lock().unwrap().last_at.unwrap();
         let elapsed = last.duration_since(started);
+        site.await_forwarded(docs.len(), Duration::from_secs(60))
+            .await;
         worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &docs, 0).await;
@@ -1496,6 +1525,8 @@ mod faults {
             })
             .collect();
         let dups = collector.settle(&decided, Duration::from_secs(180)).await;
+        site.await_forwarded(decided.len(), Duration::from_secs(60))
+            .await;
         served.worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &decided, 0).await;
@@ -1605,6 +1636,8 @@ mod faults {
             serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"],
             "forwarded"
         );
+        site.await_forwarded(decided.len(), Duration::from_secs(60))
+            .await;
         served.worker.terminate().await;
         site.assert_dlqs_empty();
         let counts = check_audit(&site, &decided, 0).await;
