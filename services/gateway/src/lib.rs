@@ -211,7 +211,14 @@ pub async fn connect_store(
     embedded: bool,
 ) -> Result<Arc<dyn ChecksStore>, GatewayError> {
     match (&cfg.database, embedded) {
-        (Some(_), false) => Ok(Arc::new(connect_postgres(cfg).await?)),
+        (Some(d), false) => {
+            tamga_pipeline::site::warn_without_boundary(d);
+            // The submission's record shares the workers' group committer settings:
+            // one transaction for many concurrent submissions.
+            Ok(Arc::new(
+                connect_postgres(d).await?.with_group_commit(d.group_commit),
+            ))
+        }
         _ => Ok(Arc::new(tamga_store::open_sqlite(std::path::Path::new(
             &cfg.embedded.sqlite,
         ))?)),
@@ -229,9 +236,10 @@ pub async fn connect_stores(
     embedded: bool,
 ) -> Result<(Arc<dyn ChecksStore>, Arc<dyn Store>), GatewayError> {
     match (&cfg.database, embedded) {
-        (Some(_), false) => {
-            let gateway = connect_postgres(cfg).await?;
-            let workers = connect_postgres(cfg).await?.sharing_group_commit(&gateway);
+        (Some(d), false) => {
+            tamga_pipeline::site::warn_without_boundary(d);
+            let gateway = connect_postgres(d).await?.with_group_commit(d.group_commit);
+            let workers = connect_postgres(d).await?.sharing_group_commit(&gateway);
             Ok((Arc::new(gateway), Arc::new(workers)))
         }
         _ => {
@@ -241,19 +249,16 @@ pub async fn connect_stores(
     }
 }
 
-/// PostgreSQL per `[database]`, retried while it is unavailable.
-async fn connect_postgres(cfg: &Config) -> Result<tamga_store::PgStore, GatewayError> {
-    let Some(d) = &cfg.database else {
-        return Err(GatewayError::Usage("no [database] configured".into()));
-    };
+/// PostgreSQL per `d`, retried while it is unavailable; without a group committer (the
+/// caller starts one or shares another's).
+async fn connect_postgres(
+    d: &tamga_pipeline::config::DatabaseConfig,
+) -> Result<tamga_store::PgStore, GatewayError> {
     let sc = d.store_config();
-    tamga_pipeline::site::warn_without_boundary(d);
     let mut backoff = tamga_pipeline::Backoff::outage();
     loop {
         match tamga_store::connect_postgres(&sc).await {
-            // The submission's record shares the workers' group committer
-            // settings: one transaction for many concurrent submissions.
-            Ok(s) => return Ok(s.with_group_commit(d.group_commit)),
+            Ok(s) => return Ok(s),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "database unavailable; retrying");
                 backoff.wait().await;
