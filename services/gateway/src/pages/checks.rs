@@ -113,6 +113,14 @@ impl Recorder<'_> {
                 inserted: false,
             });
         }
+        if !check.offline {
+            // An online check is stamped when it is decided, under the claim: stamped
+            // before it, a scan that waited for the claim could predate the green one
+            // recorded meanwhile, not count it as a prior, and be green too (seen on
+            // PostgreSQL: two of three racing posts green). Offline checks keep their
+            // device's time.
+            check.at_ms = check.at_ms.max(tamga_pipeline::now_ms());
+        }
         if check.result == CheckResult::Accepted {
             let prior = priors(&self.store.prior_checks(check.key()).await?);
             if let Some(p) = self
